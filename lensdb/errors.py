@@ -1,0 +1,20 @@
+"""The base of every error LensDB shows a user."""
+
+
+class LensDBError(Exception):
+    """An error meant for the user: one message naming the problem and what to do about it.
+
+    The CLI prints it as one line and exits with status 2; the gRPC layer maps its subclasses to status codes.
+    """
+
+
+class InvalidInput(LensDBError):
+    """The caller's input is malformed (bad file, bad value, wrong shape)."""
+
+
+class NotFound(LensDBError):
+    """A named object, model, shard or collection does not exist."""
+
+
+class Conflict(LensDBError):
+    """The request contradicts what is stored (for example a shard changed since it was ingested)."""
