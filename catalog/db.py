@@ -1,0 +1,148 @@
+"""Engines, sessions and schema migrations for the relational side (SQLite by default, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lensdb.errors import InvalidInput, LensDBError
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseUnavailable(LensDBError):
+    """The relational database cannot be reached or opened."""
+
+
+class SchemaOutOfDate(LensDBError):
+    """The database schema is older than this LensDB: run ``lensdb db upgrade``."""
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine for ``url``; SQLite files get foreign keys, WAL and a busy timeout, and their folder is created.
+
+    ``kwargs`` go to :func:`sqlalchemy.create_engine` (for example ``poolclass``).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInput(f"database URL {url!r} is not a valid SQLAlchemy URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 60}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise InvalidInput(f"database URL {url!r}: only sqlite:/// and postgresql:// are supported")
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema of ``url`` up to ``revision`` (default: the newest)."""
+    from alembic import command
+
+    _check_reachable(url)
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema of ``url`` down to ``revision`` (``base`` removes every LensDB table)."""
+    from alembic import command
+
+    _check_reachable(url)
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision stored in the database, ``None`` for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot open database {make_url(url)!r}: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def require_current(engine: Engine) -> None:
+    """Raise :class:`SchemaOutOfDate` unless the schema is at the newest revision."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        rev = MigrationContext.configure(conn).get_current_revision()
+    if rev != head_revision():
+        where = "empty" if rev is None else f"at revision {rev}"
+        raise SchemaOutOfDate(
+            f"database {engine.url.render_as_string(hide_password=True)} is {where}; "
+            f"run 'lensdb db upgrade' to bring it to {head_revision()}"
+        )
+
+
+def _check_reachable(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach database {make_url(url).render_as_string(hide_password=True)}: {exc.orig}".strip()
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def has_table(engine: Engine, name: str) -> bool:
+    return inspect(engine).has_table(name)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = sessionmaker(engine, expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

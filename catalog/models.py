@@ -1,0 +1,193 @@
+"""The relational schema (SQLAlchemy 2): the catalogue, labels and grades, models, predictions and the jobs behind them.
+
+Designed to be joined in SQL with other catalogues: every table that refers to an object carries its int64
+``object_id`` (see :mod:`lensdb.ids`), positions are ICRS degrees, magnitudes are AB. The migrations in
+``catalog/migrations`` create exactly these tables (a test compares them), plus a q3c index on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so that migrations can address them on every backend (SQLite batch mode needs names).
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+SURVEYS = ("south", "north")
+LABEL_CLASSES = ("lens", "non_lens", "near_lens")
+GRADES = ("A", "B")
+MODEL_KINDS = ("encoder", "probe", "finetune")
+JOB_STATUSES = ("running", "done", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Job(Base):
+    """One run of a LensDB command (ingest, embed, probe training, ...): what ran, with what, and how it ended."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    command: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict | None] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    message: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"),)
+
+
+class Shard(Base):
+    """An ingested survey shard. ``fingerprint`` identifies its content, so a re-ingest is recognised and skipped."""
+
+    __tablename__ = "shards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    cutout: Mapped[int] = mapped_column(Integer)
+    image_dtype: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Source(Base):
+    """One catalogue object (a row of a shard). Magnitudes AB, positions degrees, PSF size arcsec (FWHM),
+    PSF depth 1/nanomaggies^2, E(B-V) magnitudes."""
+
+    __tablename__ = "sources"
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    release: Mapped[int] = mapped_column(Integer)
+    brickid: Mapped[int] = mapped_column(Integer)
+    objid: Mapped[int] = mapped_column(Integer)
+    survey: Mapped[str] = mapped_column(String(8))
+    ra: Mapped[float] = mapped_column(Double)
+    dec: Mapped[float] = mapped_column(Double)
+    mag_g: Mapped[float | None] = mapped_column(Double)
+    mag_r: Mapped[float | None] = mapped_column(Double)
+    mag_z: Mapped[float | None] = mapped_column(Double)
+    ebv: Mapped[float] = mapped_column(Double)
+    psfsize_g: Mapped[float] = mapped_column(Double)
+    psfsize_r: Mapped[float] = mapped_column(Double)
+    psfsize_z: Mapped[float] = mapped_column(Double)
+    psfdepth_g: Mapped[float] = mapped_column(Double)
+    psfdepth_r: Mapped[float] = mapped_column(Double)
+    psfdepth_z: Mapped[float] = mapped_column(Double)
+    source_type: Mapped[str] = mapped_column(String(4))
+    z_phot_mean: Mapped[float | None] = mapped_column(Double)
+    z_phot_median: Mapped[float | None] = mapped_column(Double)
+    z_phot_std: Mapped[float | None] = mapped_column(Double)
+    z_phot_l68: Mapped[float | None] = mapped_column(Double)
+    z_phot_u68: Mapped[float | None] = mapped_column(Double)
+    shard_id: Mapped[int] = mapped_column(ForeignKey("shards.id"))
+    row: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint(_in("survey", SURVEYS), name="survey"),
+        Index(None, "survey", "mag_z"),
+        Index(None, "dec"),
+        Index(None, "shard_id", "row"),
+    )
+
+
+class LabelSet(Base):
+    """A named collection of labels: an imported lens list, a grading campaign, a set of hand labels."""
+
+    __tablename__ = "label_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Label(Base):
+    """A class (and optional grade A/B) given to an object, with who, when, how and which model surfaced it.
+
+    ``near_lens`` marks sources within one cutout (25.2 arcsec) of a known lens: never drawn as non-lenses.
+    """
+
+    __tablename__ = "labels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_set_id: Mapped[int] = mapped_column(ForeignKey("label_sets.id", ondelete="CASCADE"))
+    object_id: Mapped[int] = mapped_column(ForeignKey("sources.object_id"))
+    label_class: Mapped[str] = mapped_column("class", String(16))
+    grade: Mapped[str | None] = mapped_column(String(1))
+    name: Mapped[str | None] = mapped_column(String(255))
+    separation_arcsec: Mapped[float | None] = mapped_column(Double)
+    provenance: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(255))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("label_set_id", "object_id", "class"),
+        CheckConstraint(_in('"class"', LABEL_CLASSES), name="class"),
+        CheckConstraint("grade IS NULL OR " + _in("grade", GRADES), name="grade"),
+        Index(None, "object_id"),
+    )
+
+
+class Model(Base):
+    """A trained encoder, linear probe or fine-tuned classifier: hyper-parameters, metrics, data and artefact."""
+
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str] = mapped_column(String(64))
+    encoder_version: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict | None] = mapped_column(JSONType)
+    metrics: Mapped[dict | None] = mapped_column(JSONType)
+    training_set: Mapped[dict | None] = mapped_column(JSONType)
+    artefact_path: Mapped[str | None] = mapped_column(Text)
+    artefact_sha256: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (CheckConstraint(_in("kind", MODEL_KINDS), name="kind"),)
+
+
+class Prediction(Base):
+    """A model's score for an object, and its rank (1 = most lens-like) within the scored set."""
+
+    __tablename__ = "predictions"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    object_id: Mapped[int] = mapped_column(ForeignKey("sources.object_id"), primary_key=True)
+    score: Mapped[float] = mapped_column(Double)
+    rank: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (Index(None, "model_id", "rank"),)
