@@ -135,7 +135,7 @@ def load_settings(
 T = TypeVar("T")
 
 
-def load_section(cls: type[T], settings: Settings | None, name: str, **overrides: Any) -> T:
+def load_section(cls: type[T], settings: Settings | None, name: str, /, **overrides: Any) -> T:
     """Build the frozen dataclass ``cls`` from section ``[name]`` of the config file plus overrides.
 
     Overrides whose value is ``None`` are ignored (a flag not given). Unknown keys and values of the wrong type raise

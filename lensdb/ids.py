@@ -1,7 +1,7 @@
 """Stable object identity and survey names.
 
-Every object is keyed by an int64 ``object_id`` built from the Legacy Surveys ``(release, brickid, objid)`` triple, never
-by a row position (positions change when a survey is re-cut)::
+Every object is keyed by an int64 ``object_id`` built from the Legacy Surveys ``(release, brickid, objid)``
+triple, never by a row position (positions change when a survey is re-cut)::
 
     object_id = release << 40 | brickid << 20 | objid
 

@@ -17,5 +17,5 @@ def setup_logging(level: str = "INFO") -> None:
         handler._lensdb = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("alembic.runtime.migration", "matplotlib", "PIL", "urllib3", "h5py"):
+    for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "matplotlib", "PIL", "urllib3", "h5py"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

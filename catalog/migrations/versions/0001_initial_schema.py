@@ -1,13 +1,16 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-26 07:20:35.026631
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+# JSON on SQLite, JSONB on PostgreSQL (catalog.models.JSONType).
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 revision = '0001'
 down_revision = None
@@ -20,7 +23,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('command', sa.Text(), nullable=False),
-    sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('params', JSON_TYPE, nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('message', sa.Text(), nullable=True),
     sa.Column('host', sa.String(length=255), nullable=True),
@@ -45,9 +48,9 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('version', sa.String(length=64), nullable=False),
     sa.Column('encoder_version', sa.String(length=64), nullable=True),
-    sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('metrics', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('training_set', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('params', JSON_TYPE, nullable=True),
+    sa.Column('metrics', JSON_TYPE, nullable=True),
+    sa.Column('training_set', JSON_TYPE, nullable=True),
     sa.Column('artefact_path', sa.Text(), nullable=True),
     sa.Column('artefact_sha256', sa.String(length=64), nullable=True),
     sa.Column('job_id', sa.Integer(), nullable=True),
@@ -120,11 +123,13 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("grade IS NULL OR grade IN ('A', 'B')", name=op.f('ck_labels_grade')),
     sa.CheckConstraint('"class" IN (\'lens\', \'non_lens\', \'near_lens\')', name=op.f('ck_labels_class')),
-    sa.ForeignKeyConstraint(['label_set_id'], ['label_sets.id'], name=op.f('fk_labels_label_set_id_label_sets'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['label_set_id'], ['label_sets.id'],
+                            name=op.f('fk_labels_label_set_id_label_sets'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['model_id'], ['models.id'], name=op.f('fk_labels_model_id_models')),
     sa.ForeignKeyConstraint(['object_id'], ['sources.object_id'], name=op.f('fk_labels_object_id_sources')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_labels')),
-    sa.UniqueConstraint('label_set_id', 'object_id', 'class', name=op.f('uq_labels_label_set_id_object_id_class'))
+    sa.UniqueConstraint('label_set_id', 'object_id', 'class',
+                        name=op.f('uq_labels_label_set_id_object_id_class'))
     )
     with op.batch_alter_table('labels', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_labels_object_id'), ['object_id'], unique=False)
@@ -134,8 +139,10 @@ def upgrade() -> None:
     sa.Column('object_id', sa.BigInteger(), nullable=False),
     sa.Column('score', sa.Double(), nullable=False),
     sa.Column('rank', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['model_id'], ['models.id'], name=op.f('fk_predictions_model_id_models'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['object_id'], ['sources.object_id'], name=op.f('fk_predictions_object_id_sources')),
+    sa.ForeignKeyConstraint(['model_id'], ['models.id'], name=op.f('fk_predictions_model_id_models'),
+                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['object_id'], ['sources.object_id'],
+                            name=op.f('fk_predictions_object_id_sources')),
     sa.PrimaryKeyConstraint('model_id', 'object_id', name=op.f('pk_predictions'))
     )
     with op.batch_alter_table('predictions', schema=None) as batch_op:

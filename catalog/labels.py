@@ -1,0 +1,214 @@
+"""Known-lens lists: read a CSV/TSV of positions, match them to sources, store lens and near-lens labels.
+
+A list entry matches the nearest source within the radius (25.2 arcsec = one 96-pixel cutout by default);
+that source gets a ``lens`` label. Every *other* source within the radius of an entry gets a ``near_lens``
+label, so that training never draws it as a non-lens (it sits in the same cutout as a lens). An import is
+one transaction: either the whole set is written or nothing is.
+
+Re-importing: each import fills one label set (named after the file by default). Importing the same file
+into the same set again replaces the set's labels with a fresh cross-match, so repeating an import never
+duplicates labels and picks up sources ingested since. Importing a *different* file under an existing set
+name is refused unless ``replace=True`` (``--replace``), so two lists that share a file name cannot silently
+overwrite each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from catalog.bulk import copy_columns
+from catalog.crossmatch import Matches, Method, crossmatch
+from catalog.db import require_current
+from catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
+from catalog.models import Label, LabelSet, utcnow
+from lensdb.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did. ``n_rows = matched + unmatched``; ``lens_labels = matched - duplicates``.
+
+    Attributes:
+        label_set: name of the label set written.
+        n_rows: entries in the file.
+        matched: entries with at least one source within the radius.
+        unmatched: entries with none (outside the survey footprint or not yet ingested).
+        lens_labels: ``lens`` labels written.
+        near_lens: ``near_lens`` labels written (other sources within the radius of an entry).
+        duplicates: matched entries whose nearest source was already the match of a closer entry.
+        radius_arcsec: match radius, arcsec.
+        method: cross-match path used (``q3c`` or ``kdtree``).
+        replaced: labels of an earlier import of the same set that this import replaced.
+        unmatched_lines: file lines of the unmatched entries.
+        duplicate_lines: (line, line of the entry that kept the source) for each duplicate.
+    """
+
+    label_set: str
+    n_rows: int
+    matched: int
+    unmatched: int
+    lens_labels: int
+    near_lens: int
+    duplicates: int
+    radius_arcsec: float
+    method: str
+    replaced: int = 0
+    unmatched_lines: tuple[int, ...] = field(default=(), repr=False)
+    duplicate_lines: tuple[tuple[int, int], ...] = field(default=(), repr=False)
+
+    def summary(self) -> str:
+        again = f"; replaced {self.replaced} earlier labels" if self.replaced else ""
+        return (f"label set '{self.label_set}': {self.n_rows} entries, {self.matched} matched within "
+                f"{self.radius_arcsec:g} arcsec, {self.unmatched} unmatched, {self.lens_labels} lens labels, "
+                f"{self.near_lens} near_lens flags, {self.duplicates} duplicates "
+                f"(method {self.method}){again}")
+
+
+def import_labels(engine: Engine, path: str | Path, *, name: str | None = None,
+                  radius_arcsec: float = DEFAULT_RADIUS_ARCSEC, author: str | None = None,
+                  columns: ColumnNames | None = None, grade_map: Mapping[str, str | None] | None = None,
+                  replace: bool = False, method: Method = "auto") -> ImportReport:
+    """Import a known-lens list into label set ``name`` (default: the file's stem), cross-matched to sources.
+
+    Args:
+        engine: database at the newest schema revision.
+        path: CSV or TSV file (see :func:`read_lens_list`).
+        radius_arcsec: match radius, arcsec.
+        author: who the labels are attributed to.
+        columns: header names to use instead of the recognised ones.
+        grade_map: file grade value -> ``"A"``, ``"B"`` or ``None`` (e.g. lenscat's confident/probable).
+        replace: allow replacing a set that holds a different file's import.
+        method: cross-match path (see :func:`catalog.crossmatch.crossmatch`).
+
+    Raises:
+        InvalidInput: the file is unreadable or malformed (nothing is written).
+        Conflict: the set exists and holds something else, and ``replace`` is false.
+    """
+    lenses = read_lens_list(path, columns=columns, grade_map=grade_map)
+    set_name = name or lenses.path.stem
+    # The content hash tells a re-import of the same list from a different list that shares its name.
+    source = f"{lenses.path.resolve()} sha256:{lenses.sha256}"
+    description = f"known lenses from {lenses.path.name}, matched within {radius_arcsec:g} arcsec"
+    require_current(engine)
+    with engine.begin() as conn:
+        existing = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == set_name)).first()
+        replaced = 0
+        if existing is not None:
+            if f"sha256:{lenses.sha256}" not in (existing.source or "") and not replace:
+                held = existing.source or "labels not imported from a file"
+                raise Conflict(f"label set '{set_name}' already exists and holds {held}; choose another name "
+                               "with --name, or pass --replace to overwrite it")
+            set_id = existing.id
+            replaced = conn.execute(delete(Label).where(Label.label_set_id == set_id)).rowcount
+            conn.execute(update(LabelSet).where(LabelSet.id == set_id).values(
+                source=source, author=author, description=description))
+        else:
+            set_id = conn.execute(insert(LabelSet).values(
+                name=set_name, source=source, author=author, description=description,
+            ).returning(LabelSet.id)).scalar_one()
+        matches = crossmatch(conn, lenses.ra, lenses.dec, radius_arcsec, method=method)
+        rows, report = _assign(lenses, matches, set_id=set_id, set_name=set_name, author=author,
+                               radius_arcsec=radius_arcsec, replaced=replaced)
+        if rows:
+            # The backend's bulk path (COPY on PostgreSQL): a full-survey import can write tens of thousands.
+            copy_columns(conn, Label.__tablename__, {k: [r[k] for r in rows] for k in rows[0]})
+    log.info("%s", report.summary())
+    if report.duplicates:
+        log.warning("%s: %d entries matched a source already matched by a closer entry (line, kept line): %s",
+                    lenses.path.name, report.duplicates, list(report.duplicate_lines[:10]))
+    return report
+
+
+def _assign(lenses: LensList, matches: Matches, *, set_id: int, set_name: str, author: str | None,
+            radius_arcsec: float, replaced: int) -> tuple[list[dict], ImportReport]:
+    """Turn cross-match pairs into label rows: nearest source per entry -> lens, the others -> near_lens."""
+    idx, oid, sep = matches.index, matches.object_id, matches.separation_arcsec
+    # Pairs come sorted by (entry, separation), so the first pair of each entry is its nearest source.
+    first = np.ones(len(idx), bool)
+    first[1:] = idx[1:] != idx[:-1]
+    fname = lenses.path.name
+    lens_of: dict[int, int] = {}  # object id -> entry that keeps it as its lens match
+    duplicates: list[tuple[int, int]] = []
+    # The closest entry claims a source (ties: the earlier line); the others count as duplicates.
+    for k in np.lexsort((idx[first], sep[first])):
+        i, o = int(idx[first][k]), int(oid[first][k])
+        if o in lens_of:
+            duplicates.append((int(lenses.lines[i]), int(lenses.lines[lens_of[o]])))
+        else:
+            lens_of[o] = i
+    near_of: dict[int, tuple[float, int]] = {}  # object id -> (separation, entry) of the closest lens entry
+    for k in np.flatnonzero(~first):
+        o, s, i = int(oid[k]), float(sep[k]), int(idx[k])
+        if o not in lens_of and (o not in near_of or (s, i) < near_of[o]):
+            near_of[o] = (s, i)
+    nearest_sep = dict(zip(idx[first].tolist(), sep[first].tolist(), strict=True))
+
+    now = utcnow()
+
+    def row(o: int, i: int, cls: str, s: float) -> dict:
+        return {"label_set_id": set_id, "object_id": o, "class": cls, "separation_arcsec": s,
+                "grade": lenses.grades[i] if cls == "lens" else None, "name": lenses.names[i],
+                "provenance": f"{fname}:{lenses.lines[i]}", "author": author, "created_at": now}
+
+    rows = [row(o, i, "lens", nearest_sep[i]) for o, i in lens_of.items()]
+    rows += [row(o, i, "near_lens", s) for o, (s, i) in near_of.items()]
+    matched = int(first.sum())
+    unmatched = np.setdiff1d(np.arange(len(lenses.ra)), idx[first])
+    report = ImportReport(
+        label_set=set_name, n_rows=len(lenses.ra), matched=matched, unmatched=len(lenses.ra) - matched,
+        lens_labels=len(lens_of), near_lens=len(near_of), duplicates=len(duplicates),
+        radius_arcsec=radius_arcsec, method=matches.method, replaced=replaced,
+        unmatched_lines=tuple(int(x) for x in lenses.lines[unmatched]),
+        duplicate_lines=tuple(sorted(duplicates)))
+    return rows, report
+
+
+@dataclass(frozen=True)
+class LabelSetSummary:
+    """One label set and its label counts per class (lens counts also per grade)."""
+
+    name: str
+    author: str | None
+    created_at: datetime
+    source: str | None
+    lens: int = 0
+    grade_a: int = 0
+    grade_b: int = 0
+    near_lens: int = 0
+    non_lens: int = 0
+
+
+def list_label_sets(engine: Engine, name: str | None = None) -> list[LabelSetSummary]:
+    """Label sets (all, or the one called ``name``) with their counts, by name.
+
+    Raises:
+        NotFound: ``name`` is given and no such set exists.
+    """
+    require_current(engine)
+    with engine.connect() as conn:
+        query = select(LabelSet).order_by(LabelSet.name)
+        if name is not None:
+            query = query.where(LabelSet.name == name)
+        sets = conn.execute(query).all()
+        if name is not None and not sets:
+            known = conn.execute(select(LabelSet.name).order_by(LabelSet.name)).scalars().all()
+            listed = ", ".join(known) or "none (import one first)"
+            raise NotFound(f"no label set '{name}'; known sets: {listed}")
+        counts = conn.execute(select(Label.label_set_id, Label.label_class, Label.grade, func.count())
+                              .group_by(Label.label_set_id, Label.label_class, Label.grade)).all()
+    per_set: dict[int, dict[str, int]] = {}
+    for set_id, cls, grade, n in counts:
+        c = per_set.setdefault(set_id, {})
+        c[cls] = c.get(cls, 0) + n
+        if cls == "lens" and grade in ("A", "B"):
+            c[f"grade_{grade.lower()}"] = c.get(f"grade_{grade.lower()}", 0) + n
+    return [LabelSetSummary(name=s.name, author=s.author, created_at=s.created_at, source=s.source,
+                            **per_set.get(s.id, {})) for s in sets]

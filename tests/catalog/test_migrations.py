@@ -1,0 +1,127 @@
+"""Schema migrations: up to head and down to base on both backends; the result equals catalog.models."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
+from catalog.models import Base
+from lensdb.cli import main
+from lensdb.errors import LensDBError
+
+VERSIONS = Path(__file__).resolve().parents[2] / "catalog" / "migrations" / "versions"
+Q3C_INDEX = "ix_sources_q3c_ang2ipix"
+
+
+def _schema_diff(url: str) -> list:
+    """Alembic's differences between the migrated database and the models (the q3c index is SQL-only)."""
+    def include(obj, name, type_, reflected, compare_to):
+        return not (type_ == "index" and name == Q3C_INDEX)
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"include_object": include, "compare_type": True})
+            return compare_metadata(ctx, Base.metadata)
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _q3c_state(url: str) -> tuple[bool, str | None]:
+    """(q3c extension installed, definition of the q3c index on sources or None)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            ext = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'q3c'")).first() is not None
+            idx = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                               {"n": Q3C_INDEX}).scalar()
+        return ext, idx
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
+    assert current_revision(db_url) is None
+    upgrade(db_url)
+    assert current_revision(db_url) == head_revision() == "0002"
+    assert _schema_diff(db_url) == []
+    assert {t.name for t in Base.metadata.sorted_tables} <= _tables(db_url)
+    downgrade(db_url, "base")
+    assert current_revision(db_url) is None
+    assert _tables(db_url) <= {"alembic_version"}
+    # And back up again: the downgrade left nothing that blocks a fresh upgrade.
+    upgrade(db_url)
+    assert _schema_diff(db_url) == []
+
+
+def test_each_revision_steps_up_and_down(db_url):
+    for rev in ("0001", "0002"):
+        upgrade(db_url, rev)
+        assert current_revision(db_url) == rev
+    downgrade(db_url, "0001")
+    assert current_revision(db_url) == "0001"
+    assert _schema_diff(db_url) == []  # 0002 adds nothing that the models describe
+
+
+def test_q3c_index_on_postgresql(pg_url):
+    upgrade(pg_url)
+    installed, indexdef = _q3c_state(pg_url)
+    assert installed
+    assert indexdef is not None and "q3c_ang2ipix(ra, dec)" in indexdef.replace('"', "")
+    downgrade(pg_url, "0001")
+    installed, indexdef = _q3c_state(pg_url)
+    assert indexdef is None
+    assert installed  # the extension stays: other objects may use it
+    upgrade(pg_url)
+    assert _q3c_state(pg_url)[1] is not None
+
+
+def test_missing_extension_names_the_debian_package(pg_url):
+    spec = importlib.util.spec_from_file_location("migration_0002", VERSIONS / "0002_q3c_positions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            module.require_extension(conn, "q3c")  # present: no error
+            major = int(conn.execute(text("SHOW server_version_num")).scalar()) // 10000
+            with pytest.raises(LensDBError, match=f"postgresql-{major}-no_such_ext") as exc:
+                module.require_extension(conn, "no_such_ext")
+    finally:
+        engine.dispose()
+    assert "apt-get install" in str(exc.value) and "lensdb db upgrade" in str(exc.value)
+
+
+def test_cli_current_upgrade_downgrade(db_url, capsys):
+    assert main(["--database-url", db_url, "db", "current"]) == 0
+    out = capsys.readouterr().out
+    assert "none (empty database)" in out and "head: 0002" in out and "lensdb db upgrade" in out
+
+    assert main(["--database-url", db_url, "db", "upgrade", "0001"]) == 0
+    assert "revision 0001" in capsys.readouterr().out
+    assert main(["--database-url", db_url, "db", "upgrade"]) == 0
+    assert "revision 0002" in capsys.readouterr().out
+    assert main(["--database-url", db_url, "db", "current"]) == 0
+    assert "current: 0002" in (out := capsys.readouterr().out) and "up to date" in out
+
+    assert main(["--database-url", db_url, "db", "downgrade", "base"]) == 0
+    assert "base (no tables)" in capsys.readouterr().out
+    assert current_revision(db_url) is None
+
+
+def test_cli_reports_unreachable_database(capsys):
+    url = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
+    assert main(["--database-url", url, "db", "upgrade"]) == 2
+    assert "cannot reach database" in capsys.readouterr().err
