@@ -22,6 +22,10 @@ COMMAND_MODULES = (
     "ingest.simulate.cli",
     "ingest.cli",
     "catalog.cli",
+    "vectordb.cli",
+    "encoder.cli",
+    "lensdb.demo",
+    "classifiers.cli",
 )
 
 log = logging.getLogger("lensdb")

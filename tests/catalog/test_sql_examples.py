@@ -129,3 +129,13 @@ def test_sql_examples_run_and_return_what_they_say(populated):
     assert 0 < len(rows) <= 1000
     assert not {r[0] for r in rows} & (lens_ids | near_ids)
     assert all(r[1] < 20 for r in rows)
+
+
+def test_readme_shows_only_tested_examples():
+    """The README's SQL blocks are copies of tested SQL.md blocks, so the README cannot drift."""
+    readme = (SQL_MD.parents[1] / "README.md").read_text()
+    shown = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    assert len(shown) >= 2, "the README shows SQL for labels/sources joins and a cone search"
+    tested = set(sql_examples().values())
+    for block in shown:
+        assert block in tested, f"README SQL block is not one of catalog/SQL.md's tested examples:\n{block}"
