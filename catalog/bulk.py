@@ -23,8 +23,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import psycopg2
 import psycopg2.extensions
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 #: Rows encoded (PostgreSQL) or bound (SQLite) at a time. Bounds the client's buffers (about 250 bytes a row
 #: for sources) and keeps the COPY stream in pieces the server can work on while the client makes the next.
@@ -47,7 +49,8 @@ def copy_columns(connection: Connection, table: str, columns: Columns, *,
 
     Raises:
         ValueError: columns of different lengths, a column the table lacks, values that do not fit a type.
-        sqlalchemy.exc.DBAPIError: a constraint violation; the caller's transaction must then roll back.
+        sqlalchemy.exc.DBAPIError: e.g. IntegrityError for a constraint violation.
+        After an error the caller's transaction must roll back (PostgreSQL has aborted it).
     """
     return copy_batches(connection, table, [columns], batch_rows=batch_rows)
 
@@ -57,12 +60,18 @@ def copy_batches(connection: Connection, table: str, batches: Iterable[Columns],
     """:func:`copy_columns` for a stream of column dicts with the same names, consumed lazily one at a time;
     on PostgreSQL they all go in one COPY statement. Returns the number of rows."""
     pieces = itertools.chain.from_iterable(_pieces(table, cols, batch_rows) for cols in batches)
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        return _copy_postgres(connection, table, pieces)
-    if dialect == "sqlite":
+    dialect = connection.dialect
+    if dialect.name not in ("postgresql", "sqlite"):
+        raise ValueError(f"bulk inserts support postgresql and sqlite, not {dialect.name}")
+    try:
+        if dialect.name == "postgresql":
+            return _copy_postgres(connection, table, pieces)
         return _insert_sqlite(connection, table, pieces)
-    raise ValueError(f"bulk inserts support postgresql and sqlite, not {dialect}")
+    except dialect.loaded_dbapi.Error as exc:
+        # The raw DBAPI cursor bypasses SQLAlchemy's error translation: wrap the error as SQLAlchemy would
+        # (IntegrityError for a constraint violation), so callers handle one family of exceptions.
+        raise DBAPIError.instance(f"bulk insert into {table}", None, exc, dialect.loaded_dbapi.Error,
+                                  dialect=dialect) from exc
 
 
 def _pieces(table: str, columns: Columns, batch_rows: int) -> _Pieces:
@@ -168,8 +177,14 @@ def _copy_postgres(connection: Connection, table: str, pieces: _Pieces) -> int:
     quote = connection.dialect.identifier_preparer.quote
     sql = (f"COPY {quote(table)} ({', '.join(quote(c) for c in names)}) "
            f"FROM STDIN WITH (FORMAT {'binary' if binary else 'text'})")
+    stream = _Stream(payloads())
     with dbapi.cursor() as cursor:
-        cursor.copy_expert(sql, _Stream(payloads()), size=1 << 20)
+        try:
+            cursor.copy_expert(sql, stream, size=1 << 20)
+        except psycopg2.Error:
+            if stream.error is not None:  # psycopg2 reports it as a cancelled query: raise the real one
+                raise stream.error from None
+            raise
     return rows
 
 
@@ -249,17 +264,22 @@ def _pg_binary(arrays: list[np.ndarray], typnames: list[str], encoding: str) -> 
 class _Stream:
     """The file ``copy_expert`` reads: pulls encoded pieces from an iterator as the server asks for data.
 
-    An exception raised while making a piece aborts the COPY; psycopg2 then raises it to the caller.
+    An exception raised while making a piece aborts the COPY (and the transaction) and is kept in ``error``.
     """
 
     def __init__(self, pieces: Iterator[bytes]):
         self._pieces = pieces
         self._view = memoryview(b"")
         self._pos = 0
+        self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> bytes:
         while self._pos >= len(self._view):
-            piece = next(self._pieces, None)
+            try:
+                piece = next(self._pieces, None)
+            except BaseException as exc:
+                self.error = exc
+                raise
             if piece is None:
                 return b""
             self._view, self._pos = memoryview(piece), 0
