@@ -1,0 +1,11 @@
+"""Self-supervised encoder (MoCo v2) of LensDB: augmentations, models, training, checkpoints, inference.
+
+Public surface (heavy modules are imported by whoever needs them, not here):
+
+- :mod:`encoder.transforms`: the paper's batched augmentations, ``training_pipeline``, ``inference_pipeline``;
+- :mod:`encoder.config`: ``EncoderConfig``, ``PRESETS`` (``resnet50``, ``small``), ``resolve_config``;
+- :mod:`encoder.moco`: ``MoCo``; :mod:`encoder.backbones`: ``build_backbone`` (2048-d outputs);
+- :mod:`encoder.data`: ``select_training_sample``, ``ShardImages``;
+- :mod:`encoder.train`: ``train`` (one process or DDP under torchrun); :mod:`encoder.checkpoint`;
+- :mod:`encoder.inference`: ``Embedder.from_checkpoint(path).embed(images)`` -> (N, 2048) vectors.
+"""

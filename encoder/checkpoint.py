@@ -1,0 +1,190 @@
+"""Encoder checkpoints: weights, optimiser, progress, the config, the training selection and a version hash.
+
+A checkpoint is one ``torch.save`` file of plain dicts, lists and tensors (it loads with
+``weights_only=True``, so
+opening one never runs pickled code). It is written atomically (temporary file, fsync, rename), so a crash
+mid-write leaves the previous checkpoint intact.
+
+The encoder version (``<preset>_<12 hex>``) hashes the inference-relevant config and the query backbone's
+weights: the exact function from images to vectors. The vector store keeps one collection per version, and
+loading re-computes the hash, which catches a checkpoint whose tensors were damaged after it was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import pickle
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from encoder.config import EncoderConfig
+from lensdb.config import ConfigError
+from lensdb.errors import Conflict, InvalidInput, NotFound
+
+FORMAT = "lensdb.encoder.checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "version", "config", "selection", "model", "progress", "meta")
+BACKBONE_PREFIX = "encoder_q."
+
+
+class CorruptCheckpoint(InvalidInput):
+    """A file that should be an encoder checkpoint cannot be read, lacks keys, or fails its hash."""
+
+
+@dataclass
+class Checkpoint:
+    """The contents of an encoder checkpoint.
+
+    Attributes:
+        config: the training configuration.
+        selection: :meth:`encoder.data.TrainingSelection.to_state` of the training sample.
+        model: the MoCo state dict (query and key encoders, heads, queue, queue pointer).
+        optimizer: the SGD state dict, or None for a weights-only export.
+        step: optimiser steps done (all epochs).
+        losses: per-step training loss (mean over processes).
+        complete: True once training reached its last step.
+        meta: provenance: created (UTC ISO time), command line, lensdb / torch versions, world size, selection
+            digest.
+        version: the encoder version string (filled in by :func:`save_checkpoint`).
+    """
+
+    config: EncoderConfig
+    selection: dict[str, Any]
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None = None
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    complete: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+
+def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The query backbone's tensors (the representation), keys without the ``encoder_q.`` prefix."""
+    return {k[len(BACKBONE_PREFIX):]: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIX)}
+
+
+def encoder_version(config: EncoderConfig, model_state: dict[str, torch.Tensor]) -> str:
+    """``<preset>_<12 hex>``: sha256 over the inference config and the backbone tensors, in key order."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"backbone": config.backbone, "width": config.width, "crop": config.crop},
+                        sort_keys=True).encode())
+    for name, t in sorted(backbone_state(model_state).items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"{config.preset}_{h.hexdigest()[:12]}"
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> str:
+    """Write ``ckpt`` to ``path`` atomically; fills in and returns its version string."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.version = encoder_version(ckpt.config, ckpt.model)
+    meta = {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "torch": str(torch.__version__),
+            "command": " ".join(sys.argv), **ckpt.meta}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "version": ckpt.version,
+        "config": ckpt.config.to_dict(),
+        "selection": ckpt.selection,
+        "model": {k: v.detach().to("cpu") for k, v in ckpt.model.items()},
+        "optimizer": ckpt.optimizer,
+        "progress": {"step": ckpt.step, "losses": torch.tensor(ckpt.losses, dtype=torch.float32),
+                     "complete": ckpt.complete},
+        "meta": meta,
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ckpt.version
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read and validate an encoder checkpoint.
+
+    Raises:
+        NotFound: no such file.
+        CorruptCheckpoint: unreadable (truncated, not a torch file), not a LensDB encoder checkpoint, missing
+            keys, a bad config, or tensors that no longer match the recorded version hash.
+        Conflict: written by a newer LensDB (a higher format version).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise CorruptCheckpoint(f"{path} is not a readable encoder checkpoint (truncated or corrupt: "
+                                f"{_reason(exc)}); restore it or re-run training") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CorruptCheckpoint(f"{path} is not a LensDB encoder checkpoint (no format marker {FORMAT!r})")
+    if not isinstance(payload.get("format_version"), int) or payload["format_version"] > FORMAT_VERSION:
+        raise Conflict(
+            f"{path} has checkpoint format {payload.get('format_version')}; this LensDB reads up to "
+            f"{FORMAT_VERSION}: upgrade LensDB"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise CorruptCheckpoint(f"{path} lacks key(s) {', '.join(missing)}; it is damaged or not from LensDB")
+    try:
+        config = EncoderConfig.from_dict(payload["config"])
+    except (ConfigError, TypeError) as exc:
+        raise CorruptCheckpoint(f"{path} holds an invalid encoder config: {exc}") from exc
+    model = payload["model"]
+    if not isinstance(model, dict) or not backbone_state(model):
+        raise CorruptCheckpoint(f"{path} holds no encoder weights")
+    version = encoder_version(config, model)
+    if version != payload["version"]:
+        raise CorruptCheckpoint(
+            f"{path}: weights do not match the recorded version {payload['version']} "
+            f"(hash {version}); the file is damaged"
+        )
+    progress = payload["progress"]
+    return Checkpoint(
+        config=config,
+        selection=payload["selection"],
+        model=model,
+        optimizer=payload["optimizer"],
+        step=int(progress["step"]),
+        losses=progress["losses"].tolist(),
+        complete=bool(progress["complete"]),
+        meta=dict(payload["meta"]),
+        version=version,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The informative line of a torch.load failure (weights-only errors open with advice, not the cause)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith("WeightsUnpickler error:"):
+            return ln
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``module.load_state_dict(state)``; missing, unexpected or mis-shaped tensors -> CorruptCheckpoint."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        raise CorruptCheckpoint(
+            f"{what} does not fit the model its config describes: "
+            f"{' '.join(x.strip() for x in first[:3])[:400]}"
+        ) from exc

@@ -1,0 +1,107 @@
+"""``lensdb encoder``: train the self-supervised encoder and inspect its checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger("lensdb.encoder")
+
+TRAIN_HELP = """\
+Train a MoCo v2 encoder on HDF5 survey shards (self-supervised, no labels).
+
+Reads:  SHARDS: images (N,3,S,S) nanomaggies g,r,z with ebv, release/brickid/objid, mag_z or flux,
+        survey or release. The training sample is the paper's: south, mag_z < 20, uniform in mag_z.
+Writes: OUT/checkpoint.pt (weights, optimiser, config, training selection, encoder version),
+        OUT/config.json, OUT/train_log.jsonl, OUT/loss_curve.png. Prints the encoder version
+        (<preset>_<hash>) at the end.
+
+Presets: resnet50 = the paper's (ResNet50, queue 65536, T 0.2, momentum 0.996, SGD lr 0.24 for
+8 GPUs x 256, batch 256 per GPU, crop 96); small = a narrow ResNet18 on 64-px crops for CPUs. Flags override
+the preset and the [encoder] section of the config file.
+Several GPUs: torchrun --nproc_per_node N -m lensdb.cli encoder train ... (batch is per GPU).
+Interrupted runs resume with --resume (same OUT).
+"""
+
+
+def register(sub) -> None:
+    """Add ``encoder train`` and ``encoder info`` to the lensdb parser."""
+    enc = sub.add_parser("encoder", help="train the self-supervised encoder, inspect checkpoints",
+                         description="Self-supervised encoder (MoCo v2) commands.")
+    cmds = enc.add_subparsers(dest="encoder_command", metavar="ACTION", required=True)
+
+    p = cmds.add_parser("train", help="train (or resume) a MoCo v2 encoder on shards", description=TRAIN_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("shards", nargs="*", metavar="SHARDS", help="HDF5 shard files (optional with --resume)")
+    p.add_argument("--preset", choices=("small", "resnet50"),
+                   help="starting configuration (default resnet50, or [encoder] preset in the config file)")
+    p.add_argument("--epochs", type=int, help="passes over the training sample (resnet50: 100, small: 12)")
+    p.add_argument("--batch-size", type=int, help="images per process per step (resnet50: 256, small: 128)")
+    p.add_argument("--lr", type=float, help="peak SGD learning rate for a global batch of lr_batch images, "
+                   "scaled linearly to the actual one (resnet50: 0.24 per 2048, small: 0.03 per 256)")
+    p.add_argument("--queue-size", type=int, help="MoCo negatives (resnet50: 65536, small: 1024)")
+    p.add_argument("--max-objects", type=int, help="cap on the training sample (default: median-bin quota)")
+    p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader reader processes")
+    p.add_argument("--seed", type=int, help="seed of weights, sample, order and augmentations (default 0)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default <data-dir>/encoder)")
+    p.add_argument("--resume", nargs="?", const=True, metavar="CKPT",
+                   help="continue from CKPT (default OUT/checkpoint.pt); config and sample come from it; "
+                   "put any SHARDS before this flag")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps in total (smoke tests)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: this process's GPU if any, else cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    i = cmds.add_parser("info", help="print a checkpoint's version, config, progress and training sample",
+                        description="Print an encoder checkpoint's version, progress, config and training "
+                        "sample as JSON. Reads CKPT; writes nothing.")
+    i.add_argument("checkpoint", type=Path, metavar="CKPT")
+    i.set_defaults(func=run_info)
+
+
+def run_train(args: argparse.Namespace, settings) -> int:
+    from encoder.config import resolve_config
+    from encoder.train import CHECKPOINT_NAME, train
+
+    out = args.out or settings.path("encoder")
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "queue_size": args.queue_size, "max_objects": args.max_objects,
+             "num_workers": args.num_workers, "seed": args.seed}
+    resume = None
+    if args.resume:
+        resume = out / CHECKPOINT_NAME if args.resume is True else Path(args.resume)
+        config = None
+    else:
+        if not args.shards:
+            from lensdb.errors import InvalidInput
+
+            raise InvalidInput("give at least one shard (or --resume to continue a run)")
+        config = resolve_config(settings, args.preset, **flags)
+    result = train(config, args.shards, out, resume=resume, max_steps=args.max_steps, device=args.device,
+                   progress=not args.no_progress, threads=args.threads, overrides=flags)
+    if result.rank == 0 and result.checkpoint.exists():
+        state = "complete" if result.complete else f"stopped at step {result.step}"
+        print(f"encoder {result.version}: {state}; checkpoint {result.checkpoint}")
+    return 0
+
+
+def run_info(args: argparse.Namespace, settings) -> int:
+    from encoder.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint)
+    sel = ckpt.selection
+    info = {
+        "version": ckpt.version,
+        "step": ckpt.step,
+        "complete": ckpt.complete,
+        "last_loss": ckpt.losses[-1] if ckpt.losses else None,
+        "config": ckpt.config.to_dict(),
+        "selection": {"digest": sel["digest"], "criteria": sel["criteria"],
+                      "shards": [s["path"] for s in sel["shards"]]},
+        "meta": ckpt.meta,
+    }
+    print(json.dumps(info, indent=2))
+    return 0

@@ -1,0 +1,333 @@
+"""Self-supervised training: one process, or one per GPU under torchrun (DDP).
+
+Single process::
+
+    lensdb encoder train shards/*.h5 --preset small
+
+Several GPUs (each process reads RANK, WORLD_SIZE, LOCAL_RANK from torchrun)::
+
+    torchrun --nproc_per_node 8 -m lensdb.cli encoder train shards/*.h5 --preset resnet50
+
+Augmentations run batched on the training device, after the DataLoader (which only reads shards). Every random
+draw (augmentations, key shuffles) comes from a generator seeded by (seed, rank, step) and the data order from
+(seed, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from encoder.checkpoint import Checkpoint, load_checkpoint, load_state, save_checkpoint
+from encoder.config import EncoderConfig
+from encoder.data import (
+    EpochBatchSampler,
+    ShardImages,
+    TrainingSelection,
+    collate_batch,
+    select_training_sample,
+)
+from encoder.distributed import DistContext
+from encoder.moco import MoCo
+from encoder.transforms import training_pipeline
+from lensdb.errors import Conflict, InvalidInput
+
+log = logging.getLogger("lensdb.encoder")
+
+CHECKPOINT_NAME = "checkpoint.pt"
+#: Config fields a resumed run may change; anything else would make it a different run.
+RESUMABLE = frozenset({"epochs", "num_workers", "checkpoint_every", "log_every"})
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: checkpoint, version, progress, the (unwrapped) model, this process's rank."""
+
+    checkpoint: Path
+    version: str
+    step: int
+    complete: bool
+    losses: list[float]
+    model: MoCo
+    rank: int = 0
+
+
+def lr_at(config: EncoderConfig, step: int, total: int, world: int = 1) -> float:
+    """Learning rate of step ``step`` (0-based) with ``world`` processes: the peak ``lr`` scaled to the global
+    batch, reached by a linear warm-up, then a cosine decay to 0 at step ``total``."""
+    peak = config.lr * config.batch_size * world / config.lr_batch
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    span = max(1, total - config.warmup_steps)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, (step - config.warmup_steps) / span)))
+
+
+def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
+    """The generator of every random draw of one (rank, step), independent of all other pairs."""
+    state = np.random.SeedSequence([seed, rank, step]).generate_state(2, np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def train(config: EncoderConfig, shards: list[str | Path], out_dir: str | Path, *,
+          resume: str | Path | None = None, max_steps: int | None = None, device: str | None = None,
+          progress: bool = True, threads: int | None = None, overrides: dict | None = None) -> TrainResult:
+    """Train (or resume training) a MoCo v2 encoder; writes ``out_dir/checkpoint.pt``, a loss-curve PNG and
+    logs.
+
+    Args:
+        config: the run's configuration (ignored on resume, where the checkpoint's is used).
+        shards: HDF5 shards to select the training sample from (on resume: may be empty, the recorded ones are
+            used).
+        out_dir: folder for ``checkpoint.pt``, ``config.json``, ``train_log.jsonl`` and ``loss_curve.png``.
+        resume: checkpoint to continue from.
+        max_steps: stop after this many optimiser steps in total (checkpointing first), for tests and smoke
+            runs.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (default: this rank's GPU if there is one, else CPU).
+        progress: show a tqdm bar (rank 0 only).
+        threads: CPU threads per process (default: torch's choice, divided among the local processes under
+            DDP).
+        overrides: on resume, config fields the caller asked to change (only :data:`RESUMABLE` ones are
+            allowed).
+
+    Raises:
+        Conflict: ``out_dir`` already holds a checkpoint and ``resume`` was not given; or a resume changes the
+            run.
+        InvalidInput: the selection is smaller than one global batch, or cutouts are too small for the crop.
+    """
+    out_dir = Path(out_dir)
+    ctx = DistContext.start(device, threads)
+    try:
+        return _train(ctx, config, shards, out_dir, resume, max_steps, progress, overrides or {})
+    finally:
+        ctx.stop()
+
+
+def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path, resume, max_steps, progress,
+           overrides) -> TrainResult:
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        config = _resumed_config(ckpt.config, overrides)
+        selection = TrainingSelection.from_state(ckpt.selection)
+        _check_shards(selection, shards)
+        selection.verify()
+    else:
+        if ckpt_path.exists():
+            raise Conflict(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
+        ckpt = None
+        selection = select_training_sample(shards, config.survey, config.mag_z_max, config.mag_bin_width,
+                                           config.max_objects, config.seed)
+    dataset = ShardImages(selection)
+    if dataset.size < config.min_cutout:
+        raise InvalidInput(f"cutouts of {dataset.size} px are too small for crop {config.crop} with jitter "
+                           f"{config.augment.jitter}: need {config.min_cutout} px")
+    per_epoch = EpochBatchSampler(len(dataset), config.batch_size, config.seed, 0, world=ctx.world).steps()
+    if per_epoch == 0:
+        raise InvalidInput(
+            f"the training selection has {len(dataset)} objects, fewer than one global batch of "
+            f"{config.batch_size * ctx.world}; lower --batch-size or add shards"
+        )
+    total = per_epoch * config.epochs
+    if ctx.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        log.info(
+            "training on %d objects (%s), %d steps/epoch x %d epochs, world %d, device %s",
+            len(dataset),
+            selection.criteria,
+            per_epoch,
+            config.epochs,
+            ctx.world,
+            ctx.device,
+        )
+
+    torch.manual_seed(config.seed)  # same initial weights and queue on every rank
+    model = MoCo.from_config(config)
+    optimizer = torch.optim.SGD(
+        model.query_parameters(), lr=config.lr, momentum=config.sgd_momentum, weight_decay=config.weight_decay
+    )
+    step, losses = 0, []
+    if ckpt is not None:
+        load_state(model, ckpt.model, f"checkpoint {resume}")
+        if ckpt.optimizer is None:
+            raise InvalidInput(f"checkpoint {resume} holds no optimiser state (a weights-only export)")
+        optimizer.load_state_dict(ckpt.optimizer)
+        step, losses = ckpt.step, list(ckpt.losses)
+    model.to(ctx.device)
+    _move_optimizer(optimizer, ctx.device)
+    if ctx.device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    net = ctx.wrap(model)
+    pipeline = training_pipeline(config)
+    stop_at = min(total, max_steps) if max_steps else total
+    run = _Run(ctx, config, selection, model, optimizer, out_dir, losses, total)
+    run.version = ckpt.version if ckpt is not None else ""
+
+    from tqdm.auto import tqdm  # imported here: the CLI's --help should not pay for it
+
+    bar = tqdm(
+        total=stop_at, initial=step, disable=not progress or ctx.rank != 0, unit="step", dynamic_ncols=True
+    )
+    amp = ctx.device.type == "cuda" and config.precision == "bf16"
+    started, seen = time.perf_counter(), 0
+    try:
+        while step < stop_at:
+            epoch, start = divmod(step, per_epoch)
+            sampler = EpochBatchSampler(
+                len(dataset), config.batch_size, config.seed, epoch, ctx.rank, ctx.world, start
+            )
+            loader = DataLoader(
+                dataset,
+                batch_sampler=sampler,
+                collate_fn=collate_batch,
+                num_workers=config.num_workers,
+                pin_memory=ctx.device.type == "cuda",
+            )
+            for images, ebv in loader:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(config, step, total, ctx.world)
+                gen = step_generator(config.seed, ctx.rank, step, ctx.device)
+                images, ebv = images.to(ctx.device, non_blocking=True), ebv.to(ctx.device, non_blocking=True)
+                with torch.no_grad():
+                    views = [pipeline(images, ebv=ebv, generator=gen) for _ in range(2)]
+                if ctx.device.type == "cuda":
+                    views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+                with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=amp):
+                    out = net(views[0], views[1], generator=gen)
+                optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                optimizer.step()
+                step += 1
+                seen += images.shape[0] * ctx.world
+                losses.append(ctx.mean(out.loss.detach()))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", epoch=epoch, refresh=False)
+                if step % config.log_every == 0 or step == stop_at:
+                    run.log_line(step, out.logits, seen / (time.perf_counter() - started))
+                if step % config.checkpoint_every == 0 or step % per_epoch == 0 or step == stop_at:
+                    run.save(step, complete=step == total)
+                if step >= stop_at:
+                    break
+    except KeyboardInterrupt:
+        if ctx.world == 1 and step > (ckpt.step if ckpt else 0):
+            run.save(step, complete=False)
+            log.warning("interrupted: progress saved at step %d in %s", step, ckpt_path)
+        raise
+    finally:
+        bar.close()
+    ctx.barrier()
+    return TrainResult(ckpt_path, run.version, step, step == total, losses, model, ctx.rank)
+
+
+class _Run:
+    """Checkpoints, logs and plots of one training run (written by rank 0 only)."""
+
+    def __init__(
+        self, ctx, config, selection, model, optimizer, out_dir: Path, losses: list[float], total: int
+    ):
+        self.ctx, self.config, self.selection, self.model, self.optimizer = (
+            ctx,
+            config,
+            selection,
+            model,
+            optimizer,
+        )
+        self.out_dir, self.losses, self.total, self.version = out_dir, losses, total, ""
+
+    def save(self, step: int, complete: bool) -> None:
+        self.ctx.average_buffers(self.model)  # every rank, so that all of them keep identical models
+        if self.ctx.rank != 0:
+            return
+        ckpt = Checkpoint(
+            self.config,
+            self.selection.to_state(),
+            self.model.state_dict(),
+            self.optimizer.state_dict(),
+            step,
+            self.losses,
+            complete,
+            meta={"world_size": self.ctx.world, "selection_digest": self.selection.digest},
+        )
+        self.version = save_checkpoint(self.out_dir / CHECKPOINT_NAME, ckpt)
+        plot_losses(self.losses, self.out_dir / "loss_curve.png", self.total)
+        log.info(
+            "step %d/%d: checkpoint %s (version %s)",
+            step,
+            self.total,
+            self.out_dir / CHECKPOINT_NAME,
+            self.version,
+        )
+
+    def log_line(self, step: int, logits: torch.Tensor, images_per_s: float) -> None:
+        if self.ctx.rank != 0:
+            return
+        top1 = float((logits.argmax(dim=1) == 0).float().mean())  # how often the positive key wins
+        window = self.losses[-self.config.log_every :]
+        line = {
+            "step": step,
+            "loss": sum(window) / len(window),
+            "top1": top1,
+            "images_per_s": round(images_per_s, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        with open(self.out_dir / "train_log.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        log.debug("%s", line)
+
+
+def plot_losses(losses: list[float], path: Path, total: int | None = None) -> None:
+    """Per-step loss and its running mean against step, as a PNG (matplotlib Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if losses:
+        y = np.asarray(losses)
+        ax.plot(np.arange(1, y.size + 1), y, lw=0.5, alpha=0.4, label="per step")
+        w = max(1, min(50, y.size // 10))
+        smooth = np.convolve(y, np.ones(w) / w, mode="valid")
+        ax.plot(np.arange(w, y.size + 1), smooth, lw=1.5, label=f"mean of {w}")
+        ax.set_xlim(0, total or y.size)
+        ax.legend()
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("InfoNCE loss")
+    ax.set_title("MoCo v2 training loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _resumed_config(stored: EncoderConfig, overrides: dict) -> EncoderConfig:
+    changed = {k: v for k, v in overrides.items() if v is not None and getattr(stored, k, v) != v}
+    bad = sorted(set(changed) - RESUMABLE)
+    if bad:
+        raise Conflict(
+            f"cannot change {', '.join(bad)} when resuming (the checkpoint has "
+            f"{', '.join(f'{k}={getattr(stored, k)!r}' for k in bad)}); start a new run instead"
+        )
+    return EncoderConfig.from_dict({**stored.to_dict(), **changed})
+
+
+def _check_shards(selection: TrainingSelection, shards: list) -> None:
+    if shards and sorted(str(Path(s).resolve()) for s in shards) != sorted(s.path for s in selection.shards):
+        raise Conflict(
+            "the shards given differ from those the checkpoint was trained on; give the same shards "
+            "or none (the recorded ones are used)"
+        )
+
+
+def _move_optimizer(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for state in optimizer.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor):
+                state[k] = v.to(device)
