@@ -1,0 +1,382 @@
+"""The embedding job: survey shards -> L2-normalised 2048-d vectors + norm + catalogue metadata in the vector store.
+
+    report = embed_shards(settings, ["/data/shards/south"], "lensdb-data/encoder/checkpoint.pt")
+
+Per shard: the structure and every catalogue chunk are checked with :mod:`ingest.validate` (a bad shard stops the job
+with the message naming file, key and problem), object ids must be unique in the shard, then a background thread reads
+the next chunk of images and catalogue rows from HDF5 while the model runs on the current one (centre crop + arcsinh
+stretch as at training time, ``torch.inference_mode``, bf16 autocast and channels_last on CUDA). Each chunk is
+*upserted* into the collection of the checkpoint's encoder version, so a shard interrupted half-way is simply redone
+without duplicates; once all its vectors are written, a small JSON marker
+``<data_dir>/embed/<version>/done/<shard>-<hash>.json`` is written atomically and a later run skips the shard while the
+file (size, mtime) and the Milvus URI are unchanged. One marker per shard, so the indexed Jobs of ``--shard i/n`` never
+write the same file.
+
+Only :func:`embed_shards` touches the vector store (pymilvus is imported there); the rest (loader, batch encoder) runs
+with torch, numpy and h5py alone, which the GPU benchmark relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from encoder.inference import Embedder
+from ingest import validate
+from ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
+from lensdb.errors import InvalidInput
+
+log = logging.getLogger("lensdb.embed")
+
+CHECKPOINT_DEFAULT = ("encoder", "checkpoint.pt")
+#: Bytes of pixels per HDF5 read (whole HDF5 chunks when they fit).
+READ_BYTES = 64 << 20
+
+
+# ---------------------------------------------------------------------------------------------------- shard lists
+def expand_shards(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given and folders expanded to their ``*.h5`` files (sorted, not recursive), each once, in order.
+
+    Raises:
+        InvalidInput: a path does not exist, or nothing is left.
+    """
+    found: dict[Path, Path] = {}
+    for item in paths:
+        path = Path(item)
+        if not path.exists():
+            raise InvalidInput(f"{path}: no such file or folder; give .h5 shard files or folders holding them")
+        for shard in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
+            found.setdefault(shard.resolve(), shard)
+    if not found:
+        raise InvalidInput("no shards to embed: give .h5 files or folders that hold some")
+    return list(found.values())
+
+
+def parse_partition(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n`` (the index of a Kubernetes indexed Job and its completions)."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise InvalidInput(f"--shard {text!r}: expected i/n, e.g. 0/16") from None
+    if n < 1 or not 0 <= i < n:
+        raise InvalidInput(f"--shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+def select_partition(shards: Sequence[Path], part: tuple[int, int] | str | None) -> list[Path]:
+    """Every n-th shard of the sorted list, starting at i; the n parts are disjoint and cover all shards."""
+    if part is None:
+        return list(shards)
+    i, n = parse_partition(part) if isinstance(part, str) else part
+    return list(shards)[i::n]
+
+
+# ---------------------------------------------------------------------------------------------------- device side
+def resolve_device(device: str | None) -> torch.device:
+    """``auto``/None -> cuda when available, else cpu."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInput("--device cuda: no CUDA device is available here; use --device cpu")
+    return dev
+
+
+def resolve_precision(precision: str | None, device: torch.device) -> str:
+    """``auto``: bf16 autocast on CUDA; fp32 on CPU (bf16 on CPU pays only where the CPU has AMX/AVX512-BF16:
+    ask for it with ``bf16``, bench/bench_embed.py says which is faster on a given machine)."""
+    if precision in (None, "auto"):
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise InvalidInput(f"precision {precision!r}: use auto, fp32 or bf16")
+    return precision
+
+
+class BatchEncoder:
+    """The forward pass of the job: raw cutouts -> raw (un-normalised) representations, batch by batch.
+
+    Same pipeline and weights as :meth:`encoder.inference.Embedder.embed`, plus ``inference_mode``, bf16 autocast on
+    CPU as well as CUDA, and channels_last where it helps (CUDA always; CPU on request).
+    """
+
+    def __init__(self, embedder: Embedder, precision: str = "fp32", batch_size: int = 256,
+                 channels_last: bool | None = None):
+        self.embedder, self.device = embedder, embedder.device
+        self.precision, self.batch_size = precision, max(1, int(batch_size))
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        if self.channels_last:
+            embedder.backbone.to(memory_format=torch.channels_last)
+
+    def __call__(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) nanomaggies (float16/32) -> (N, 2048) float32 on the CPU."""
+        x = torch.as_tensor(images)
+        out = torch.empty((x.shape[0], self.embedder.dim), dtype=torch.float32)
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode():
+            for i in range(0, x.shape[0], self.batch_size):
+                part = x[i : i + self.batch_size]
+                if cuda:
+                    part = part.pin_memory()
+                chunk = self.embedder.pipeline(part.to(self.device, non_blocking=True).float())
+                if self.channels_last:
+                    chunk = chunk.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                    out[i : i + self.batch_size] = self.embedder.backbone(chunk).float().cpu()
+        return out
+
+
+def normalise(raw: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw vectors -> (unit vectors float32, L2 norms float32). Raises InvalidInput for a zero or non-finite norm."""
+    v = np.asarray(raw, dtype=np.float32)
+    norm = np.linalg.norm(v.astype(np.float64), axis=1)
+    bad = ~(np.isfinite(norm) & (norm > 0))
+    if bad.any():
+        raise InvalidInput(f"the encoder gave {int(bad.sum())} zero or non-finite vector(s) (first at chunk row "
+                           f"{int(np.flatnonzero(bad)[0])}); check the images and the checkpoint")
+    return (v / norm[:, None]).astype(np.float32), norm.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------- host side
+@dataclass
+class Chunk:
+    """Rows ``[start, start + len(images))`` of one shard: pixels (a fresh copy) and ``sources``-style columns."""
+
+    start: int
+    images: np.ndarray
+    columns: dict[str, np.ndarray] | None = None
+
+
+def read_chunks(reader: ShardReader, rows: int, keys: Sequence[str] | None = None,
+                survey: str | None = None) -> Iterator[Chunk]:
+    """Chunks of ``rows`` images (plus, when ``keys`` are given, their checked catalogue columns)."""
+    n = reader.dataset(IMAGES).shape[0]
+    for start in range(0, n, max(1, rows)):
+        stop = min(n, start + rows)
+        images = reader.read(IMAGES, start, stop)
+        validate.check_images(reader.path, images, start)
+        columns = None
+        if keys is not None:
+            raw = {key: reader.read(key, start, stop) for key in keys}
+            columns = catalog_columns(raw, validate.check_chunk(reader.path, raw, start, survey))
+        yield Chunk(start, images, columns)
+
+
+class Prefetcher:
+    """Iterate ``source`` in a background thread, ``depth`` items ahead (HDF5 reads overlap the model).
+
+    Errors raised by the source are re-raised in the consumer; closing early stops the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator[Any], depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name="embed-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterator[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------------- resume markers
+def _stat(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+class DoneMarkers:
+    """``<data_dir>/embed/<version folder>/done/<shard name>-<8 hex of its absolute path>.json``, one per shard."""
+
+    def __init__(self, folder: Path, milvus_uri: str, version: str):
+        self.folder, self.milvus_uri, self.version = folder, milvus_uri, version
+
+    def path(self, shard: Path) -> Path:
+        digest = hashlib.sha256(str(shard.resolve()).encode()).hexdigest()[:8]
+        return self.folder / f"{shard.name}-{digest}.json"
+
+    def is_done(self, shard: Path) -> bool:
+        try:
+            marker = json.loads(self.path(shard).read_text())
+        except (OSError, ValueError):
+            return False
+        return (marker.get("milvus_uri") == self.milvus_uri and marker.get("encoder_version") == self.version
+                and all(marker.get(k) == v for k, v in _stat(shard).items()))
+
+    def mark(self, shard: Path, rows: int, seconds: float) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.path(shard)
+        tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"shard": str(shard.resolve()), "rows": rows, **_stat(shard),
+                                   "encoder_version": self.version, "milvus_uri": self.milvus_uri,
+                                   "seconds": round(seconds, 3), "finished": time.time()}, indent=1))
+        tmp.replace(target)
+
+
+# ---------------------------------------------------------------------------------------------------- the job
+@dataclass
+class ShardResult:
+    path: Path
+    status: str  # "embedded" or "skipped"
+    rows: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class EmbedReport:
+    encoder_version: str
+    collection: str
+    device: str
+    precision: str
+    shards: list[ShardResult] = field(default_factory=list)
+
+    @property
+    def embedded(self) -> list[ShardResult]:
+        return [s for s in self.shards if s.status == "embedded"]
+
+    @property
+    def skipped(self) -> list[ShardResult]:
+        return [s for s in self.shards if s.status == "skipped"]
+
+    @property
+    def images(self) -> int:
+        return sum(s.rows for s in self.embedded)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.embedded)
+
+    def summary(self) -> str:
+        rate = self.images / self.seconds if self.seconds else 0.0
+        return (f"{len(self.embedded)} shard(s) embedded ({self.images:,} vectors, {rate:,.0f} images/s), "
+                f"{len(self.skipped)} skipped as done; encoder {self.encoder_version} -> collection "
+                f"{self.collection} on {self.device} ({self.precision})")
+
+
+#: ``progress(event, shard_name, n)``: event is "start" (n = rows) or "rows" (n = rows just written).
+ProgressFn = Callable[[str, str, int], None]
+
+
+def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | None = None, *,
+                 batch_size: int = 256, device: str | None = "auto", precision: str | None = "auto",
+                 partition: tuple[int, int] | str | None = None, chunk_rows: int | None = None,
+                 survey: str | None = None, progress: ProgressFn | None = None, vectordb_config=None) -> EmbedReport:
+    """Embed ``shards`` (files or folders) with ``checkpoint`` into the collection of its encoder version.
+
+    Args:
+        settings: LensDB settings (data folder, Milvus URI and token, ``[vectordb]``).
+        shards: files or folders of ``*.h5``; folders expand sorted; ``partition`` ``(i, n)``/``"i/n"`` keeps every
+            n-th of the sorted list from i.
+        checkpoint: encoder checkpoint (default ``<data_dir>/encoder/checkpoint.pt``).
+        batch_size: images per forward pass. chunk_rows: images per HDF5 read (default: 64 MiB of pixels, at least
+            one batch). survey: survey of rows whose release has none (as ``lensdb ingest --survey``).
+        progress: optional callback (see :data:`ProgressFn`).
+
+    Raises:
+        InvalidInput: a bad shard (message naming file, key, problem) or a cutout smaller than the encoder's crop.
+        NotFound / InvalidInput: a missing or damaged checkpoint.
+        Conflict: the collection of this version's name records another encoder version, or another dimension.
+    """
+    from vectordb.naming import folder_name
+    from vectordb.store import VectorStore
+
+    paths = select_partition(expand_shards(shards), partition)
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    embedder = Embedder.from_checkpoint(checkpoint or settings.path(*CHECKPOINT_DEFAULT), device=dev)
+    encode = BatchEncoder(embedder, prec, batch_size)
+    markers = DoneMarkers(settings.path("embed", folder_name(embedder.version), "done"), settings.milvus_uri,
+                          embedder.version)
+    with VectorStore.open(settings, embedder.version, dim=embedder.dim, create=True, config=vectordb_config) as store:
+        report = EmbedReport(embedder.version, store.name, str(dev), prec)
+        log.info("embedding %d shard(s) with encoder %s into %s", len(paths), embedder.version, store.name)
+        for path in paths:
+            if markers.is_done(path):
+                log.info("skipping %s: already embedded with this encoder", path)
+                report.shards.append(ShardResult(path, "skipped"))
+                continue
+            t0 = time.perf_counter()
+            rows = _embed_one(path, store, encode, batch_size, chunk_rows, survey, progress)
+            seconds = time.perf_counter() - t0
+            markers.mark(path, rows, seconds)
+            report.shards.append(ShardResult(path, "embedded", rows, seconds))
+            log.info("embedded %s: %d vectors in %.1f s", path, rows, seconds)
+    return report
+
+
+def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_rows: int | None,
+               survey: str | None, progress: ProgressFn | None) -> int:
+    with open_shard(path) as reader:
+        layout = validate.check_structure(reader)
+        crop = encode.embedder.crop
+        if layout.cutout < crop:
+            raise validate.problem(path, IMAGES, f"cutouts of {layout.cutout} pixels are smaller than the "
+                                   f"encoder's {crop}-pixel crop", "cut larger stamps or use another encoder")
+        ids = object_ids({k: reader.read(k, 0, layout.n_rows) for k in ("release", "brickid", "objid")})
+        validate.check_unique_ids(path, ids)
+        rows = chunk_rows or max(batch_size, reader.image_rows_per_read(READ_BYTES))
+        if progress:
+            progress("start", reader.name, layout.n_rows)
+        written = 0
+        with Prefetcher(read_chunks(reader, rows, layout.read_keys, survey)) as chunks:
+            for chunk in chunks:
+                unit, norm = normalise(encode(chunk.images))
+                cols = chunk.columns
+                n = len(unit)
+                store.upsert({
+                    "object_id": cols["object_id"], "vector": unit, "norm": norm, "survey": cols["survey"],
+                    "mag_g": cols["mag_g"], "mag_r": cols["mag_r"], "mag_z": cols["mag_z"],
+                    "ra": cols["ra"], "dec": cols["dec"], "source_type": cols["source_type"],
+                    "shard": np.full(n, reader.name, dtype=object),
+                    "shard_row": np.arange(chunk.start, chunk.start + n, dtype=np.int64),
+                })
+                written += n
+                if progress:
+                    progress("rows", reader.name, n)
+        return written

@@ -1,0 +1,184 @@
+"""The embedding job against a real Milvus Lite file: vectors, norms, metadata, resume, version guard, bad shards."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from encoder_testdata import make_shard, tiny_config
+
+from encoder.checkpoint import Checkpoint, save_checkpoint
+from encoder.data import select_training_sample
+from encoder.embed import (
+    BatchEncoder,
+    Prefetcher,
+    embed_shards,
+    expand_shards,
+    normalise,
+    parse_partition,
+    select_partition,
+)
+from encoder.inference import Embedder
+from encoder.moco import MoCo
+from lensdb import cli
+from lensdb.config import load_settings
+from lensdb.errors import Conflict, InvalidInput
+from vectordb import collection, naming
+from vectordb.config import VectorDBConfig
+from vectordb.store import VectorStore
+
+SIZE = 112  # the smallest cutout a shard may hold is 110 (training crop + jitter); the tiny model crops 32
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    config = tiny_config()
+    torch.manual_seed(0)
+    model = MoCo.from_config(config)
+    opt = torch.optim.SGD(model.query_parameters(), lr=0.1)
+    sel = select_training_sample([make_shard(folder / "train.h5", n=8, size=40)], mag_z_max=30)
+    path = folder / "checkpoint.pt"
+    version = save_checkpoint(path, Checkpoint(config, sel.to_state(), model.state_dict(), opt.state_dict()))
+    return path, version
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(env={}, data_dir=str(tmp_path / "data"), milvus_uri=str(tmp_path / "milvus.db"))
+
+
+def _count(settings, version):
+    with VectorStore.open(settings, version) as store:
+        return store.count()
+
+
+def test_vectors_norms_metadata_and_rerun_idempotent(tmp_path, settings, checkpoint):
+    ckpt, version = checkpoint
+    (tmp_path / "shards").mkdir()
+    a = make_shard(tmp_path / "shards" / "a.h5", n=11, size=SIZE, seed=1, brick=1)
+    b = make_shard(tmp_path / "shards" / "b.h5", n=7, size=SIZE, seed=2, brick=2, use_flux=True,
+                   dtype=np.float16, survey=["north"] * 7)
+    report = embed_shards(settings, [tmp_path / "shards"], ckpt, batch_size=4, chunk_rows=5, device="cpu",
+                          precision="fp32")
+    assert report.encoder_version == version and [s.rows for s in report.embedded] == [11, 7]
+    assert report.collection == naming.collection_name(version)
+
+    emb = Embedder.from_checkpoint(ckpt, device="cpu")
+    with VectorStore.open(settings, version) as store:
+        assert store.count() == 18
+        for shard, survey in ((a, "south"), (b, "north")):
+            with h5py.File(shard) as f:
+                images, ra = f["images"][:], f["ra"][:]
+                ids = (f["release"][:] << 40) | (f["brickid"][:] << 20) | f["objid"][:]
+                mag_r = f["mag_r"][:] if "mag_r" in f else 22.5 - 2.5 * np.log10(f["flux"][:, 1])
+            got = store.get(ids, with_vectors=True)
+            assert got["object_id"].tolist() == ids.tolist()
+            raw = emb.embed(images).numpy()
+            expected_norm = np.linalg.norm(raw, axis=1)
+            np.testing.assert_allclose(np.linalg.norm(got["vector"], axis=1), 1.0, atol=1e-5)
+            np.testing.assert_allclose(got["vector"], raw / expected_norm[:, None], atol=1e-5)
+            np.testing.assert_allclose(got["norm"], expected_norm, rtol=1e-5)
+            np.testing.assert_allclose(got["mag_r"], mag_r, rtol=1e-6)
+            np.testing.assert_allclose(got["ra"], ra)
+            assert set(got["survey"]) == {survey} and set(got["source_type"]) == {"EXP"}
+            assert set(got["shard"]) == {shard.name} and got["shard_row"].tolist() == list(range(len(ids)))
+
+    again = embed_shards(settings, [a, b], ckpt, device="cpu", precision="fp32")
+    assert len(again.skipped) == 2 and not again.embedded
+    assert _count(settings, version) == 18
+    # a changed shard file is embedded again, by upsert: still no duplicates
+    make_shard(a, n=11, size=SIZE, seed=3, brick=1)
+    third = embed_shards(settings, [a, b], ckpt, device="cpu", precision="fp32")
+    assert [s.path.name for s in third.embedded] == ["a.h5"] and _count(settings, version) == 18
+
+
+def test_interrupted_shard_is_redone_without_duplicates(tmp_path, settings, checkpoint):
+    ckpt, version = checkpoint
+    shard = make_shard(tmp_path / "s.h5", n=10, size=SIZE)
+
+    def interrupt(event, name, n):
+        if event == "rows":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        embed_shards(settings, [shard], ckpt, chunk_rows=4, device="cpu", progress=interrupt)
+    assert _count(settings, version) == 4  # the first chunk landed, the shard is not marked done
+    report = embed_shards(settings, [shard], ckpt, chunk_rows=4, device="cpu")
+    assert [s.rows for s in report.embedded] == [10] and _count(settings, version) == 10
+    assert len(list((settings.data_dir / "embed").rglob("*.json"))) == 1
+
+
+def test_collection_of_another_encoder_version_is_rejected(tmp_path, settings, checkpoint):
+    ckpt, version = checkpoint
+    shard = make_shard(tmp_path / "s.h5", n=4, size=SIZE)
+    config = VectorDBConfig.from_settings(settings)
+    # a collection under this version's name that records another encoder's vectors
+    with VectorStore.open(settings, "other-encoder", dim=2048, create=True) as other:
+        collection.create(other.client, naming.collection_name(version), "other-encoder", 2048, config)
+    with pytest.raises(Conflict, match="holds vectors of encoder version 'other-encoder', not '" + version):
+        embed_shards(settings, [shard], ckpt, device="cpu")
+    assert not (settings.data_dir / "embed").exists()
+
+
+def test_bad_shards_give_clear_errors_and_write_nothing(tmp_path, settings, checkpoint):
+    ckpt, version = checkpoint
+    small = make_shard(tmp_path / "small.h5", n=4, size=64)
+    with pytest.raises(InvalidInput, match=r"small\.h5: key 'images': cutouts of 64 pixels are smaller"):
+        embed_shards(settings, [small], ckpt, device="cpu")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5")
+    with pytest.raises(InvalidInput, match=r"junk\.h5: key \(file\): cannot open as HDF5"):
+        embed_shards(settings, [junk], ckpt, device="cpu")
+    bad_type = make_shard(tmp_path / "bad.h5", n=4, size=SIZE)
+    with h5py.File(bad_type, "r+") as f:
+        del f["source_type"]
+        f["source_type"] = np.array([b"EXP", b"EXP", b"BLOB", b"EXP"])
+    with pytest.raises(InvalidInput, match=r"bad\.h5: key 'source_type': unknown morphology 'BLOB' at row 2"):
+        embed_shards(settings, [bad_type], ckpt, device="cpu")
+    with pytest.raises(InvalidInput, match="no such file or folder"):
+        embed_shards(settings, [tmp_path / "missing.h5"], ckpt, device="cpu")
+    assert _count(settings, version) == 0
+
+
+def test_shard_partition_and_cli(tmp_path, settings, checkpoint, capsys):
+    ckpt, version = checkpoint
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(5):
+        make_shard(folder / f"s{i}.h5", n=3, size=SIZE, brick=i + 1)
+    files = expand_shards([folder, folder / "s2.h5"])
+    assert [f.name for f in files] == [f"s{i}.h5" for i in range(5)]
+    parts = [select_partition(files, f"{i}/3") for i in range(3)]
+    assert [[f.name for f in p] for p in parts] == [["s0.h5", "s3.h5"], ["s1.h5", "s4.h5"], ["s2.h5"]]
+    assert sorted(sum(parts, [])) == sorted(files)
+    for bad in ("3/3", "1", "a/b", "0/0"):
+        with pytest.raises(InvalidInput, match="--shard"):
+            parse_partition(bad)
+
+    argv = ["--data-dir", str(settings.data_dir), "--milvus-uri", settings.milvus_uri, "embed", str(folder),
+            "--checkpoint", str(ckpt), "--shard", "1/3", "--device", "cpu", "--no-progress", "--batch-size", "2"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "embedded" in out and "s1.h5" in out and "s4.h5" in out and "s0.h5" not in out
+    assert _count(settings, version) == 6
+    assert cli.main(argv) == 0
+    assert "2 skipped as done" in capsys.readouterr().out
+    assert cli.main([*argv[:4], "embed", str(folder), "--shard", "5/3"]) == 2
+
+
+def test_bf16_and_prefetcher_errors(checkpoint):
+    ckpt, _ = checkpoint
+    emb = Embedder.from_checkpoint(ckpt, device="cpu")
+    images = np.random.default_rng(0).uniform(0, 0.2, (6, 3, 40, 40)).astype(np.float32)
+    ref, _ = normalise(emb.embed(images))
+    got, _ = normalise(BatchEncoder(emb, "bf16", batch_size=4, channels_last=True)(images))
+    assert np.abs((ref * got).sum(1) - 1).max() < 1e-2  # cosine to the fp32 vector
+
+    def failing():
+        yield 1
+        raise InvalidInput("boom")
+
+    with Prefetcher(failing()) as it, pytest.raises(InvalidInput, match="boom"):
+        list(it)
