@@ -1,0 +1,155 @@
+"""Human grades of candidates: A (clear lens), B (probable lens) or not a lens, and who gave them, when, and
+which model surfaced the object.
+
+Grades are labels in a label set whose ``source`` is :data:`classifiers.sampling.GRADE_SOURCE` (default set
+``grades``): A and B become ``lens`` labels with that grade, not-a-lens a ``non_lens`` label. Grading an object
+again in the same set replaces its earlier grade there (the latest judgement stands). The next probe training
+reads them (see :func:`classifiers.sampling.load_pools`): graded lenses as training positives, graded false
+positives as hard negatives.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, delete, insert, select
+
+from catalog.db import require_current
+from catalog.models import Label, LabelSet, Source, utcnow
+from classifiers.registry import get_model
+from classifiers.sampling import GRADE_SOURCE
+from lensdb.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+DEFAULT_SET = "grades"
+#: Accepted spellings of each verdict (case-insensitive) -> (label class, grade).
+VERDICTS = {
+    "a": ("lens", "A"), "b": ("lens", "B"),
+    **{k: ("non_lens", None) for k in ("n", "no", "not", "not_lens", "not-a-lens", "non_lens", "nonlens", "x", "fp")},
+}
+
+
+def parse_verdict(text: str) -> tuple[str, str | None]:
+    """(label class, grade) of a verdict such as ``A``, ``B`` or ``not_lens``; InvalidInput otherwise."""
+    key = str(text).strip().lower()
+    if key not in VERDICTS:
+        raise InvalidInput(f"grade {text!r} is not A, B or not_lens (also accepted: N, no, x, fp)")
+    return VERDICTS[key]
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """What :func:`record_grades` wrote: counts per verdict and how many earlier grades it replaced."""
+
+    label_set: str
+    grade_a: int
+    grade_b: int
+    not_lens: int
+    replaced: int
+    model: str | None
+
+    def summary(self) -> str:
+        by = f" (candidates of model {self.model})" if self.model else ""
+        return (f"grades in '{self.label_set}'{by}: {self.grade_a} A, {self.grade_b} B, {self.not_lens} not a lens; "
+                f"{self.replaced} earlier grades replaced")
+
+
+def record_grades(engine: Engine, grades: Iterable[tuple[int, str]], *, author: str | None,
+                  model: int | str | None = None, label_set: str = DEFAULT_SET,
+                  note: str | None = None) -> GradeReport:
+    """Store grades, one transaction.
+
+    Args:
+        grades: (object_id, verdict) pairs; verdicts as :func:`parse_verdict` reads them.
+        author: who graded.
+        model: id or name of the model whose candidates these are (recorded on each label).
+        label_set: the grading set (created when missing).
+        note: free text kept as each label's provenance.
+
+    Raises:
+        InvalidInput: a bad verdict or an object graded twice differently in one call.
+        NotFound: an object id not in the catalogue, or an unknown model.
+        Conflict: ``label_set`` exists but is a lens list, not a grading set.
+    """
+    pairs: dict[int, tuple[str, str | None]] = {}
+    for oid, verdict in grades:
+        parsed = parse_verdict(verdict)
+        if int(oid) in pairs and pairs[int(oid)] != parsed:
+            raise InvalidInput(f"object {oid} is graded twice with different grades; keep one")
+        pairs[int(oid)] = parsed
+    if not pairs:
+        raise InvalidInput("no grades given")
+    require_current(engine)
+    model_row = get_model(engine, model) if model is not None else None
+    ids = np.array(sorted(pairs), np.int64)
+    with engine.begin() as conn:
+        found = set()
+        for s in range(0, len(ids), 10_000):
+            chunk = ids[s:s + 10_000].tolist()
+            found.update(conn.execute(select(Source.object_id).where(Source.object_id.in_(chunk))).scalars())
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:
+            raise NotFound(f"{len(missing)} graded object(s) are not in the catalogue, e.g. {missing[:5]}; "
+                           "check the ids (nothing was recorded)")
+        row = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == label_set)).first()
+        if row is not None and row.source != GRADE_SOURCE:
+            raise Conflict(f"label set '{label_set}' is a lens list, not a grading set; grade into another "
+                           "set (--label-set)")
+        if row is None:
+            set_id = conn.execute(insert(LabelSet).values(
+                name=label_set, source=GRADE_SOURCE, author=author,
+                description="visual grades of candidates (A, B, not a lens)").returning(LabelSet.id)).scalar_one()
+        else:
+            set_id = row.id
+        replaced = 0
+        for s in range(0, len(ids), 10_000):
+            replaced += conn.execute(delete(Label).where(
+                Label.label_set_id == set_id, Label.object_id.in_(ids[s:s + 10_000].tolist()))).rowcount
+        now = utcnow()
+        conn.execute(insert(Label), [
+            {"label_set_id": set_id, "object_id": oid, "class": cls, "grade": grade, "author": author,
+             "model_id": model_row.id if model_row else None, "created_at": now,
+             "provenance": note or ("graded in lensdb" + (f" from model {model_row.name}" if model_row else ""))}
+            for oid, (cls, grade) in pairs.items()])
+    verdicts = list(pairs.values())
+    report = GradeReport(label_set=label_set, grade_a=verdicts.count(("lens", "A")),
+                         grade_b=verdicts.count(("lens", "B")), not_lens=verdicts.count(("non_lens", None)),
+                         replaced=replaced, model=model_row.name if model_row else None)
+    log.info("%s", report.summary())
+    return report
+
+
+def read_grade_file(path: str | Path) -> list[tuple[int, str]]:
+    """(object_id, grade) pairs from a TSV or CSV with ``object_id`` and ``grade`` columns.
+
+    The top-N TSV written by ``lensdb probe score`` has both (grade empty): fill in the grades and pass it back.
+    Rows with an empty grade are skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"grade file {path} does not exist")
+    with open(path, newline="") as f:
+        header = f.readline()
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter="\t" if "\t" in header else ",")
+        cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+        if "object_id" not in cols or "grade" not in cols:
+            raise InvalidInput(f"{path}: needs 'object_id' and 'grade' columns; has {list(cols)}")
+        out = []
+        for lineno, rec in enumerate(reader, start=2):
+            grade = (rec.get(cols["grade"]) or "").strip()
+            if not grade:
+                continue
+            try:
+                oid = int(rec[cols["object_id"]])
+            except (TypeError, ValueError):
+                raise InvalidInput(f"{path}, line {lineno}: object_id {rec[cols['object_id']]!r} is not an "
+                                   "integer") from None
+            parse_verdict(grade)
+            out.append((oid, grade))
+    return out

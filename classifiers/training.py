@@ -1,0 +1,162 @@
+"""``probe train`` as a function: sets from the labels, features from the vectors, LBFGS, metrics, figures, model.
+
+One call reads the labels (:mod:`classifiers.sampling`), fetches the vectors of the largest training set and of
+the validation set once (the nested sets are prefixes of the largest), trains one probe per ratio (one with
+``sweep=False``), stores the probe of the configured ratio in ``models``, and writes a JSON report, the
+Fig. 5-style scores figure and, for a sweep, the Fig. 4-style ratio figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classifiers.config import ProbeConfig
+from classifiers.features import FeatureSource, check_version, load_matrix
+from classifiers.metrics import default_top_n, recall_curve, top_n_report
+from classifiers.plots import plot_ratio_sweep, plot_scores
+from classifiers.probe import LbfgsOptions, ProbeFit, fit_probe, predict_logits
+from classifiers.registry import StoredModel, save_model, update_metrics
+from classifiers.sampling import TrainingSets, build_sets, load_pools
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProbeRun:
+    """The outcome of :func:`train_probe`.
+
+    Attributes:
+        model: the stored model (None when ``save=False``).
+        sets: the training and validation sets.
+        fit: the probe of the configured ratio.
+        metrics: what was stored as the model's metrics.
+        sweep: one row per ratio trained (ratio, n_neg, val_tp, val_precision, train_precision, ...).
+        files: report JSON and figures written.
+    """
+
+    model: StoredModel | None
+    sets: TrainingSets
+    fit: ProbeFit
+    metrics: dict
+    sweep: list[dict] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: str | Path, sweep: bool = False,
+                name: str | None = None, save: bool = True, job_id: int | None = None,
+                progress: bool = False) -> ProbeRun:
+    """Train (and store) a linear probe on the vectors of ``source`` with the paper's imbalance protocol.
+
+    Raises:
+        InvalidInput: no lenses labelled, too few sources, bad settings.
+        Conflict: ``config.encoder_version`` is not the source's, or the model name is taken.
+    """
+    check_version(source, config.encoder_version)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out_dir = Path(out_dir)
+    pools = load_pools(engine, **config.pool_kwargs(), available=source.ids())
+    sets = build_sets(pools, **config.set_kwargs(sweep))
+    val_ids, val_y = sets.validation()
+    top_n = config.top_n or default_top_n(len(val_ids))
+    wanted = sets.distinct_ratios() if sweep else (config.ratio,)
+    by_size = {sets.n_neg(r): r for r in reversed(wanted)}  # the smallest ratio naming each distinct set
+    main_size = sets.n_neg(config.ratio)
+    by_size.setdefault(main_size, config.ratio)
+    tr_ids, tr_y = sets.train(max(by_size.values(), key=sets.n_neg))
+    n_rows = len(tr_ids) + len(val_ids)
+    budget = {"memory_gb": config.memory_gb, "dtype": config.feature_dtype, "folder": out_dir / "tmp"}
+    log.info("fetching %d vectors (%d training, %d validation)", n_rows, len(tr_ids), len(val_ids))
+    bar = _bar(progress, n_rows, "fetch vectors")
+    x_val = load_matrix(source, val_ids, **{**budget, "memory_gb": config.memory_gb * len(val_ids) / n_rows},
+                        progress=bar.update if bar else None)
+    x_all = load_matrix(source, tr_ids, **{**budget, "memory_gb": config.memory_gb * len(tr_ids) / n_rows},
+                        progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    opts = LbfgsOptions(epochs=config.epochs, max_iter=config.max_iter, history_size=config.history_size,
+                        l2=config.l2, block_rows=config.block_rows, threads=config.threads,
+                        patience=config.patience)
+    rows, main_fit = [], None
+    try:
+        for size, ratio in sorted(by_size.items()):
+            n_train = len(sets.train_pos) + len(sets.hard_negatives) + size
+            x, y = x_all.head(n_train), tr_y[:n_train]
+            log.info("ratio 1:%d: %d lenses, %d non-lenses, features %s", ratio, int(y.sum()), n_train - int(y.sum()),
+                     x.dtype + (" on disk" if x.path else " in memory"))
+            ebar = _bar(progress, config.epochs, f"LBFGS 1:{ratio}")
+            fit = fit_probe(x, y, x_val, val_y, top_n, opts, on_epoch=(lambda e, b=ebar: _tick(b, e)))
+            if ebar:
+                ebar.close()
+            n_pos = int(y.sum())
+            train_rep = top_n_report(predict_logits(x, fit.weights, fit.bias), y, n_pos)
+            val_rep = top_n_report(fit.val_logits, val_y, top_n)
+            rows.append({"ratio": ratio, "ratio_achieved": round(size / len(sets.train_pos), 3), "n_neg": size,
+                         "val_tp": val_rep.tp, "val_precision": val_rep.precision, "val_recall": val_rep.recall,
+                         "train_precision": train_rep.precision, "best_epoch": fit.best_epoch,
+                         "epochs_run": len(fit.history), "seconds": round(fit.seconds, 3)})
+            log.info("ratio 1:%d: TP@%d = %d (precision %.3f), best epoch %d of %d, %.1f s", ratio, top_n,
+                     val_rep.tp, val_rep.precision, fit.best_epoch, len(fit.history), fit.seconds)
+            if size == main_size:
+                main_fit = fit
+    finally:
+        x_all.close()
+        x_val.close()
+    assert main_fit is not None
+    val_rep = top_n_report(main_fit.val_logits, val_y, top_n)
+    curve = recall_curve(main_fit.val_logits, val_y)
+    epochs = main_fit.history
+    metrics = {
+        "top_n": top_n, "val_tp": val_rep.tp, "val_precision": val_rep.precision, "val_recall": val_rep.recall,
+        "n_val": int(len(val_ids)), "val_ratio": round(sets.val_ratio, 3), "best_epoch": main_fit.best_epoch,
+        "epochs_run": len(epochs), "seconds": round(main_fit.seconds, 3),
+        "seconds_per_epoch": round(main_fit.seconds / max(1, len(epochs)), 3), "history": epochs,
+        "recall_curve": curve.as_dict(), "sweep": rows if sweep else [],
+    }
+    params = {**_jsonable(dataclasses.asdict(config)), "objective": "mean BCE + l2/2 |w|^2, LBFGS strong Wolfe",
+              "features": "unit vectors (L2-normalised encoder output)"}
+    definition = sets.describe(config.ratio)
+    model = None
+    if save:
+        model = save_model(engine, kind="probe", name=name, encoder_version=source.encoder_version, params=params,
+                           metrics=metrics, training_set=definition, weights=main_fit.weights, bias=main_fit.bias,
+                           job_id=job_id)
+    stem = model.name if model else (name or "probe")
+    files = [plot_scores({stem: (1 / (1 + np.exp(-main_fit.val_logits.astype(np.float64))), val_y)},
+                         out_dir / f"{stem}_scores.png", top_n=top_n)]
+    if sweep:
+        files.append(plot_ratio_sweep(rows, out_dir / f"{stem}_ratios.png", top_n=top_n, val_ratio=sets.val_ratio))
+    report = out_dir / f"{stem}.json"
+    report.write_text(json.dumps({"model": stem, "encoder_version": source.encoder_version, "metrics": metrics,
+                                  "training_set": definition, "params": params,
+                                  "figures": [str(f) for f in files]}, indent=2, default=str))
+    files.insert(0, report)
+    if model:
+        update_metrics(engine, model.id, figures=[str(f) for f in files])
+    return ProbeRun(model, sets, main_fit, metrics, rows, files)
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _bar(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="it", leave=False)
+
+
+def _tick(bar, entry: dict) -> None:
+    log.debug("epoch %d: loss %.6g, val TP %d", entry["epoch"], entry["loss"], entry["val_tp"])
+    if bar is not None:
+        bar.set_postfix(loss=f"{entry['loss']:.4g}", tp=entry["val_tp"])
+        bar.update(1)

@@ -1,0 +1,138 @@
+"""Scoring: inner-product search equals the full pass, predictions joinable with sources, TSV and PNG exports."""
+
+import csv
+
+import h5py
+import numpy as np
+import pytest
+from clf_helpers import add_sources, lens_vectors
+from sqlalchemy import text
+
+from classifiers.features import ArrayFeatures, StoreFeatures, write_store
+from classifiers.registry import get_model, save_model
+from classifiers.scoring import ScoreFilter, rank_by_search, rank_full_pass, score_probe
+from lensdb.config import load_settings
+from lensdb.errors import Conflict, InvalidInput, NotFound
+from vectordb.config import VectorDBConfig
+from vectordb.store import VectorStore
+
+DIM = 16
+
+
+def _probe(engine, encoder_version="enc", dim=DIM, seed=1, name="probe-a"):
+    w = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return save_model(engine, kind="probe", name=name, encoder_version=encoder_version, params={}, metrics={},
+                      training_set={}, weights=w, bias=-3.0)
+
+
+def _brute(ids, raw, w, b, n):
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    logits = unit @ w + b
+    order = np.lexsort((ids, -logits))[:n]
+    return ids[order], logits[order]
+
+
+def test_array_search_and_full_pass_equal_brute_force(sqlite_engine):
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(np.arange(10_000, 12_000)).astype(np.int64)
+    raw = lens_vectors(2000, np.zeros(2000, bool), DIM, seed=3)
+    source = ArrayFeatures(ids, raw, "enc")
+    w, b = rng.standard_normal(DIM).astype(np.float32), -1.0
+    ref_ids, ref_logits = _brute(ids, raw, w, b, 150)
+    full = rank_full_pass(source, w, b, n=150, block_rows=97)
+    search = rank_by_search(source, w, b, 150)
+    assert np.array_equal(full.ids, ref_ids) and np.array_equal(search.ids, ref_ids)
+    assert np.allclose(full.logits, ref_logits, atol=1e-5) and full.scanned == 2000
+    allowed = np.sort(ids[::3])
+    sub = rank_full_pass(source, w, b, n=20, allowed=allowed)
+    assert set(sub.ids) <= set(allowed) and np.array_equal(sub.ids, rank_by_search(source, w, b, 20,
+                                                                                       allowed=allowed).ids)
+
+
+def test_milvus_search_equals_full_pass_and_predictions_join_sources(engine, tmp_path):
+    ids = add_sources(engine, 600, survey=np.where(np.arange(600) % 3 == 0, "north", "south"),
+                      mag_z=np.linspace(16, 21, 600))
+    raw = lens_vectors(600, np.zeros(600, bool), DIM, seed=4)
+    settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=str(tmp_path / "milvus.db"))
+    model = _probe(engine)
+    store = VectorStore.open(settings, "enc", dim=DIM, create=True, config=VectorDBConfig(dim=DIM, index_type="FLAT"))
+    try:
+        assert write_store(store, engine, ids, raw) == 600
+        source = StoreFeatures(store)
+        search = rank_by_search(source, model.weights, model.bias, 50)
+        full = rank_full_pass(source, model.weights, model.bias, n=50)
+        ref_ids, ref_logits = _brute(ids, raw, model.weights, model.bias, 50)
+        assert np.array_equal(search.ids, full.ids) and np.array_equal(full.ids, ref_ids)
+        assert np.allclose(search.logits, full.logits, atol=1e-4)
+        flt = ScoreFilter(surveys=("north",), mag_z_max=19.0)
+        north = score_probe(engine, source, model, mode="search", n=30, flt=flt, out_dir=None)
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT p.object_id FROM predictions p WHERE p.model_id = :m ORDER BY p.rank"),
+                               {"m": model.id}).scalars().all()
+        score_probe(engine, source, model, mode="full", n=30, flt=flt, out_dir=None)
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT p.rank, p.score, s.survey, s.mag_z, s.ra FROM predictions p "
+                "JOIN sources s ON s.object_id = p.object_id WHERE p.model_id = :m ORDER BY p.rank"),
+                {"m": model.id}).all()
+        assert north.written == 30 and [r.rank for r in rows] == list(range(1, 31))
+        assert all(r.survey == "north" and r.mag_z < 19.0 for r in rows)
+        assert [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
+        with engine.connect() as conn:
+            again = conn.execute(text("SELECT p.object_id FROM predictions p WHERE p.model_id = :m ORDER BY p.rank"),
+                                 {"m": model.id}).scalars().all()
+        assert got == again  # search and full pass write the same ranking
+        assert get_model(engine, model.id).metrics["scoring"]["written"] == 30
+    finally:
+        store.drop()
+
+
+def test_write_all_ranks_every_object_and_exports(engine, tmp_path):
+    shard = tmp_path / "shard.h5"
+    with h5py.File(shard, "w") as f:
+        f["images"] = np.random.default_rng(0).uniform(0, 0.2, (300, 3, 40, 40)).astype(np.float32)
+    ids = add_sources(engine, 300, shard_path=shard)
+    source = ArrayFeatures(ids, lens_vectors(300, np.zeros(300, bool), DIM), "enc")
+    model = _probe(engine)
+    rep = score_probe(engine, source, model, mode="search", write="all", n=12, out_dir=tmp_path / "out",
+                      sheet_shape=(2, 5), crop=32)
+    assert rep.mode == "full" and rep.written == 300 and rep.scanned == 300
+    with engine.connect() as conn:
+        ranks = conn.execute(text("SELECT rank FROM predictions WHERE model_id = :m ORDER BY rank"),
+                             {"m": model.id}).scalars().all()
+    assert ranks == list(range(1, 301))
+    with open(rep.tsv) as f:
+        table = list(csv.DictReader(f, delimiter="\t"))
+    assert len(table) == 12 and table[0]["rank"] == "1" and table[0]["survey"] == "south"
+    assert set(table[0]) >= {"object_id", "score", "ra", "dec", "mag_r", "grade"}
+    assert len(rep.sheets) == 2 and all(p.stat().st_size > 500 for p in rep.sheets)  # 12 cutouts, 10 a sheet
+
+
+def test_bad_input_is_refused(sqlite_engine):
+    ids = add_sources(sqlite_engine, 50)
+    model = _probe(sqlite_engine)
+    raw = lens_vectors(50, np.zeros(50, bool), DIM)
+    with pytest.raises(Conflict, match="encoder version mismatch"):
+        score_probe(sqlite_engine, ArrayFeatures(ids, raw, "other"), model)
+    with pytest.raises(InvalidInput, match="dimension mismatch"):
+        score_probe(sqlite_engine, ArrayFeatures(ids, raw[:, :8], "enc"), model)
+    with pytest.raises(NotFound, match="unknown probe"):
+        get_model(sqlite_engine, "missing", ("probe",))
+    with pytest.raises(InvalidInput, match="top N"):
+        score_probe(sqlite_engine, ArrayFeatures(ids, raw, "enc"), model, n=0)
+    stranger = ArrayFeatures(np.r_[ids, 99_999_999], np.r_[raw, raw[:1]], "enc")
+    with pytest.raises(Conflict, match="not in the catalogue"):
+        score_probe(sqlite_engine, stranger, model, write="all")
+
+
+def test_read_rows_matches_h5py_for_dense_and_sparse_rows(tmp_path):
+    from classifiers.sheets import read_rows
+
+    data = np.arange(5000 * 3 * 2 * 2, dtype=np.float32).reshape(5000, 3, 2, 2)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["images"] = data
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        for rows in (np.arange(0, 5000, 2), np.sort(rng.choice(5000, 7, replace=False)), np.array([4999]),
+                     np.r_[np.arange(10, 900), np.arange(3000, 3003), [4500]]):
+            assert np.array_equal(read_rows(f["images"], rows, block=512), data[rows])

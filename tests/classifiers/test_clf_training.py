@@ -1,0 +1,60 @@
+"""``probe train`` end to end on in-memory vectors: sets, LBFGS, stored model, report and figures."""
+
+import json
+
+import numpy as np
+import pytest
+from clf_helpers import survey
+
+from classifiers.config import ProbeConfig
+from classifiers.features import ArrayFeatures
+from classifiers.registry import get_model
+from classifiers.training import train_probe
+from lensdb.errors import Conflict, InvalidInput, NotFound
+
+
+def test_train_stores_the_model_with_its_definition(engine, tmp_path):
+    ids, mask, vectors = survey(engine, n=3000, n_lens=40)
+    source = ArrayFeatures(ids, vectors, "enc-test")
+    config = ProbeConfig(ratio=20, val_ratio=50, epochs=5, max_iter=10, encoder_version="enc-test")
+    run = train_probe(engine, source, config, out_dir=tmp_path, name="p1")
+    model = get_model(engine, "p1")
+    assert model.kind == "probe" and model.encoder_version == "enc-test"
+    assert np.array_equal(model.weights, run.fit.weights) and model.bias == pytest.approx(run.fit.bias)
+    assert model.training_set["n_train_pos"] == 28 and model.training_set["n_val_pos"] == 12
+    assert model.training_set["n_train_neg"] == 560 and model.training_set["val_ratio_achieved"] == 50
+    assert model.params["ratio"] == 20 and model.params["head"]["dim"] == 16
+    m = model.metrics
+    assert m["top_n"] == 1 and m["val_tp"] <= 1 and 1 <= m["best_epoch"] <= m["epochs_run"] <= 5
+    assert len(m["history"]) == m["epochs_run"] and m["figures"]
+    assert get_model(engine, model.id).name == "p1"
+    report = json.loads((tmp_path / "p1.json").read_text())
+    assert report["metrics"]["val_tp"] == m["val_tp"]
+    assert (tmp_path / "p1_scores.png").stat().st_size > 1000
+    with pytest.raises(Conflict, match="exists already"):
+        train_probe(engine, source, config, out_dir=tmp_path, name="p1")
+
+
+def test_sweep_trains_every_distinct_ratio_and_draws_fig4(sqlite_engine, tmp_path):
+    ids, mask, vectors = survey(sqlite_engine, n=2500, n_lens=30)
+    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20)
+    run = train_probe(sqlite_engine, ArrayFeatures(ids, vectors), config, out_dir=tmp_path, sweep=True, save=False)
+    ratios = [r["ratio"] for r in run.sweep]
+    assert ratios == [1, 10, 100, 1000]  # 4000 and up hold the same (capped) set as 1000 here
+    assert run.sweep[-1]["n_neg"] == 2500 - 30 - 9 * 20  # every eligible non-lens not in validation
+    assert [r["n_neg"] for r in run.sweep[:3]] == [21, 210, 2100]
+    assert all(0 <= r["val_precision"] <= 1 for r in run.sweep)
+    assert (tmp_path / "probe_ratios.png").exists() and run.model is None
+    # A probe of separable data finds most validation lenses in the top N.
+    assert run.metrics["val_tp"] >= 5
+
+
+def test_errors_are_clear(sqlite_engine, tmp_path):
+    ids, mask, vectors = survey(sqlite_engine, n=200, n_lens=10)
+    with pytest.raises(Conflict, match="encoder version mismatch"):
+        train_probe(sqlite_engine, ArrayFeatures(ids, vectors, "a"), ProbeConfig(encoder_version="b"),
+                    out_dir=tmp_path)
+    with pytest.raises(InvalidInput, match="need at least 2"):
+        train_probe(sqlite_engine, ArrayFeatures(ids[9:], vectors[9:]), ProbeConfig(), out_dir=tmp_path)
+    with pytest.raises(NotFound, match="unknown probe 'nope'"):
+        get_model(sqlite_engine, "nope", ("probe",))

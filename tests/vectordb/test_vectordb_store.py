@@ -1,0 +1,138 @@
+"""The store on real engines: a Milvus Lite file and a Milvus Lite server over http."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vdb_helpers import DIM, start_lite_server, stop_lite_server, with_index
+
+from lensdb.config import load_settings
+from lensdb.errors import Conflict, InvalidInput, NotFound
+from vectordb import collection, naming
+from vectordb.partitions import MagBins, all_partitions
+from vectordb.store import VectorStore
+
+
+def test_create_makes_every_partition_and_rows_land_in_theirs(settings, version, config, columns):
+    with VectorStore.open(settings, version, dim=DIM, create=True, config=config) as store:
+        assert set(store.client.list_partitions(store.name)) >= set(all_partitions(MagBins(config.mag_r_edges)))
+        cols = columns(600)
+        assert store.insert(cols) == 600
+        counts = store.partition_counts()
+        assert sum(counts.values()) == 600 == store.count()
+        expected = {}
+        bins = MagBins(config.mag_r_edges)
+        for s, m in zip(cols["survey"], cols["mag_r"], strict=True):
+            name = naming.partition_name(s, bins.labels[int(bins.bin_of(np.array([m]))[0])])
+            expected[name] = expected.get(name, 0) + 1
+        assert {p: c for p, c in counts.items() if c} == expected
+        got = store.get([cols["object_id"][7], 999_999_999], ("mag_r", "survey", "shard", "shard_row"))
+        assert got["object_id"].tolist() == [cols["object_id"][7]]
+        assert got["mag_r"][0] == pytest.approx(cols["mag_r"][7]) and got["shard_row"][0] == 7
+
+
+def test_bad_writes_are_refused_and_leave_the_collection_intact(settings, version, config, columns):
+    with VectorStore.open(settings, version, dim=DIM, create=True, config=config) as store:
+        cols = columns(100)
+        store.insert(cols)
+        fresh = columns(50, seed=1, start_id=50_000)
+        bad_vectors = fresh["vector"].copy()
+        bad_vectors[49, 3] = np.nan
+        cases = [
+            ({**fresh, "vector": np.ones((50, DIM + 1), np.float32)}, InvalidInput, "shape"),
+            ({**fresh, "vector": bad_vectors}, InvalidInput, "NaN"),
+            ({**fresh, "survey": np.array(["south"] * 49 + ["mars"])}, InvalidInput, "survey"),
+            # 49 new ids and one already stored: nothing at all is written
+            ({**fresh, "object_id": np.r_[fresh["object_id"][:49], cols["object_id"][0]]}, Conflict, "already"),
+        ]
+        for bad, error, message in cases:
+            with pytest.raises(error, match=message):
+                store.insert(bad)
+            assert store.count() == 100
+        assert store.get(fresh["object_id"][:49], ("mag_r",))["object_id"].size == 0
+        with pytest.raises(InvalidInput, match="shape"):
+            store.upsert({**cols, "vector": np.ones((100, 3), np.float32)})
+        assert store.count() == 100
+
+
+def test_upsert_moves_rows_between_partitions_and_delete(settings, version, config, columns):
+    with VectorStore.open(settings, version, dim=DIM, create=True, config=config) as store:
+        cols = columns(40, mag_r=np.full(40, 17.2, np.float32), survey=np.array(["south"] * 40))
+        store.insert(cols)
+        moved = {**cols, "mag_r": np.full(40, 21.7, np.float32), "survey": np.array(["north"] * 40)}
+        assert store.upsert(moved) == 40
+        counts = store.partition_counts()
+        assert counts["south_magr_17_17p5"] == 0 and counts["north_magr_21p5_22"] == 40
+        assert store.count() == 40
+        assert store.delete(cols["object_id"][:10]) == 10
+        assert store.count() == 30
+        with pytest.raises(InvalidInput):
+            store.delete(["1 or 1==1"])
+
+
+def test_two_encoder_versions_never_mix(settings, version, config, columns):
+    other = version + "-b"
+    with (
+        VectorStore.open(settings, version, dim=DIM, create=True, config=config) as a,
+        VectorStore.open(settings, other, dim=DIM, create=True, config=config) as b,
+    ):
+        assert a.name != b.name
+        a.insert(columns(50, seed=1, start_id=1))
+        b.insert(columns(30, seed=2, start_id=10_000))
+        assert a.count() == 50 and b.count() == 30
+        hits = a.knn(b.get([10_000], (), with_vectors=True)["vector"][0], k=50)
+        assert set(hits.ids.tolist()) <= set(range(1, 51))
+        # a collection that records version A refuses to be opened as version B
+        with pytest.raises(Conflict, match="encoder version"):
+            collection.describe(a.client, a.name, other, None, config)
+    with pytest.raises(Conflict, match="dimension|-d vectors"):
+        VectorStore.open(settings, version, dim=DIM * 2, config=config)
+    with pytest.raises(NotFound, match="no vectors for encoder version"):
+        VectorStore.open(settings, version + "-missing", config=config)
+
+
+def test_index_types_load_release_and_drop(settings, version, config, columns):
+    with VectorStore.open(settings, version, dim=DIM, create=True, config=with_index(config, "HNSW")) as store:
+        assert store.index_type == "HNSW"
+        cols = columns(300)
+        store.insert(cols)
+        for kind in ("IVF_FLAT", "FLAT", "HNSW"):
+            store.set_index(kind)
+            assert store.index_type == kind
+            hit = store.knn(int(cols["object_id"][0]), k=1, include_query=True)
+            assert hit.ids[0] == cols["object_id"][0] and hit.similarity[0] == pytest.approx(1.0, abs=1e-5)
+        store.release()
+        store.load()
+        assert store.count() == 300
+        store.drop()
+    with pytest.raises(NotFound):
+        VectorStore.open(settings, version, config=config)
+
+
+def test_lite_file_persists_across_a_restart(file_settings, version, config, columns):
+    cols = columns(200)
+    with VectorStore.open(file_settings, version, dim=DIM, create=True, config=config) as store:
+        store.insert(cols)
+        store.flush(wait=True)  # seal the rows into indexed segments, as the embedding job does at its end
+    # closing the last store stops the in-process server: reopening reads the file again
+    with VectorStore.open(file_settings, version, config=config) as store:
+        assert store.count() == 200 and store.dim == DIM
+        assert store.knn(int(cols["object_id"][3]), k=1, include_query=True).ids[0] == cols["object_id"][3]
+
+
+def test_lite_server_persists_across_a_restart(tmp_path, version, config, columns):
+    proc, uri = start_lite_server(tmp_path / "server-data")
+    try:
+        settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=uri)
+        with VectorStore.open(settings, version, dim=DIM, create=True, config=config) as store:
+            store.insert(columns(120))
+    finally:
+        stop_lite_server(proc)
+    proc, uri = start_lite_server(tmp_path / "server-data")
+    try:
+        settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=uri)
+        with VectorStore.open(settings, version, config=config) as store:
+            assert store.count() == 120
+            assert store.partition_counts() and sum(store.partition_counts().values()) == 120
+    finally:
+        stop_lite_server(proc)

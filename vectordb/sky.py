@@ -1,0 +1,98 @@
+"""Sky geometry for search filters: cone bounding boxes, exact cone membership, and duplicate removal.
+
+All angles are in degrees unless a name says otherwise. The pixel scale is the Legacy Surveys' 0.262 arcsec.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+PIXEL_SCALE_ARCSEC = 0.262
+#: Results closer than one image (96 pixels = 25.152 arcsec) to a better result show the same galaxy.
+DUPLICATE_RADIUS_PX = 96.0
+
+
+def _unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """(n, 3) unit vectors of positions in degrees."""
+    a, d = np.radians(ra), np.radians(dec)
+    return np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)], axis=-1)
+
+
+def separation(ra1, dec1, ra2, dec2) -> np.ndarray:
+    """Great-circle separation, degrees (haversine: accurate at arcsecond scales)."""
+    a1, d1, a2, d2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (ra1, dec1, ra2, dec2))
+    h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((a2 - a1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
+def cone_box(ra: float, dec: float, radius: float) -> tuple[float, float, list[tuple[float, float]] | None]:
+    """A box that contains the cone: (dec_low, dec_high, RA intervals or None for all RA).
+
+    The RA half-width of a small circle is ``asin(sin r / cos dec)``; when the circle reaches a pole every RA is
+    inside. Intervals that cross RA = 0 are split in two. A tiny pad keeps the box conservative under rounding;
+    membership is then decided exactly by :func:`in_cone`.
+    """
+    pad = 1e-9
+    dec_low, dec_high = max(-90.0, dec - radius - pad), min(90.0, dec + radius + pad)
+    if abs(dec) + radius >= 90.0 - pad or radius >= 90.0:
+        return dec_low, dec_high, None
+    half = math.degrees(math.asin(min(1.0, math.sin(math.radians(radius)) / math.cos(math.radians(dec))))) + pad
+    if half >= 180.0:
+        return dec_low, dec_high, None
+    low, high = ra - half, ra + half
+    if low < 0.0:
+        return dec_low, dec_high, [(low + 360.0, 360.0), (0.0, high)]
+    if high >= 360.0:
+        return dec_low, dec_high, [(low, 360.0), (0.0, high - 360.0)]
+    return dec_low, dec_high, [(low, high)]
+
+
+def in_cone(ra: np.ndarray, dec: np.ndarray, centre_ra: float, centre_dec: float, radius: float) -> np.ndarray:
+    """True where (ra, dec) lies within ``radius`` of the centre (boundary included)."""
+    return separation(ra, dec, centre_ra, centre_dec) <= radius
+
+
+class DuplicateFilter:
+    """Keeps a result only when no better (earlier) kept result lies within ``radius_deg`` of it.
+
+    Positions are hashed into a grid of cubes on the unit sphere whose side is the chord of the radius, so each
+    candidate is compared only with kept positions in its 27 neighbouring cells: O(1) per result instead of a scan.
+    """
+
+    def __init__(self, radius_deg: float):
+        self.radius_deg = radius_deg
+        self._cell = 2.0 * math.sin(math.radians(radius_deg) / 2.0)  # chord length of the radius
+        self._grid: dict[tuple[int, int, int], list[tuple[float, float, float]]] = {}
+
+    def _key(self, p: tuple[float, float, float]) -> tuple[int, int, int]:
+        return (math.floor(p[0] / self._cell), math.floor(p[1] / self._cell), math.floor(p[2] / self._cell))
+
+    def _near(self, p: tuple[float, float, float], key: tuple[int, int, int]) -> bool:
+        limit = self._cell * self._cell
+        for dx, dy, dz in _NEIGHBOURS:
+            for q in self._grid.get((key[0] + dx, key[1] + dy, key[2] + dz), ()):
+                if (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 + (p[2] - q[2]) ** 2 <= limit:
+                    return True
+        return False
+
+    def add(self, ra: float, dec: float) -> None:
+        """Mark a position as kept (for example the query's own position)."""
+        p = tuple(float(x) for x in _unit(np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)))
+        self._grid.setdefault(self._key(p), []).append(p)
+
+    def keep(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+        """For results in decreasing similarity: which ones to keep (kept ones join the grid as they are kept)."""
+        xyz = _unit(np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)).tolist()
+        out = np.zeros(len(xyz), dtype=bool)
+        for i, p in enumerate(xyz):
+            key = self._key(p)
+            if not self._near(p, key):
+                out[i] = True
+                self._grid.setdefault(key, []).append(tuple(p))
+        return out
+
+
+_NEIGHBOURS = list(itertools.product((-1, 0, 1), repeat=3))
