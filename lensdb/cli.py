@@ -24,8 +24,10 @@ COMMAND_MODULES = (
     "catalog.cli",
     "vectordb.cli",
     "encoder.cli",
+    "encoder.embed_cli",
     "lensdb.demo",
     "classifiers.cli",
+    "api_grpc.cli",
 )
 
 log = logging.getLogger("lensdb")

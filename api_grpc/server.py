@@ -1,0 +1,139 @@
+"""Build, start and stop the LensDB gRPC server.
+
+    with LensDBServer(settings, ServeConfig(port=0, metrics_port=0)) as server:
+        print(server.port)            # the port it bound (port 0 = any free one)
+        server.wait()                 # until stop() (or a signal handler calling it)
+
+What runs: the five LensDB services over one shared :class:`~api_grpc.services.Services`; ``grpc.health.v1``
+kept current by a backend check (:mod:`api_grpc.health`); server reflection (``grpc.reflection.v1alpha``, so
+clients without stubs can list and call the services); interceptors for metrics and logs and, when a token is
+configured, authentication; TLS when a certificate and key are configured; message size limits; a bounded thread
+pool and a cap on concurrent RPCs (RESOURCE_EXHAUSTED beyond it). :meth:`LensDBServer.stop` is graceful: health
+turns NOT_SERVING, new calls are refused, and calls in flight get ``grace_s`` seconds to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from api_grpc.config import ServeConfig
+from api_grpc.health import HealthMonitor
+from api_grpc.interceptors import AuthInterceptor, ObserveInterceptor
+from api_grpc.metrics import Metrics
+from api_grpc.servicers import SERVICE_NAMES, add_all
+from api_grpc.services import Backends, Services
+from lensdb.config import ConfigError, Settings
+
+log = logging.getLogger("lensdb.api")
+HEALTH_SERVICE = "grpc.health.v1.Health"
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the TLS {what} {path}: {exc.strerror}") from exc
+
+
+class LensDBServer:
+    """One gRPC server over one set of backends.
+
+    Args:
+        settings: where the database and Milvus are.
+        config: the server's tunables (port, token, TLS, limits).
+        services: services to serve (default: new ones over new backends, closed on :meth:`stop`).
+        metrics_on_free_port: with ``config.metrics_port == 0``, serve metrics on a free port instead of not at
+            all (tests; ``metrics_port`` then holds the port).
+    """
+
+    def __init__(self, settings: Settings, config: ServeConfig, services: Services | None = None, *,
+                 metrics_on_free_port: bool = False):
+        self.settings, self.config = settings, config
+        self._own_services = services is None
+        self.services = services or Services.build(Backends(settings, config))
+        self.metrics = Metrics()
+        self.health_servicer = health.HealthServicer(experimental_non_blocking=True)
+        self.monitor = HealthMonitor(self.services.backends, self.health_servicer, config.health_interval_s,
+                                     self.metrics)
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self.tls = bool(config.tls_cert)
+        self._server: grpc.Server | None = None
+        self._stopped = threading.Event()
+        self._metrics_free_port = metrics_on_free_port
+
+    def _build(self) -> grpc.Server:
+        cfg = self.config
+        interceptors: list[grpc.ServerInterceptor] = [ObserveInterceptor(self.metrics)]
+        if cfg.token:
+            interceptors.append(AuthInterceptor(cfg.token))
+        options = [
+            ("grpc.max_receive_message_length", cfg.max_receive_bytes),
+            ("grpc.max_send_message_length", cfg.max_send_bytes),
+            ("grpc.so_reuseport", 0),  # a port in use is an error, not a silently shared socket
+        ]
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="lensdb-rpc"),
+            interceptors=interceptors, options=options, maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
+        )
+        add_all(server, self.services)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, server)
+        reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+        return server
+
+    def start(self) -> LensDBServer:
+        """Bind, start serving and checking the backends; returns self (``port`` holds the bound port)."""
+        cfg = self.config
+        self._server = self._build()
+        address = f"{cfg.host}:{cfg.port}"
+        try:
+            if self.tls:
+                creds = grpc.ssl_server_credentials([(_read(cfg.tls_key, "key"), _read(cfg.tls_cert, "certificate"))])
+                self.port = self._server.add_secure_port(address, creds)
+            else:
+                self.port = self._server.add_insecure_port(address)
+        except (RuntimeError, ConfigError) as exc:
+            if self._own_services:
+                self.services.backends.close()
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"cannot listen on {address}: {exc} (port in use, or no such interface?)") from exc
+        self._server.start()
+        self.monitor.start()
+        if cfg.metrics_port or self._metrics_free_port:
+            self.metrics_port = self.metrics.serve(cfg.host, cfg.metrics_port)
+        log.info("serving LensDB gRPC on %s:%d (%s, auth %s)%s", cfg.host, self.port,
+                 "TLS" if self.tls else "plaintext", "on" if cfg.token else "off",
+                 f"; metrics on :{self.metrics_port}/metrics" if self.metrics_port else "")
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, refuse new calls, let calls in flight finish within ``grace`` seconds."""
+        if self._server is None or self._stopped.is_set():
+            return
+        grace = self.config.grace_s if grace is None else grace
+        log.info("stopping: health NOT_SERVING, in-flight calls get %.1f s", grace)
+        self.monitor.stop()
+        self._server.stop(grace).wait()
+        self.metrics.stop()
+        if self._own_services:
+            self.services.backends.close()
+        self._stopped.set()
+        log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`stop` finished (or ``timeout`` seconds); True when stopped."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> LensDBServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop(grace=0)

@@ -1,0 +1,48 @@
+"""The gRPC servicers: each translates its service's messages to service-layer calls and back, nothing more.
+
+:func:`add_all` registers every LensDB service on a server; :data:`SERVICE_NAMES` are their full names (for
+health and reflection).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from api_grpc.gen.lensdb.v1 import (
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    cutouts_pb2,
+    cutouts_pb2_grpc,
+    labels_pb2,
+    labels_pb2_grpc,
+    probes_pb2,
+    probes_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
+from api_grpc.servicers.catalogue import CatalogueServicer
+from api_grpc.servicers.cutouts import CutoutsServicer
+from api_grpc.servicers.labels import LabelsServicer
+from api_grpc.servicers.probes import ProbesServicer
+from api_grpc.servicers.search import SearchServicer
+from api_grpc.services import Services
+
+SERVICE_NAMES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (search_pb2, "Search"),
+        (catalogue_pb2, "Catalogue"),
+        (probes_pb2, "Probes"),
+        (labels_pb2, "Labels"),
+        (cutouts_pb2, "Cutouts"),
+    )
+)
+
+
+def add_all(server: grpc.Server, services: Services) -> None:
+    """Register the five LensDB services on ``server``."""
+    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(services), server)
+    catalogue_pb2_grpc.add_CatalogueServicer_to_server(CatalogueServicer(services), server)
+    probes_pb2_grpc.add_ProbesServicer_to_server(ProbesServicer(services), server)
+    labels_pb2_grpc.add_LabelsServicer_to_server(LabelsServicer(services), server)
+    cutouts_pb2_grpc.add_CutoutsServicer_to_server(CutoutsServicer(services), server)

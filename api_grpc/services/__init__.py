@@ -1,0 +1,35 @@
+"""The service layer of the API: typed requests in, typed results out, over the vector store, the catalogue, the
+classifiers and the encoder. Capability lives here; the gRPC servicers only translate messages.
+
+    backends = Backends(settings, ServeConfig())
+    services = Services.build(backends)
+    services.search.similar(SimilarQuery(k=10, object_id=oid))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api_grpc.services.backends import Backends
+from api_grpc.services.catalogue import CatalogueService
+from api_grpc.services.cutouts import CutoutService
+from api_grpc.services.labels import LabelService
+from api_grpc.services.probes import ProbeService
+from api_grpc.services.search import SearchService
+
+
+@dataclass(frozen=True)
+class Services:
+    """One instance of each service, sharing the same backends."""
+
+    backends: Backends
+    search: SearchService
+    catalogue: CatalogueService
+    probes: ProbeService
+    labels: LabelService
+    cutouts: CutoutService
+
+    @classmethod
+    def build(cls, backends: Backends) -> Services:
+        return cls(backends, SearchService(backends), CatalogueService(backends), ProbeService(backends),
+                   LabelService(backends), CutoutService(backends))

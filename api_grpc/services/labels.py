@@ -1,0 +1,215 @@
+"""Labels and label sets: add and remove labels, record grades (:mod:`classifiers.grades`), list sets
+(:mod:`catalog.labels`), page through one set, and import an uploaded known-lens list.
+
+Sets written here carry ``source = "lensdb api"``. Grading sets (written by :func:`classifiers.grades.record_grades`)
+take grades only, and imported lens lists are replaced whole by re-imports, so AddLabels and RemoveLabels refuse
+both: they change hand-made sets.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select, update
+
+from api_grpc.services import paging, validate
+from api_grpc.services.backends import Backends
+from api_grpc.services.errors import as_domain
+from api_grpc.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
+from catalog.models import GRADES, LABEL_CLASSES, Label, LabelSet, Model, Source, utcnow
+from lensdb.errors import Conflict, InvalidInput, NotFound
+
+API_SOURCE = "lensdb api"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _guard(fn):
+    """Run ``fn`` and turn engine failures into domain errors."""
+    try:
+        return fn()
+    except Exception as exc:
+        raise as_domain(exc) from exc
+
+
+class LabelService:
+    """Writes and reads of ``label_sets`` and ``labels``."""
+
+    def __init__(self, backends: Backends):
+        self.backends = backends
+
+    # ------------------------------------------------------------------ writes
+    def add_labels(self, label_set: str, labels: list[NewLabel], *, author: str | None = None,
+                   description: str | None = None) -> AddLabelsResult:
+        """Add ``labels`` to ``label_set`` (created when missing); one transaction.
+
+        A label that exists already (same set, object and class) gets the new grade, name and note.
+
+        Raises:
+            InvalidInput: bad class or grade, an object twice with the same class, too many labels.
+            NotFound: an object id not in the catalogue (nothing is written).
+            Conflict: the set is a grading set or an imported lens list.
+        """
+        validate.name("label_set", label_set)
+        validate.name("author", author, required=False)
+        validate.text("description", description)
+        if not labels:
+            raise InvalidInput("labels: give at least one label")
+        validate.object_ids("labels", [lb.object_id for lb in labels], self.backends.config.max_ids)
+        seen = set()
+        for lb in labels:
+            if lb.label_class not in LABEL_CLASSES:
+                raise InvalidInput(f"label_class {lb.label_class!r} is not one of {', '.join(LABEL_CLASSES)}")
+            if lb.grade is not None and (lb.grade not in GRADES or lb.label_class != "lens"):
+                raise InvalidInput(f"grade {lb.grade!r}: only lens labels take a grade, A or B")
+            validate.name("name", lb.name, required=False)
+            validate.text("note", lb.note)
+            if (lb.object_id, lb.label_class) in seen:
+                raise InvalidInput(f"object {lb.object_id} is labelled {lb.label_class!r} twice in one request")
+            seen.add((lb.object_id, lb.label_class))
+        return _guard(lambda: self._add(label_set, labels, author, description))
+
+    def _add(self, label_set, labels, author, description) -> AddLabelsResult:
+        ids = sorted({lb.object_id for lb in labels})
+        with self.backends.engine.begin() as conn:
+            found = set(conn.execute(select(Source.object_id).where(Source.object_id.in_(ids))).scalars())
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFound(f"{len(missing)} object(s) are not in the catalogue, e.g. {missing[:5]}; "
+                               "nothing was written")
+            row = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == label_set)).first()
+            created = row is None
+            if created:
+                set_id = conn.execute(insert(LabelSet).values(
+                    name=label_set, source=API_SOURCE, author=author, description=description,
+                ).returning(LabelSet.id)).scalar_one()
+            else:
+                self._check_editable(label_set, row.source)
+                set_id = row.id
+            existing = {(o, c): i for i, o, c in conn.execute(
+                select(Label.id, Label.object_id, Label.label_class).where(
+                    Label.label_set_id == set_id, Label.object_id.in_(ids)))}
+            now, added, updated = utcnow(), [], 0
+            for lb in labels:
+                values = {"grade": lb.grade, "name": lb.name, "provenance": lb.note or "added through the API",
+                          "author": author, "created_at": now}
+                key = (lb.object_id, lb.label_class)
+                if key in existing:
+                    conn.execute(update(Label).where(Label.id == existing[key]).values(**values))
+                    updated += 1
+                else:
+                    added.append({"label_set_id": set_id, "object_id": lb.object_id, "class": lb.label_class,
+                                  **values})
+            if added:
+                conn.execute(insert(Label), added)
+        return AddLabelsResult(label_set, len(added), updated, created)
+
+    @staticmethod
+    def _check_editable(label_set: str, source: str | None) -> None:
+        from classifiers.sampling import GRADE_SOURCE
+
+        if source == GRADE_SOURCE:
+            raise Conflict(f"label set {label_set!r} is a grading set: change it with RecordGrades")
+        if source not in (None, API_SOURCE):
+            raise Conflict(f"label set {label_set!r} is an imported list ({source}); re-import the list to "
+                           "change it, or label into another set")
+
+    def remove_labels(self, label_set: str, ids, label_class: str | None = None) -> int:
+        """Delete the labels of ``ids`` (of ``label_class``, or every class) from a set; returns how many."""
+        validate.name("label_set", label_set)
+        arr = validate.object_ids("object_ids", ids, self.backends.config.max_ids)
+        if label_class is not None and label_class not in LABEL_CLASSES:
+            raise InvalidInput(f"label_class {label_class!r} is not one of {', '.join(LABEL_CLASSES)}")
+
+        def run() -> int:
+            with self.backends.engine.begin() as conn:
+                row = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == label_set)).first()
+                if row is None:
+                    raise NotFound(f"no label set {label_set!r}")
+                self._check_editable(label_set, row.source)
+                cond = [Label.label_set_id == row.id, Label.object_id.in_(arr.tolist())]
+                if label_class is not None:
+                    cond.append(Label.label_class == label_class)
+                return int(conn.execute(delete(Label).where(*cond)).rowcount)
+
+        return _guard(run)
+
+    def record_grades(self, grades: list[tuple[int, str]], *, author: str | None, model: str | None = None,
+                      label_set: str | None = None, note: str | None = None):
+        """Store grades (see :func:`classifiers.grades.record_grades`); returns its GradeReport."""
+        from classifiers.grades import DEFAULT_SET, record_grades
+
+        validate.object_ids("grades", [g[0] for g in grades], self.backends.config.max_ids)
+        validate.name("author", author, required=False)
+        validate.name("label_set", label_set, required=False)
+        validate.name("model", model, required=False)
+        validate.text("note", note)
+        return _guard(lambda: record_grades(self.backends.engine, grades, author=author, model=model,
+                                            label_set=label_set or DEFAULT_SET, note=note))
+
+    def import_lens_list(self, upload: LensListUpload):
+        """Import an uploaded CSV/TSV known-lens list (see :func:`catalog.labels.import_labels`)."""
+        from catalog.labels import import_labels
+        from catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map
+
+        if not upload.content:
+            raise InvalidInput("content: the uploaded list is empty")
+        for field in ("name", "author", "ra_column", "dec_column", "name_column", "grade_column"):
+            validate.name(field, getattr(upload, field), required=False)
+        validate.text("grade_map", upload.grade_map)
+        radius = upload.radius_arcsec or DEFAULT_RADIUS_ARCSEC
+        validate.real("radius_arcsec", radius, 0.0, self.backends.config.max_position_radius_arcsec)
+        columns = ColumnNames(ra=upload.ra_column, dec=upload.dec_column, name=upload.name_column,
+                              grade=upload.grade_column)
+        grade_map = parse_grade_map(upload.grade_map)
+        # Only the base name survives, reduced to safe characters: the name is kept in provenance, never a path.
+        filename = _SAFE_NAME.sub("_", Path(upload.filename or "upload.csv").name).strip("._") or "upload.csv"
+        with tempfile.TemporaryDirectory(prefix="lensdb-upload-") as tmp:
+            path = Path(tmp, filename)
+            path.write_bytes(upload.content)
+            return _guard(lambda: import_labels(self.backends.engine, path, name=upload.name,
+                                                radius_arcsec=radius, author=upload.author, columns=columns,
+                                                grade_map=grade_map, replace=upload.replace))
+
+    # ------------------------------------------------------------------ reads
+    def list_sets(self, name: str | None = None):
+        """Label sets with their counts (see :func:`catalog.labels.list_label_sets`)."""
+        from catalog.labels import list_label_sets
+
+        validate.name("name", name, required=False)
+        return _guard(lambda: list_label_sets(self.backends.engine, name or None))
+
+    def get_set(self, name: str, label_class: str | None = None, page_size: int = 0,
+                page_token: str = "") -> LabelSetPage:
+        """A page of the labels of set ``name`` (of ``label_class`` when given), in the order they were written."""
+        cfg = self.backends.config
+        validate.name("name", name)
+        if label_class is not None and label_class not in LABEL_CLASSES:
+            raise InvalidInput(f"label_class {label_class!r} is not one of {', '.join(LABEL_CLASSES)}")
+        size = validate.page_size(page_size, cfg.page_size, cfg.max_page_size)
+        scope = paging.scope_digest("labels", name, label_class)
+        after = paging.decode(page_token, scope)
+        summary = self.list_sets(name)[0]
+
+        def run():
+            lb = Label.__table__.c
+            cond = [LabelSet.name == name]
+            if label_class is not None:
+                cond.append(lb["class"] == label_class)
+            if after is not None:
+                cond.append(lb.id > after)
+            query = (select(lb.id, lb.object_id, lb["class"], lb.grade, lb.name, lb.author, lb.provenance,
+                            lb.separation_arcsec, lb.created_at, Model.name.label("model"))
+                     .join(LabelSet, LabelSet.id == lb.label_set_id).join(Model, Model.id == lb.model_id, isouter=True)
+                     .where(*cond).order_by(lb.id).limit(size + 1))
+            with self.backends.engine.connect() as conn:
+                return conn.execute(query).all()
+
+        rows = _guard(run)
+        more = len(rows) > size
+        rows = rows[:size]
+        records = [LabelRecord(int(r.object_id), r[2], r.grade, r.name, r.author, r.provenance,
+                               r.separation_arcsec, r.model, r.created_at) for r in rows]
+        token = paging.encode(scope, rows[-1].id) if more and rows else ""
+        return LabelSetPage(summary=summary, labels=records, next_page_token=token)

@@ -1,0 +1,100 @@
+"""Health and errors when a backend is down: a Milvus server that is stopped (and comes back), and a database
+that cannot be reached. The server keeps running throughout and answers what it still can."""
+
+from __future__ import annotations
+
+import subprocess
+
+import grpc
+import pytest
+from api_world import free_port, start_milvus_server, stop_process
+from conftest import serve_config
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from api_grpc.client import ApiError, LensDBClient
+from api_grpc.server import LensDBServer
+from lensdb.config import load_settings
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def statuses(channel) -> dict[str, int]:
+    stub = health_pb2_grpc.HealthStub(channel)
+    names = ("", "lensdb.v1.Search", "lensdb.v1.Catalogue", "lensdb.v1.Labels", "lensdb.liveness")
+    return {n: stub.Check(health_pb2.HealthCheckRequest(service=n), timeout=30).status for n in names}
+
+
+def start_milvus(data_dir, port: int) -> subprocess.Popen:
+    return start_milvus_server(data_dir, port=port)[0]
+
+
+@pytest.fixture
+def own_milvus(world, tmp_path):
+    """A Milvus Lite server holding a copy of the world's vectors; yields (settings, restart, stop)."""
+    from vectordb.config import VectorDBConfig
+    from vectordb.store import VectorStore
+
+    port = free_port()
+    data = tmp_path / "milvus"
+    state = {"proc": start_milvus(data, port)}
+    settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=world.db_url,
+                             milvus_uri=f"http://127.0.0.1:{port}")
+    dim = world.vectors.shape[1]
+    c = world.columns
+    with VectorStore.open(settings, world.encoder_version, dim=dim, create=True,
+                          config=VectorDBConfig(dim=dim, index_type="FLAT")) as store:
+        store.insert({"object_id": world.ids, "vector": world.vectors, "norm": [1.0] * len(world.ids),
+                      "survey": c["survey"], "mag_g": c["mag_r"], "mag_r": c["mag_r"], "mag_z": c["mag_r"],
+                      "ra": c["ra"], "dec": c["dec"], "source_type": c["source_type"],
+                      "shard": ["s"] * len(world.ids)})
+
+    def stop():
+        stop_process(state["proc"])
+
+    def restart():
+        state["proc"] = start_milvus(data, port)
+
+    yield settings, restart, stop
+    stop_process(state["proc"])
+
+
+def test_milvus_down_then_back(world, own_milvus):
+    settings, restart, stop = own_milvus
+    qid = int(world.ids[0])
+    with LensDBServer(settings, serve_config(world)) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, \
+            LensDBClient(f"127.0.0.1:{srv.port}", timeout=60) as api:
+        assert set(statuses(ch).values()) == {SERVING}
+        expected = api.similar(object_id=qid, k=5).ids
+        stop()
+        srv.monitor.check_now()
+        st = statuses(ch)
+        assert st[""] == NOT_SERVING and st["lensdb.v1.Search"] == NOT_SERVING
+        assert st["lensdb.v1.Catalogue"] == SERVING and st["lensdb.liveness"] == SERVING
+        with pytest.raises(ApiError) as err:
+            api.similar(object_id=qid, k=5)
+        assert err.value.code.name == "UNAVAILABLE"
+        assert api.objects([qid]).objects  # the catalogue still answers
+        restart()
+        srv.monitor.check_now()
+        assert set(statuses(ch).values()) == {SERVING}
+        assert api.similar(object_id=qid, k=5).ids == expected  # a new connection, same answer
+
+
+def test_database_unreachable(world):
+    dead = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/lensdb"
+    settings = load_settings(env={}, data_dir=str(world.settings.data_dir), database_url=dead,
+                             milvus_uri=world.settings.milvus_uri)
+    with LensDBServer(settings, serve_config(world)) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, \
+            LensDBClient(f"127.0.0.1:{srv.port}", timeout=60) as api:
+        st = statuses(ch)
+        assert st[""] == NOT_SERVING and st["lensdb.v1.Catalogue"] == NOT_SERVING
+        assert st["lensdb.v1.Labels"] == NOT_SERVING and st["lensdb.liveness"] == SERVING
+        for call in (lambda: api.objects([int(world.ids[0])]), lambda: api.cone(151.0, 2.0, 10.0),
+                     lambda: api.models(), lambda: api.label_sets(), lambda: api.cutout(int(world.ids[0])),
+                     lambda: api.similar(ra=151.0, dec=2.0, k=3)):
+            with pytest.raises(ApiError) as err:
+                call()
+            assert err.value.code.name == "UNAVAILABLE", err.value
+        # A search by object id needs only Milvus, and still answers.
+        assert len(api.similar(object_id=int(world.ids[0]), k=3).hits) == 3
