@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from sqlalchemy import insert
 
+from api_grpc.config import ServeConfig
 from catalog.bulk import copy_columns
 from catalog.db import make_engine, upgrade
 from catalog.models import Label, LabelSet, Prediction, Shard
@@ -192,3 +193,12 @@ def build_world(tmp: Path, db_url: str, milvus_uri: str, seed: int = 0) -> World
     return World(settings=settings, db_url=db_url, encoder_version=version, checkpoint=checkpoint, ids=ids,
                  vectors=vectors, images=images, columns=cols, lenses=lenses, probe_name=model.name, probe_w=w,
                  probe_b=b, ranked=ids[order])
+
+
+def serve_config(world, **overrides) -> ServeConfig:
+    """A config for a test server on a free loopback port (health checked only when a test asks)."""
+    values = dict(host="127.0.0.1", port=0, metrics_port=0, checkpoint=str(world.checkpoint),
+                  encoder_version=world.encoder_version, health_interval_s=3600.0, grace_s=5.0, max_workers=8,
+                  stream_chunk=64)
+    values.update(overrides)
+    return ServeConfig(**values)

@@ -14,10 +14,9 @@ import uuid
 import grpc
 import pytest
 import torch
-from api_world import build_world, start_milvus_server, stop_process
+from api_world import build_world, serve_config, start_milvus_server, stop_process
 
 from api_grpc.client import LensDBClient
-from api_grpc.config import ServeConfig
 from api_grpc.server import LensDBServer
 
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -70,14 +69,6 @@ def world(request, tmp_path_factory):
         return build_world(tmp, f"sqlite:///{tmp / 'lensdb.sqlite'}", str(tmp / "milvus.db"))
     return build_world(tmp, request.getfixturevalue("pg_session_url"), request.getfixturevalue("milvus_server"))
 
-
-def serve_config(world, **overrides) -> ServeConfig:
-    """A config for a test server on a free loopback port (health checked only when a test asks)."""
-    values = dict(host="127.0.0.1", port=0, metrics_port=0, checkpoint=str(world.checkpoint),
-                  encoder_version=world.encoder_version, health_interval_s=3600.0, grace_s=5.0, max_workers=8,
-                  stream_chunk=64)
-    values.update(overrides)
-    return ServeConfig(**values)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,7 @@ import subprocess
 
 import grpc
 import pytest
-from api_world import free_port, start_milvus_server, stop_process
-from conftest import serve_config
+from api_world import free_port, serve_config, start_milvus_server, stop_process
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from api_grpc.client import ApiError, LensDBClient

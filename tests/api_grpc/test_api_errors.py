@@ -146,7 +146,7 @@ def test_not_found(world, client, check_serving):
 
 
 def test_failed_precondition_without_an_encoder(world, check_serving):
-    from conftest import serve_config
+    from api_world import serve_config
 
     from api_grpc.client import LensDBClient
     from api_grpc.server import LensDBServer

@@ -14,7 +14,7 @@ import urllib.request
 
 import grpc
 import pytest
-from conftest import serve_config
+from api_world import serve_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
