@@ -64,20 +64,25 @@ def make_data(n: int, dim: int, seed: int = 0, clusters: int = 2000) -> dict:
     }
 
 
-def timed(fn, repeats: list) -> dict:
-    """p50/p99 latency (ms) and QPS of calling ``fn(arg)`` for each arg."""
-    lat = []
-    for arg in repeats:
-        t = time.perf_counter()
-        fn(arg)
-        lat.append(time.perf_counter() - t)
-    lat = np.array(lat)
-    return {
-        "p50_ms": float(np.percentile(lat, 50) * 1e3),
-        "p99_ms": float(np.percentile(lat, 99) * 1e3),
-        "qps": float(len(lat) / lat.sum()),
-        "n": len(lat),
-    }
+def timed(fns: dict, args: list) -> dict:
+    """p50/p99 latency (ms) and QPS of each named ``fn(arg)``. The functions take turns on each argument, so a
+    change of load on the shared machine hits them all alike."""
+    lat: dict[str, list[float]] = {name: [] for name in fns}
+    for arg in args:
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn(arg)
+            lat[name].append(time.perf_counter() - t)
+    out = {}
+    for name, values in lat.items():
+        v = np.array(values)
+        out[name] = {
+            "p50_ms": float(np.percentile(v, 50) * 1e3),
+            "p99_ms": float(np.percentile(v, 99) * 1e3),
+            "qps": float(len(v) / v.sum()),
+            "n": len(v),
+        }
+    return out
 
 
 def bench_insert(settings, data: dict, n_raw: int, dim: int, rounds: int = 5) -> dict:
@@ -197,15 +202,8 @@ def bench_latency(store, data, queries: np.ndarray) -> dict:
                 keep = filters_for(data, qi)[fname][1]
                 return brute(data, data["vector"][qi], k, keep)
 
-            row = {
-                name: timed(fn, list(queries))
-                for name, fn in (
-                    ("lensdb_vector", lensdb),
-                    ("lensdb_by_id", by_id),
-                    ("pymilvus_direct", raw),
-                    ("numpy_bruteforce", numpy_bf),
-                )
-            }
+            fns = {"lensdb_vector": lensdb, "lensdb_by_id": by_id, "pymilvus_direct": raw, "numpy_bruteforce": numpy_bf}
+            row = timed(fns, list(queries))
             row["ratio_qps_vs_pymilvus"] = row["lensdb_vector"]["qps"] / row["pymilvus_direct"]["qps"]
             row["ratio_qps_vs_numpy"] = row["lensdb_vector"]["qps"] / row["numpy_bruteforce"]["qps"]
             out[f"k{k}_{fname}"] = row
