@@ -102,6 +102,9 @@ def test_long_running_pods_have_grpc_health_probes(render_ci, values):
                 spec = c[probe]
                 if "grpc" in spec:  # the kubelet's native grpc.health.v1 probe
                     assert spec["grpc"]["port"] == ports["grpc"]
+                    # Liveness must not fail when a backend is down (that is readiness' job).
+                    alive = "lensdb.liveness" if probe != "readinessProbe" else None
+                    assert spec["grpc"].get("service") == alive, f"{probe} asks the wrong health service"
                 else:  # TLS: the kubelet's gRPC probe is plaintext only
                     assert spec["tcpSocket"]["port"] in ("grpc", ports["grpc"])
                     env = ch.env_of(c)
