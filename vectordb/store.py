@@ -44,6 +44,7 @@ class VectorStore:
         self.encoder_version, self.dim, self.bins = info.encoder_version, info.dim, info.bins
         self.index_type, self.config = info.index_type or config.index_type, config
         self._closed = False
+        self._loaded = False
         self._rows_cache: dict[tuple[str, ...] | None, int] = {}
 
     @classmethod
@@ -98,10 +99,12 @@ class VectorStore:
     def load(self) -> None:
         """Load the collection (all partitions) into the engine's memory, for search."""
         milvus_call("load_collection", self.client.load_collection, self.name)
+        self._loaded = True
 
     def release(self) -> None:
         """Release the collection from the engine's memory (data stay stored)."""
         milvus_call("release_collection", self.client.release_collection, self.name)
+        self._loaded = False
 
     def drop(self) -> None:
         """Delete the collection and every vector in it. The store is closed afterwards."""
@@ -117,6 +120,10 @@ class VectorStore:
         collection.rebuild_index(self.client, self.name, self.config)
         self.index_type = index_type
         self.load()
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:  # Milvus answers queries only on a loaded collection
+            self.load()
 
     def flush(self, wait: bool = True, timeout_s: float = 3600.0, poll_s: float = 0.5) -> None:
         """Seal what was written so that the engine indexes it; call it after a bulk load.
@@ -148,6 +155,7 @@ class VectorStore:
 
     # ------------------------------------------------------------------ writes
     def _existing(self, ids: np.ndarray, fields: Sequence[str] = (schema.PRIMARY,)) -> list[dict[str, Any]]:
+        self._ensure_loaded()
         out: list[dict[str, Any]] = []
         step = _ID_CHUNK
         if schema.VECTOR in fields:  # keep each answer within one gRPC message
@@ -250,6 +258,7 @@ class VectorStore:
 
     def count(self, partitions: Sequence[str] | None = None, expr: str = "") -> int:
         """Rows stored (in ``partitions``, matching ``expr``, a compiled filter expression)."""
+        self._ensure_loaded()
         # An always-true condition rather than an empty filter: Milvus Lite ignores the partitions of an
         # unfiltered count(*).
         res = milvus_call(
@@ -276,6 +285,7 @@ class VectorStore:
     def iter_vectors(self, batch_rows: int | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Every stored (object_id, vector, mag_r), in batches of column arrays, for bulk jobs."""
         batch_rows = batch_rows or max(1, min(16384, self.config.max_message_bytes // (4 * self.dim + 64)))
+        self._ensure_loaded()
         it = milvus_call(
             "query_iterator",
             self.client.query_iterator,

@@ -104,6 +104,9 @@ def test_index_types_load_release_and_drop(settings, version, config, columns):
         store.release()
         store.load()
         assert store.count() == 300
+        store.release()  # writes after a release load the collection again (the duplicate check queries it)
+        store.insert(columns(5, seed=8, start_id=70_000))
+        assert store.count() == 305
         store.drop()
     with pytest.raises(NotFound):
         VectorStore.open(settings, version, config=config)
