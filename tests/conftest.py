@@ -48,8 +48,7 @@ def pg_url():
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); start it (see .ci/run)")
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
-    from sqlalchemy.pool import NullPool  # noqa: F401  (engines created by tests must be disposed by them)
-
+    # Engines created by a test must be disposed by it; stragglers are terminated below.
     with admin.connect() as conn:
         conn.execute(text(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
