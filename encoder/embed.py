@@ -347,6 +347,9 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
             markers.mark(path, rows, seconds)
             report.shards.append(ShardResult(path, "embedded", rows, seconds))
             log.info("embedded %s: %d vectors in %.1f s", path, rows, seconds)
+        if report.embedded:
+            # Sealed segments search fast; unflushed rows are searched from the growing buffer (Lite: seconds).
+            store.flush()
     return report
 
 
