@@ -8,10 +8,11 @@ query, the ``k`` (default 100) most similar other objects are found by cosine si
 - ``pixels``: PCA of the stretched centre-crop pixels the encoder sees, at several widths (the best is the
   baseline; the issue asks for "raw pixels (PCA of the pixels)").
 
-Each is reported two ways: over the whole survey, and with neighbours held to +-0.5 mag in r of the query, as the
-similarity array's window does (it takes brightness, which separates lenses from the bulk on its own, out of the
-comparison). Vectors are centred on the survey mean before cosine ranking (see :mod:`encoder.evaluate`); the
-un-centred figures are written too.
+Vectors are centred on the survey mean before cosine ranking (see :mod:`encoder.evaluate`); the un-centred figures
+are written too. Each is reported over the whole survey and with neighbours held to +-0.5 mag in r of the query
+(the similarity array's window, which takes brightness out of the comparison), and per arc S/N bin of the query.
+Two further rows read the encoders through :func:`encoder.evaluate.invariant_projection` (the directions that
+survive the training augmentations, found without labels): ``learned+inv`` and ``random+inv``.
 
 Usage::
 
@@ -34,8 +35,18 @@ import torch
 
 from encoder.backbones import build_backbone
 from encoder.config import resolve_config
-from encoder.evaluate import centre, lens_enrichment, load_simulated, pca, pixel_features
+from encoder.evaluate import (
+    centre,
+    invariant_projection,
+    lens_enrichment,
+    load_simulated,
+    load_truth_columns,
+    pca,
+    pixel_features,
+)
 from encoder.inference import Embedder
+
+SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
 
 
 def train_small(survey: Path, out_dir: Path, threads: int) -> Path:
@@ -46,17 +57,24 @@ def train_small(survey: Path, out_dir: Path, threads: int) -> Path:
     return result.checkpoint
 
 
-def evaluate(name: str, vectors: np.ndarray, is_lens, queries, mags, k: int) -> dict:
-    out = {}
+def evaluate(name: str, vectors: np.ndarray, is_lens, queries, mags, snr, k: int) -> dict:
+    out: dict = {}
     for label, x in (("centred", centre(vectors)), ("raw", centre(vectors, np.zeros(vectors.shape[1])))):
         out[label] = {
             "all": lens_enrichment(x, is_lens, queries, k).to_dict(),
             "window_0.5": lens_enrichment(x, is_lens, queries, k, mags=mags, mag_window=0.5).to_dict(),
         }
+    x = centre(vectors)
+    out["by_arc_snr"] = {}
+    for lo, hi in SNR_BINS:
+        sel = queries[(snr[queries] >= lo) & (snr[queries] < hi)]
+        if sel.size:
+            out["by_arc_snr"][f"{lo:g}-{hi:g}"] = lens_enrichment(x, is_lens, sel, k).to_dict()
     c = out["centred"]
-    print(f"  {name:<14} top-{k} lens fraction {c['all']['mean_fraction']:.3f} +- {c['all']['stderr']:.3f}"
-          f" (x{c['all']['enrichment']:.1f});  within +-0.5 mag: {c['window_0.5']['mean_fraction']:.3f}"
-          f" (x{c['window_0.5']['enrichment']:.1f});  un-centred: {out['raw']['all']['mean_fraction']:.3f}")
+    bins = "  ".join(f"S/N {b}: {v['mean_fraction']:.3f}" for b, v in out["by_arc_snr"].items())
+    print(f"  {name:<15} top-{k} lens fraction {c['all']['mean_fraction']:.3f} +- {c['all']['stderr']:.3f}"
+          f" (x{c['all']['enrichment']:.1f}); +-0.5 mag: {c['window_0.5']['mean_fraction']:.3f}; "
+          f"un-centred {out['raw']['all']['mean_fraction']:.3f};  {bins}", flush=True)
     return out
 
 
@@ -67,7 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--train-dir", type=Path, default=Path("bench/results/enrichment-encoder"),
                     help="where to train when no --checkpoint is given")
     ap.add_argument("--k", type=int, default=100, help="neighbours per query lens")
-    ap.add_argument("--pca", default="16,64,256,1024", help="PCA widths tried for the pixel baseline")
+    ap.add_argument("--pca", default="8,16,64,256", help="PCA widths tried for the pixel baseline")
+    ap.add_argument("--inv-dims", type=int, default=64, help="directions kept by the invariant projection")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="seed of the random-init encoder")
     ap.add_argument("--out", type=Path, default=Path("bench/results/enrichment.json"))
@@ -78,42 +97,50 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint = args.checkpoint or train_small(args.survey, args.train_dir, args.threads)
     train_s = time.perf_counter() - t0
     learned = Embedder.from_checkpoint(checkpoint, device="cpu")
-    images, mags, is_lens = load_simulated(args.survey, learned.crop)
+    aug = learned.config.augment
+    images, mags, is_lens = load_simulated(args.survey, learned.crop + 2 * (aug.jitter + aug.margin))
+    cols = load_truth_columns(args.survey)
     queries = np.flatnonzero(is_lens)
     print(f"{len(images):,} objects, {queries.size} lenses (base rate {is_lens.mean():.4f}), k={args.k}, "
           f"encoder {learned.version}")
 
-    results: dict[str, dict] = {}
-    t = time.perf_counter()
-    results["learned"] = evaluate("learned", learned.embed(images).numpy(), is_lens, queries, mags, args.k)
-    embed_s = time.perf_counter() - t
     torch.manual_seed(args.seed)
     random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", "cpu")
-    results["random"] = evaluate("random init", random_net.embed(images).numpy(), is_lens, queries, mags, args.k)
+    results: dict[str, dict] = {}
+    t = time.perf_counter()
+    nets = {"learned": learned, "random": random_net}
+    for name, net in nets.items():
+        results[name] = evaluate(name, net.embed(images).numpy(), is_lens, queries, mags, cols["arc_snr"], args.k)
+    embed_s = time.perf_counter() - t
     pixels = pixel_features(images, learned.crop)
     pixel_runs = {}
     for n in (int(v) for v in args.pca.split(",")):
-        pixel_runs[n] = evaluate(f"pixels PCA {n}", pca(pixels, n), is_lens, queries, mags, args.k)
+        pixel_runs[n] = evaluate(f"pixels PCA {n}", pca(pixels, n), is_lens, queries, mags, cols["arc_snr"], args.k)
     best = max(pixel_runs, key=lambda n: pixel_runs[n]["centred"]["all"]["mean_fraction"])
     results["pixels"] = {**pixel_runs[best], "pca_components": best}
+    for name, net in nets.items():
+        mean, proj = invariant_projection(net, images, cols["ebv"], dims=args.inv_dims, seed=args.seed)
+        z = (net.embed(images).numpy() - mean) @ proj
+        results[f"{name}+inv"] = evaluate(f"{name}+inv", z, is_lens, queries, mags, cols["arc_snr"], args.k)
 
-    frac = {name: results[name]["centred"]["all"]["mean_fraction"] for name in ("learned", "random", "pixels")}
-    win = {name: results[name]["centred"]["window_0.5"]["mean_fraction"] for name in ("learned", "random", "pixels")}
+    def frac(name: str, where: str = "all") -> float:
+        return results[name]["centred"][where]["mean_fraction"]
+
     figures = {
         "bench": "enrichment", "k": args.k, "objects": int(len(images)), "lenses": int(queries.size),
         "base_rate": float(is_lens.mean()), "encoder_version": learned.version, "checkpoint": str(checkpoint),
         "train_s": round(train_s, 1) if args.checkpoint is None else None, "embed_s": round(embed_s, 1),
         "cpu": platform.processor() or platform.machine(), "threads": args.threads,
+        "summary": {name: round(frac(name), 4) for name in results},
+        "summary_window_0.5": {name: round(frac(name, "window_0.5"), 4) for name in results},
+        "ratio_learned_over_random": round(frac("learned") / max(frac("random"), 1e-9), 2),
+        "ratio_learned_over_pixels": round(frac("learned") / max(frac("pixels"), 1e-9), 2),
+        "ratio_learned_inv_over_pixels": round(frac("learned+inv") / max(frac("pixels"), 1e-9), 2),
+        "learned_beats_both": frac("learned") > max(frac("random"), frac("pixels")),
         "results": results, "pixels_pca_all": {str(n): v for n, v in pixel_runs.items()},
-        "ratio_learned_over_random": round(frac["learned"] / max(frac["random"], 1e-9), 2),
-        "ratio_learned_over_pixels": round(frac["learned"] / max(frac["pixels"], 1e-9), 2),
-        "ratio_learned_over_random_window": round(win["learned"] / max(win["random"], 1e-9), 2),
-        "ratio_learned_over_pixels_window": round(win["learned"] / max(win["pixels"], 1e-9), 2),
-        "learned_beats_both": frac["learned"] > max(frac["random"], frac["pixels"]),
     }
     print(f"learned / random = {figures['ratio_learned_over_random']}, learned / pixels (PCA {best}) = "
-          f"{figures['ratio_learned_over_pixels']}; within +-0.5 mag: {figures['ratio_learned_over_random_window']}"
-          f" and {figures['ratio_learned_over_pixels_window']}")
+          f"{figures['ratio_learned_over_pixels']}, learned+inv / pixels = {figures['ratio_learned_inv_over_pixels']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -177,3 +177,66 @@ def three_way(checkpoint: str | Path, images: np.ndarray, is_lens: np.ndarray, q
     }
     return {name: lens_enrichment(centre(x), is_lens, queries, k, mags=mags, mag_window=mag_window)
             for name, x in reps.items()}
+
+
+def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: int = 64, n: int = 6000,
+                         seed: int = 0, ridge: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
+    """Directions of the representation that vary between objects more than under the training augmentations.
+
+    Two augmented views of ``n`` objects give the within-object (augmentation) covariance S_w; the centre crops of
+    all ``images`` give the between-object covariance S_b. The generalised eigenvectors of (S_b, S_w + ridge)
+    with the largest eigenvalues span what tells objects apart and survives re-reddening, rotation, rescaling, PSF
+    blur, jitter and noise. No labels are used: this is the self-supervised signal, read off linearly.
+
+    Args:
+        embedder: an :class:`encoder.inference.Embedder` (its backbone and config).
+        images: (N, 3, S, S) cutouts with S >= crop + 2 * (jitter + margin).
+        ebv: (N,) catalogue E(B-V), for the re-reddening augmentation.
+        dims: directions kept.
+        n: objects whose views estimate S_w.
+        ridge: S_w regulariser, as a fraction of its mean eigenvalue.
+
+    Returns:
+        (mean (D,), projection (D, dims)): apply as ``(x - mean) @ projection``.
+    """
+    import scipy.linalg
+
+    from encoder.transforms import training_pipeline
+
+    cfg = embedder.config
+    pipeline = training_pipeline(cfg)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(images), min(n, len(images)), replace=False))
+    gen = torch.Generator().manual_seed(seed)
+    views = []
+    with torch.no_grad():
+        for _ in range(2):
+            parts = []
+            for i in range(0, pick.size, 512):
+                rows = pick[i:i + 512]
+                x = pipeline(torch.as_tensor(images[rows]).float(), ebv=torch.as_tensor(ebv[rows]).float(),
+                             generator=gen)
+                parts.append(embedder.backbone(x.to(embedder.device)).float().cpu())
+            views.append(torch.cat(parts).numpy().astype(np.float64))
+    diff = views[0] - views[1]
+    s_w = diff.T @ diff / (2 * len(diff))
+    full = embedder.embed(images).numpy().astype(np.float64)
+    mean = full.mean(axis=0)
+    centred = full - mean
+    s_b = centred.T @ centred / len(centred)
+    s_w += ridge * np.trace(s_w) / len(s_w) * np.eye(len(s_w))
+    values, vectors = scipy.linalg.eigh(s_b, s_w)
+    order = np.argsort(values)[::-1][:dims]
+    return mean.astype(np.float32), vectors[:, order].astype(np.float32)
+
+
+def load_truth_columns(survey_dir: Path) -> dict[str, np.ndarray]:
+    """ebv (from the shards) and arc_snr (NaN for non-lenses, from truth.csv) of a simulated survey, in row order."""
+    import h5py
+
+    from ingest.simulate import read_truth
+
+    ebv = [np.asarray(h5py.File(p, "r")["ebv"][:]) for p in sorted(Path(survey_dir).glob("*.h5"))]
+    truth = read_truth(Path(survey_dir) / "truth.csv")
+    snr = np.array([float(r["arc_snr"]) if r["class"] == "lens" and r["arc_snr"] else np.nan for r in truth])
+    return {"ebv": np.concatenate(ebv).astype(np.float32), "arc_snr": snr}

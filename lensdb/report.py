@@ -36,6 +36,7 @@ th { background: #eef1f4; } td.num { text-align: right; font-variant-numeric: ta
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
 figure { margin: 1.2em 0; } figcaption { color: #3c4650; font-size: 0.92em; margin-top: 0.3em; }
 img { max-width: 100%; height: auto; border: 1px solid #e3e7ec; }
+img.wide { width: 100%; image-rendering: pixelated; }
 pre { background: #f3f5f7; border: 1px solid #d9dee4; padding: 0.8em; overflow-x: auto; }
 code, pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.9em; }
 nav ol { padding-left: 1.4em; } .missing { color: #b00020; font-weight: 600; }
@@ -61,10 +62,14 @@ window.addEventListener("load", function () {
 
 @dataclass(frozen=True)
 class Figure:
-    """An image file shown with a caption (the caption is also the image's ``alt`` text)."""
+    """An image file shown with a caption (the caption is also the image's ``alt`` text).
+
+    ``wide`` shows it at the page's full width with sharp pixels (cutout grids at native resolution are small).
+    """
 
     path: Path
     caption: str
+    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,8 @@ def _section_html(index: int, section: Section, names: Sequence[str]) -> str:
         if para.strip():
             parts.append(f"<p>{_esc(para.strip())}</p>")
     for figure, name in zip(section.figures, names, strict=True):
-        parts.append(f'<figure><img src="{FIGURES_DIR}/{name}" alt="{_esc(figure.caption)}">'
+        wide = ' class="wide"' if figure.wide else ""
+        parts.append(f'<figure><img{wide} src="{FIGURES_DIR}/{name}" alt="{_esc(figure.caption)}">'
                      f"<figcaption>{_esc(figure.caption)}</figcaption></figure>")
     parts.extend(_table_html(table) for table in section.tables)
     for caption, code in section.code:

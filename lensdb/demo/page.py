@@ -34,7 +34,8 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api) -> Path
             "look-alikes lens searches confuse with them (ring galaxies, spirals, blue companions, mergers).\n\n"
             f"{known['lens_labels']} of the lenses were imported as the known lenses (the paper's 1,615); the other "
             f"{hidden} are what the hunt should find. Each row below shows objects of one class, from the survey."),
-            figures=[Figure(gallery, "Survey objects by class (rows), g, r, z in the Legacy Survey viewer stretch")]
+            figures=[Figure(gallery, "Survey objects by class (rows), g, r, z in the Legacy Survey viewer stretch",
+                            wide=True)]
             if gallery else (),
             tables=[Table(["class", "objects"], sorted(sim["classes"].items(), key=lambda kv: -kv[1]),
                           "Objects per class")]),
@@ -56,7 +57,7 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api) -> Path
             "As in the paper's Fig. 3: a bright arc, a small double and a faint arc as queries against the whole "
             "survey. Each grid shows the query and its 31 most similar objects; L marks a simulated lens."),
             figures=[Figure(Path(r["grid"]), f"{name}: object {r['object_id']}, theta_E {r['theta_e_arcsec']}\", "
-                            f"arc S/N {r['arc_snr']}; lens fraction {r['lens_fraction']:.3f} in the top {r['k']}")
+                            f"arc S/N {r['arc_snr']}; lens fraction {r['lens_fraction']:.3f} in the top {r['k']}", wide=True)
                      for name, r in sim_res["queries"].items()],
             tables=[Table(["query", "object_id", "theta_E (\")", "arc S/N", f"lenses in top {plan.top_k}",
                            "lens fraction", "× base rate", "look-alikes"],
@@ -82,7 +83,7 @@ def _probe_section(probe: dict) -> Section:
     figures = [Figure(Path(p), _caption(p)) for p in probe["figures"]]
     if probe["grid"]:
         figures.append(Figure(Path(probe["grid"]), "Top candidates not among the known lenses, by rank, with the "
-                                                   "truth class (the hunter would grade these by eye)"))
+                                                   "truth class (the hunter would grade these by eye)", wide=True))
     rows = [(f"1:{r['ratio']}", r["n_neg"], r["val_tp"], f"{r['val_precision']:.3f}", r["best_epoch"])
             for r in probe["sweep"]]
     return Section("Linear probes and new candidates", (

@@ -35,7 +35,7 @@ def _sections(src: Path) -> list[Section]:
     pngs = [_png(src / name, i) for i, name in enumerate(["grid.png", "candidates.png", "roc.png"])]
     return [
         Section(f"Similarity search {EVIL}", text="First paragraph with <b>tags</b>.\n\nSecond & last paragraph.",
-                figures=[Figure(pngs[0], f"query and neighbours {EVIL}"), Figure(pngs[1], "candidates")]),
+                figures=[Figure(pngs[0], f"query and neighbours {EVIL}"), Figure(pngs[1], "candidates", wide=True)]),
         Section("Scores", figures=[Figure(pngs[2], "ROC curve")],
                 tables=[Table(["model", "AUC", "n"], [["resnet <18>", "0.981", 512], ["knn", "0.95", 1024]],
                               caption="areas under the curve")],
@@ -44,7 +44,7 @@ def _sections(src: Path) -> list[Section]:
 
 
 def _referenced(page: str) -> list[str]:
-    return re.findall(r'<img src="([^"]+)"', page)
+    return re.findall(r'<img[^>]* src="([^"]+)"', page)
 
 
 def test_report_writes_escaped_page_with_copied_figures(tmp_path):
@@ -65,6 +65,7 @@ def test_report_writes_escaped_page_with_copied_figures(tmp_path):
         assert (out / s).read_bytes().startswith(b"\x89PNG")
     assert (out / srcs[2]).read_bytes() == (src / "roc.png").read_bytes()
     assert str(tmp_path) not in page  # only relative links: the folder can move
+    assert page.count('<img class="wide" src=') == 1  # shown full width, sharp pixels
 
     assert "<script>alert" not in page and "<b>tags</b>" not in page and "resnet <18>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page

@@ -1,0 +1,86 @@
+"""The lens-enrichment measure behind the encoder benchmark and the demo's "did it learn?" check."""
+
+import numpy as np
+import pytest
+import torch
+from encoder_testdata import tiny_config
+
+from encoder.backbones import build_backbone
+from encoder.evaluate import centre, invariant_projection, lens_enrichment, pca, pixel_features
+from encoder.inference import Embedder
+from lensdb.errors import InvalidInput
+
+
+def clustered(n=400, n_lens=40, dim=16, spread=0.05, seed=0):
+    """Lenses around one direction, everything else around another: perfect neighbours."""
+    rng = np.random.default_rng(seed)
+    is_lens = np.zeros(n, bool)
+    is_lens[:n_lens] = True
+    x = rng.normal(0, spread, (n, dim))
+    x[is_lens, 0] += 1.0
+    x[~is_lens, 1] += 1.0
+    return x, is_lens
+
+
+def test_lens_neighbours_of_clustered_lenses_are_lenses():
+    x, is_lens = clustered()
+    r = lens_enrichment(centre(x), is_lens, np.flatnonzero(is_lens), k=20)
+    assert r.mean_fraction == 1.0 and r.base_rate == pytest.approx(0.1) and r.enrichment == pytest.approx(10.0)
+    # k beyond the other lenses: 39 of 50 neighbours can be lenses (the query itself is excluded)
+    assert lens_enrichment(centre(x), is_lens, np.flatnonzero(is_lens), k=50).mean_fraction == pytest.approx(39 / 50)
+
+
+def test_random_vectors_give_the_base_rate():
+    rng = np.random.default_rng(1)
+    is_lens = rng.random(4000) < 0.1
+    r = lens_enrichment(centre(rng.normal(size=(4000, 32))), is_lens, np.flatnonzero(is_lens), k=100)
+    assert r.mean_fraction == pytest.approx(r.base_rate, abs=4 * r.stderr + 0.005)
+
+
+def test_magnitude_window_restricts_the_neighbours():
+    x, is_lens = clustered()
+    mags = np.where(np.arange(len(x)) % 2 == 0, 18.0, 21.0)  # half the lenses sit 3 mag away from the other half
+    queries = np.flatnonzero(is_lens)
+    r = lens_enrichment(centre(x), is_lens, queries, k=30, mags=mags, mag_window=0.5)
+    assert r.mean_fraction == pytest.approx(19 / 30)  # only the 19 other lenses at the same magnitude qualify
+
+
+def test_bad_input_is_named():
+    x, is_lens = clustered()
+    with pytest.raises(InvalidInput, match="must be a non-empty list of indices of lenses"):
+        lens_enrichment(x, is_lens, np.array([len(x) - 1]), k=5)  # not a lens
+    with pytest.raises(InvalidInput, match="k=400 must lie in 1..399"):
+        lens_enrichment(x, is_lens, np.array([0]), k=400)
+    with pytest.raises(InvalidInput, match="disagree"):
+        lens_enrichment(x, is_lens[:-1], np.array([0]), k=5)
+    with pytest.raises(InvalidInput, match="mag_window needs mags"):
+        lens_enrichment(x, is_lens, np.array([0]), k=5, mag_window=0.5)
+
+
+def test_centre_gives_unit_rows_about_the_mean():
+    x = np.random.default_rng(2).normal(3.0, 1.0, (50, 8))
+    c = centre(x)
+    assert np.allclose(np.linalg.norm(c, axis=1), 1.0)
+    assert np.allclose(centre(x, np.zeros(8)), x / np.linalg.norm(x, axis=1, keepdims=True))
+
+
+def test_pixel_pca_shapes():
+    images = np.random.default_rng(3).uniform(0, 0.2, (30, 3, 40, 40)).astype(np.float32)
+    feats = pixel_features(images, 32)
+    assert feats.shape == (30, 3 * 32 * 32) and np.isfinite(feats).all()
+    assert pca(feats, 8).shape == (30, 8)
+    assert pca(feats, 100).shape == (30, 30)  # no more components than objects
+
+
+def test_invariant_projection_finds_directions_that_survive_augmentation():
+    config = tiny_config()
+    torch.manual_seed(0)
+    emb = Embedder(build_backbone(config), config, "test", "cpu")
+    rng = np.random.default_rng(4)
+    size = config.crop + 2 * (config.augment.jitter + config.augment.margin)
+    images = rng.uniform(0, 0.05, (80, 3, size, size)).astype(np.float32)
+    images[:40] += 0.5  # two kinds of object that no augmentation confuses: bright and faint
+    mean, proj = invariant_projection(emb, images, np.full(80, 0.02, np.float32), dims=4, n=80)
+    assert mean.shape == (emb.dim,) and proj.shape == (emb.dim, 4)
+    z = (emb.embed(images).numpy() - mean) @ proj[:, 0]
+    assert (np.sign(z[:40]) == np.sign(z[0])).all() and (np.sign(z[40:]) == -np.sign(z[0])).all()
