@@ -58,7 +58,7 @@ class ResNet50(Backbone):
 class NarrowResNet18(Backbone):
     """ResNet18 blocks at a reduced width with a wide (2048-channel) last stage.
 
-    For a 64-pixel crop the feature maps are 32, 16, 8, 4 pixels across in the four stages.
+    For a 48-pixel crop (the small preset) the feature maps are 24, 12, 6, 3 pixels across in the four stages.
 
     Args:
         width: channels of the first stage; later stages double it (width, 2w, 4w, 8w).

@@ -19,7 +19,7 @@ Writes: OUT/checkpoint.pt (weights, optimiser, config, training selection, encod
         (<preset>_<hash>) at the end.
 
 Presets: resnet50 = the paper's (ResNet50, queue 65536, T 0.2, momentum 0.996, SGD lr 0.24 for
-8 GPUs x 256, batch 256 per GPU, crop 96); small = a narrow ResNet18 on 64-px crops for CPUs. Flags override
+8 GPUs x 256, batch 256 per GPU, crop 96); small = a narrow ResNet18 on 48-px crops for CPUs. Flags override
 the preset and the [encoder] section of the config file.
 Several GPUs: torchrun --nproc_per_node N -m lensdb.cli encoder train ... (batch is per GPU).
 Interrupted runs resume with --resume (same OUT).
@@ -37,10 +37,10 @@ def register(sub) -> None:
     p.add_argument("shards", nargs="*", metavar="SHARDS", help="HDF5 shard files (optional with --resume)")
     p.add_argument("--preset", choices=("small", "resnet50"),
                    help="starting configuration (default resnet50, or [encoder] preset in the config file)")
-    p.add_argument("--epochs", type=int, help="passes over the training sample (resnet50: 100, small: 12)")
+    p.add_argument("--epochs", type=int, help="passes over the training sample (resnet50: 100, small: 36)")
     p.add_argument("--batch-size", type=int, help="images per process per step (resnet50: 256, small: 128)")
     p.add_argument("--lr", type=float, help="peak SGD learning rate for a global batch of lr_batch images, "
-                   "scaled linearly to the actual one (resnet50: 0.24 per 2048, small: 0.03 per 256)")
+                   "scaled linearly to the actual one (resnet50: 0.24 per 2048, small: 0.12 per 256)")
     p.add_argument("--queue-size", type=int, help="MoCo negatives (resnet50: 65536, small: 1024)")
     p.add_argument("--max-objects", type=int, help="cap on the training sample (default: median-bin quota)")
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader reader processes")

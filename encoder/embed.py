@@ -303,6 +303,39 @@ class EmbedReport:
 ProgressFn = Callable[[str, str, int], None]
 
 
+class ProgressBar:
+    """A tqdm bar (images, across every shard) fed by :func:`embed_shards`'s progress events; a context manager.
+
+    Args:
+        disable: True hides it; None shows it only on a terminal (tqdm's rule).
+    """
+
+    def __init__(self, disable: bool | None = None):
+        import sys
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, unit="img", unit_scale=True, desc="embedded", file=sys.stderr, dynamic_ncols=True,
+                        disable=disable)
+
+    def __call__(self, event: str, name: str, n: int) -> None:
+        if event == "start":
+            self.bar.total += n
+            self.bar.set_postfix_str(name)
+            self.bar.refresh()
+        else:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str | os.PathLike | None = None, *,
                  batch_size: int = 256, device: str | None = "auto", precision: str | None = "auto",
                  partition: tuple[int, int] | str | None = None, chunk_rows: int | None = None,

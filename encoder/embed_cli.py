@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -48,31 +47,17 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace, settings) -> int:
     import torch
-    from tqdm import tqdm
 
-    from encoder.embed import embed_shards, parse_partition
+    from encoder.embed import ProgressBar, embed_shards, parse_partition
 
     if args.partition:
         parse_partition(args.partition)  # fail before loading anything
     if args.threads:
         torch.set_num_threads(args.threads)
-    bar = tqdm(total=0, unit="img", unit_scale=True, desc="embedded", file=sys.stderr, dynamic_ncols=True,
-               disable=True if args.no_progress else None)
-
-    def progress(event: str, name: str, n: int) -> None:
-        if event == "start":
-            bar.total += n
-            bar.set_postfix_str(name)
-            bar.refresh()
-        else:
-            bar.update(n)
-
-    try:
+    with ProgressBar(disable=True if args.no_progress else None) as progress:
         report = embed_shards(settings, args.shards, args.checkpoint, batch_size=args.batch_size,
                               device=args.device, precision=args.precision, partition=args.partition,
                               chunk_rows=args.chunk_rows, survey=args.survey, progress=progress)
-    finally:
-        bar.close()
     for s in report.shards:
         if s.status == "embedded":
             rate = s.rows / s.seconds if s.seconds else 0.0

@@ -57,7 +57,8 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api) -> Path
             "As in the paper's Fig. 3: a bright arc, a small double and a faint arc as queries against the whole "
             "survey. Each grid shows the query and its 31 most similar objects; L marks a simulated lens."),
             figures=[Figure(Path(r["grid"]), f"{name}: object {r['object_id']}, theta_E {r['theta_e_arcsec']}\", "
-                            f"arc S/N {r['arc_snr']}; lens fraction {r['lens_fraction']:.3f} in the top {r['k']}", wide=True)
+                            f"arc S/N {r['arc_snr']}; lens fraction {r['lens_fraction']:.3f} in the top {r['k']}",
+                            wide=True)
                      for name, r in sim_res["queries"].items()],
             tables=[Table(["query", "object_id", "theta_E (\")", "arc S/N", f"lenses in top {plan.top_k}",
                            "lens fraction", "× base rate", "look-alikes"],

@@ -34,10 +34,11 @@ def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
 
 def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
     """Embed every shard into the collection of the encoder's version (shards done earlier are skipped)."""
-    from encoder.embed import embed_shards
+    from encoder.embed import ProgressBar, embed_shards
     from vectordb.store import VectorStore
 
-    report = embed_shards(settings, [survey_dir], checkpoint, device="cpu", precision="auto")
+    with ProgressBar() as progress:
+        report = embed_shards(settings, [survey_dir], checkpoint, device="cpu", precision="auto", progress=progress)
     with VectorStore.open(settings, report.encoder_version) as store:
         rows = store.count()
         index = store.index_type

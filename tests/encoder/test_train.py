@@ -84,7 +84,7 @@ def test_presets_and_overrides():
 
 
 def test_cli_trains_resumes_and_reports(tmp_path, capsys):
-    shard = make_shard(tmp_path / "s.h5", n=32, size=80)  # the small preset crops 64 px with 7 px jitter
+    shard = make_shard(tmp_path / "s.h5", n=32, size=80)  # the small preset crops 48 px with 7 px jitter
     base = ["--data-dir", str(tmp_path / "data"), "encoder", "train"]
     opts = ["--preset", "small", "--batch-size", "4", "--queue-size", "16", "--no-progress", "--threads", "1"]
     assert main([*base, str(shard), *opts, "--max-steps", "1"]) == 0
