@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import numpy as np
 
 from lensdb.config import Settings
 from lensdb.demo.plan import DemoPlan
-from lensdb.errors import InvalidInput
+from lensdb.errors import Conflict, InvalidInput
 
 KNOWN_SET = "demo-known-lenses"
+#: What ``lensdb simulate`` writes into a survey folder (shards, their temporary files, the truth and manifest).
+SIMULATED = re.compile(r"images_npix\d+_\d+_\d+\.h5(\.tmp)?|truth\.csv(\.tmp)?|survey\.json(\.tmp)?")
 
 
 def simulate(plan: DemoPlan, out_dir: Path) -> dict:
@@ -20,9 +23,14 @@ def simulate(plan: DemoPlan, out_dir: Path) -> dict:
     from ingest.simulate import SimulateConfig, simulate_survey
 
     if out_dir.exists():  # a run killed mid-way: the step was not recorded, so nothing downstream used it
+        foreign = [p.name for p in out_dir.iterdir() if not SIMULATED.fullmatch(p.name)]
+        if foreign:
+            raise Conflict(f"{out_dir} holds files the demo did not write ({', '.join(sorted(foreign)[:3])}); "
+                           "use another --data-dir for the demo")
         shutil.rmtree(out_dir)
     config = SimulateConfig(n_objects=plan.n_objects, shard_size=plan.shard_size, cutout=plan.cutout,
-                            dtype="float16", lens_rate=plan.lens_rate, seed=plan.seed, out_dir=out_dir)
+                            dtype="float16", compression="gzip", lens_rate=plan.lens_rate, seed=plan.seed,
+                            out_dir=out_dir)
     result = simulate_survey(config, out_dir)
     return {"objects": plan.n_objects, "shards": len(result.shards), "classes": dict(result.counts),
             "megabytes": round(sum(p.stat().st_size for p in out_dir.iterdir()) / 2**20, 1)}

@@ -38,7 +38,7 @@ def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
     from vectordb.store import VectorStore
 
     with ProgressBar() as progress:
-        report = embed_shards(settings, [survey_dir], checkpoint, device="cpu", precision="auto", progress=progress)
+        report = embed_shards(settings, [survey_dir], checkpoint, device="auto", precision="auto", progress=progress)
     with VectorStore.open(settings, report.encoder_version) as store:
         rows = store.count()
         index = store.index_type

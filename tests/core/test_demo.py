@@ -111,3 +111,14 @@ def test_a_folder_of_another_plan_is_refused(demo_run, capsys):
     assert main(["--data-dir", str(data), "demo", "--quick", "--n-objects", "700"]) == 2
     err = capsys.readouterr().err
     assert "another plan" in err and "--data-dir" in err
+
+
+def test_a_survey_folder_the_demo_did_not_write_is_left_alone(tmp_path, capsys):
+    data = tmp_path / "data"
+    mine = data / "survey" / "my_observations.fits"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"precious")
+    assert main(["--data-dir", str(data), "demo", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "my_observations.fits" in err and "another --data-dir" in err
+    assert mine.read_bytes() == b"precious" and sorted(p.name for p in mine.parent.iterdir()) == [mine.name]
