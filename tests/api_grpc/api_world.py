@@ -7,11 +7,6 @@ run end to end; its vectors are 2048-d like every LensDB encoder's, which costs 
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,47 +49,6 @@ class World:
 
     def index(self, object_id: int) -> int:
         return int(np.flatnonzero(self.ids == object_id)[0])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_milvus_server(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """A ``milvus-lite server`` subprocess on ``port`` (default a free one); (process, uri) once it answers."""
-    from pymilvus import MilvusClient
-
-    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
-    port = port or free_port()
-    proc = subprocess.Popen([exe, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"milvus-lite server exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                pass
-            client = MilvusClient(uri=uri, timeout=5)
-            client.list_collections()
-            client.close()
-            return proc, uri
-        except Exception:  # not up yet
-            time.sleep(0.2)
-    stop_process(proc)
-    raise RuntimeError(f"milvus-lite server at {uri} did not answer within 60 s")
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def make_checkpoint(path: Path) -> str:

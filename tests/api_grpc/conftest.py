@@ -14,7 +14,8 @@ import uuid
 import grpc
 import pytest
 import torch
-from api_world import build_world, serve_config, start_milvus_server, stop_process
+from api_world import build_world, serve_config
+from lite_server import start_lite_server, stop_process
 
 from api_grpc.client import LensDBClient
 from api_grpc.server import LensDBServer
@@ -34,7 +35,7 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
     """URI of a ``milvus-lite server`` subprocess shared by the session."""
-    proc, uri = start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
+    proc, uri = start_lite_server(tmp_path_factory.mktemp("milvus-server"))
     yield uri
     stop_process(proc)
 

@@ -7,8 +7,9 @@ import subprocess
 
 import grpc
 import pytest
-from api_world import free_port, serve_config, start_milvus_server, stop_process
+from api_world import serve_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lite_server import free_port, start_lite_server, stop_process
 
 from api_grpc.client import ApiError, LensDBClient
 from api_grpc.server import LensDBServer
@@ -25,7 +26,7 @@ def statuses(channel) -> dict[str, int]:
 
 
 def start_milvus(data_dir, port: int) -> subprocess.Popen:
-    return start_milvus_server(data_dir, port=port)[0]
+    return start_lite_server(data_dir, port=port)[0]
 
 
 @pytest.fixture

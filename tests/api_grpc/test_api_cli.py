@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from api_world import free_port
+from lite_server import free_port
 from PIL import Image
 
 from lensdb.cli import main

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from encoder_testdata import ddp_worker, make_shard, tiny_config
+from lite_server import free_port
 
 from encoder.checkpoint import load_checkpoint
 from encoder.config import resolve_config
@@ -100,16 +100,10 @@ def test_cli_trains_resumes_and_reports(tmp_path, capsys):
     assert "truncated or corrupt" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_on_cpu_keeps_ranks_identical(shard, tmp_path):
     out, res = tmp_path / "ddp", tmp_path / "res"
     res.mkdir()
-    mp.spawn(ddp_worker, args=(2, _free_port(), str(shard), str(out), str(res)), nprocs=2, join=True)
+    mp.spawn(ddp_worker, args=(2, free_port(), str(shard), str(out), str(res)), nprocs=2, join=True)
     r0 = torch.load(res / "rank0.pt", weights_only=True)
     r1 = torch.load(res / "rank1.pt", weights_only=True)
     for k in r0:
@@ -126,7 +120,7 @@ def test_ddp_on_cpu_keeps_ranks_identical(shard, tmp_path):
 def test_torchrun_cli_two_processes(tmp_path):
     shard = make_shard(tmp_path / "s.h5", n=32, size=80)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), "-m", "lensdb.cli", "--data-dir", str(tmp_path / "data"), "encoder", "train",
+           str(free_port()), "-m", "lensdb.cli", "--data-dir", str(tmp_path / "data"), "encoder", "train",
            str(shard), "--preset", "small", "--batch-size", "4", "--queue-size", "16", "--max-steps", "2",
            "--no-progress", "--device", "cpu"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from vdb_helpers import DIM, make_columns, start_lite_server, stop_lite_server
+from lite_server import start_lite_server, stop_process
+from vdb_helpers import DIM, make_columns
 
 from lensdb.config import load_settings
 from vectordb.config import VectorDBConfig
@@ -20,7 +21,7 @@ def lite_server(tmp_path_factory):
     """URI of a ``milvus-lite server`` subprocess shared by the session's tests."""
     proc, uri = start_lite_server(tmp_path_factory.mktemp("milvus-server"))
     yield uri
-    stop_lite_server(proc)
+    stop_process(proc)
 
 
 @pytest.fixture(params=["lite-file", "lite-server"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vdb_helpers import DIM, start_lite_server, stop_lite_server, with_index
+from lite_server import start_lite_server, stop_process
+from vdb_helpers import DIM, with_index
 
 from lensdb.config import load_settings
 from lensdb.errors import Conflict, InvalidInput, NotFound
@@ -130,7 +131,7 @@ def test_lite_server_persists_across_a_restart(tmp_path, version, config, column
         with VectorStore.open(settings, version, dim=DIM, create=True, config=config) as store:
             store.insert(columns(120))
     finally:
-        stop_lite_server(proc)
+        stop_process(proc)
     proc, uri = start_lite_server(tmp_path / "server-data")
     try:
         settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=uri)
@@ -138,4 +139,4 @@ def test_lite_server_persists_across_a_restart(tmp_path, version, config, column
             assert store.count() == 120
             assert store.partition_counts() and sum(store.partition_counts().values()) == 120
     finally:
-        stop_lite_server(proc)
+        stop_process(proc)
