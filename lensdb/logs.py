@@ -17,5 +17,28 @@ def setup_logging(level: str = "INFO") -> None:
         handler._lensdb = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "matplotlib", "PIL", "urllib3", "h5py"):
+    for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "matplotlib", "PIL", "urllib3", "h5py",
+                  "faiss.loader"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in ("grpc._server", "pymilvus.client.iterator.query_iterator"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, LiteTimestampNoise) for f in logger.filters):
+            logger.addFilter(LiteTimestampNoise())
+
+
+class LiteTimestampNoise(logging.Filter):
+    """Drops the two records a pymilvus query iterator causes against Milvus Lite, which has no AllocTimestamp
+    call: Lite's in-process gRPC server logs the NotImplementedError as an ERROR, and the client warns that it
+    uses its own timestamp instead. Both are expected (the client's fallback is correct) and alarm users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("failed to get mvccTs"):
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, NotImplementedError):
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            if tb is not None and tb.tb_frame.f_code.co_name == "AllocTimestamp":
+                return False
+        return True
