@@ -49,10 +49,10 @@ from encoder.inference import Embedder
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
 
 
-def train_small(survey: Path, out_dir: Path, threads: int, epochs: int | None) -> Path:
+def train_small(survey: Path, out_dir: Path, threads: int, epochs: int | None, seed: int | None) -> Path:
     from encoder.train import train
 
-    config = resolve_config(preset="small", epochs=epochs)
+    config = resolve_config(preset="small", epochs=epochs, seed=seed)
     result = train(config, sorted(survey.glob("*.h5")), out_dir, threads=threads)
     return result.checkpoint
 
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--train-dir", type=Path, default=Path("bench/results/enrichment-encoder"),
                     help="where to train when no --checkpoint is given")
     ap.add_argument("--epochs", type=int, help="training epochs when the bench trains (default: the preset's)")
+    ap.add_argument("--train-seed", type=int, help="training seed when the bench trains (default: the preset's, 0)")
     ap.add_argument("--k", type=int, default=100, help="neighbours per query lens")
     ap.add_argument("--pca", default="8,16,64,256", help="PCA widths tried for the pixel baseline")
     ap.add_argument("--inv-dims", type=int, default=64, help="directions kept by the invariant projection")
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    checkpoint = args.checkpoint or train_small(args.survey, args.train_dir, args.threads, args.epochs)
+    checkpoint = args.checkpoint or train_small(args.survey, args.train_dir, args.threads, args.epochs,
+                                                    args.train_seed)
     train_s = time.perf_counter() - t0
     learned = Embedder.from_checkpoint(checkpoint, device="cpu")
     aug = learned.config.augment
