@@ -30,7 +30,7 @@ def simulate(plan: DemoPlan, out_dir: Path) -> dict:
         shutil.rmtree(out_dir)
     config = SimulateConfig(n_objects=plan.n_objects, shard_size=plan.shard_size, cutout=plan.cutout,
                             dtype="float16", lens_rate=plan.lens_rate, seed=plan.seed, out_dir=out_dir)
-    result = simulate_survey(config, out_dir)
+    result = simulate_survey(config, out_dir, progress=True)
     return {"objects": plan.n_objects, "shards": len(result.shards), "classes": dict(result.counts),
             "megabytes": round(sum(p.stat().st_size for p in out_dir.iterdir()) / 2**20, 1)}
 
