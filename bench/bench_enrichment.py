@@ -19,7 +19,8 @@ Usage::
     python bench/bench_enrichment.py --survey lensdb-data/survey --checkpoint lensdb-data/encoder/checkpoint.pt
     python bench/bench_enrichment.py --survey /tmp/survey --train-dir /tmp/enc     # trains the small preset
 
-Writes ``bench/results/enrichment.json``.
+Writes ``bench/results/enrichment.json``. Runs of several training seeds (``--train-seed``) combine into a mean and
+scatter per representation with ``--combine FILE...`` (written to ``--out``).
 """
 
 from __future__ import annotations
@@ -78,9 +79,37 @@ def evaluate(name: str, vectors: np.ndarray, is_lens, queries, mags, snr, k: int
     return out
 
 
+def combine(files: list[Path], out: Path) -> dict:
+    """Mean, scatter and per-run values of each representation's top-k lens fraction over several runs."""
+    runs = [json.loads(Path(f).read_text()) for f in files]
+    table = {}
+    for where in ("summary", "summary_window_0.5"):
+        table[where] = {}
+        for name in runs[0][where]:
+            values = np.array([r[where][name] for r in runs])
+            table[where][name] = {"mean": round(float(values.mean()), 4),
+                                  "std": round(float(values.std(ddof=1)), 4) if len(values) > 1 else 0.0,
+                                  "runs": values.round(4).tolist()}
+    learned, pixels = table["summary"]["learned"], table["summary"]["pixels"]
+    sem = learned["std"] / np.sqrt(len(runs))
+    wins = sum(a > b for a, b in zip(learned["runs"], pixels["runs"], strict=True))
+    figures = {"bench": "enrichment-combined", "files": [str(f) for f in files],
+               "encoders": [r["encoder_version"] for r in runs], **table,
+               "learned_minus_pixels_in_seed_sems": round((learned["mean"] - pixels["mean"]) / sem, 2) if sem else None,
+               "learned_beats_pixels_in": f"{wins} of {len(runs)} runs"}
+    for name, row in table["summary"].items():
+        print(f"  {name:<12} mean {row['mean']:.3f} +- {row['std']:.3f} (runs {row['runs']})")
+    print(f"learned beats pixels in {figures['learned_beats_pixels_in']}; mean difference = "
+          f"{figures['learned_minus_pixels_in_seed_sems']} standard errors of the seed mean")
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {out}")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--survey", type=Path, required=True, help="folder with the shards and truth.csv")
+    ap.add_argument("--survey", type=Path, help="folder with the shards and truth.csv (needed unless --combine)")
+    ap.add_argument("--combine", type=Path, nargs="+", metavar="FILE", help="combine earlier runs' JSON files")
     ap.add_argument("--checkpoint", type=Path, help="trained encoder (default: train the small preset)")
     ap.add_argument("--train-dir", type=Path, default=Path("bench/results/enrichment-encoder"),
                     help="where to train when no --checkpoint is given")
@@ -93,6 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0, help="seed of the random-init encoder")
     ap.add_argument("--out", type=Path, default=Path("bench/results/enrichment.json"))
     args = ap.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
+    if args.survey is None:
+        ap.error("--survey is required (or --combine)")
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
