@@ -120,7 +120,7 @@ def _sql(probe: dict) -> list[tuple[str, str]]:
         ("Label sets and their counts",
          "SELECT s.name, l.class, count(*)\nFROM labels l JOIN label_sets s ON s.id = l.label_set_id\n"
          "GROUP BY s.name, l.class;"),
-        ("Models and their validation metrics",
+        ("Models in the catalogue",
          "SELECT id, name, kind, encoder_version, created_at\nFROM models\nORDER BY id;"),
     ]
 

@@ -122,3 +122,18 @@ def test_a_survey_folder_the_demo_did_not_write_is_left_alone(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "my_observations.fits" in err and "another --data-dir" in err
     assert mine.read_bytes() == b"precious" and sorted(p.name for p in mine.parent.iterdir()) == [mine.name]
+
+
+def test_the_reports_sql_runs_on_the_catalogue(demo_run):
+    from lensdb.demo.page import _sql
+
+    data = demo_run["data"]
+    probe = json.loads((data / "demo" / "state.json").read_text())["steps"]["probes"]["result"]
+    db = sqlite3.connect(data / "lensdb.sqlite")
+    try:
+        for caption, sql in _sql(probe):
+            rows = db.execute(sql).fetchall()
+            assert rows, f"the report's query {caption!r} returned nothing"
+            assert sql in (data / "report" / "index.html").read_text().replace("&#x27;", "'")
+    finally:
+        db.close()
