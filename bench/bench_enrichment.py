@@ -41,7 +41,6 @@ from encoder.evaluate import (
     invariant_projection,
     lens_enrichment,
     load_simulated,
-    load_truth_columns,
     pca,
     pixel_features,
 )
@@ -134,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_s = time.perf_counter() - t0
     learned = Embedder.from_checkpoint(checkpoint, device="cpu")
     aug = learned.config.augment
-    images, mags, is_lens = load_simulated(args.survey, learned.crop + 2 * (aug.jitter + aug.margin))
-    cols = load_truth_columns(args.survey)
+    survey = load_simulated(args.survey, learned.crop + 2 * (aug.jitter + aug.margin))
+    images, mags, is_lens, snr = survey.images, survey.mag_r, survey.is_lens, survey.arc_snr
     queries = np.flatnonzero(is_lens)
     print(f"{len(images):,} objects, {queries.size} lenses (base rate {is_lens.mean():.4f}), k={args.k}, "
           f"encoder {learned.version}")
@@ -146,18 +145,18 @@ def main(argv: list[str] | None = None) -> dict:
     t = time.perf_counter()
     nets = {"learned": learned, "random": random_net}
     for name, net in nets.items():
-        results[name] = evaluate(name, net.embed(images).numpy(), is_lens, queries, mags, cols["arc_snr"], args.k)
+        results[name] = evaluate(name, net.embed(images).numpy(), is_lens, queries, mags, snr, args.k)
     embed_s = time.perf_counter() - t
     pixels = pixel_features(images, learned.crop)
     pixel_runs = {}
     for n in (int(v) for v in args.pca.split(",")):
-        pixel_runs[n] = evaluate(f"pixels PCA {n}", pca(pixels, n), is_lens, queries, mags, cols["arc_snr"], args.k)
+        pixel_runs[n] = evaluate(f"pixels PCA {n}", pca(pixels, n), is_lens, queries, mags, snr, args.k)
     best = max(pixel_runs, key=lambda n: pixel_runs[n]["centred"]["all"]["mean_fraction"])
     results["pixels"] = {**pixel_runs[best], "pca_components": best}
     for name, net in nets.items():
-        mean, proj = invariant_projection(net, images, cols["ebv"], dims=args.inv_dims, seed=args.seed)
+        mean, proj = invariant_projection(net, images, survey.ebv, dims=args.inv_dims, seed=args.seed)
         z = (net.embed(images).numpy() - mean) @ proj
-        results[f"{name}+inv"] = evaluate(f"{name}+inv", z, is_lens, queries, mags, cols["arc_snr"], args.k)
+        results[f"{name}+inv"] = evaluate(f"{name}+inv", z, is_lens, queries, mags, snr, args.k)
 
     def frac(name: str, where: str = "all") -> float:
         return results[name]["centred"][where]["mean_fraction"]

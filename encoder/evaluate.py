@@ -137,39 +137,55 @@ def pca(features: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray:
     return PCA(n_components, svd_solver="randomized", random_state=seed).fit_transform(features)
 
 
-def load_simulated(survey_dir: Path, crop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre crops (N, 3, crop, crop) float32, mag_r (N,) and is_lens (N,) of a simulated survey folder (the
-    shards in name order, which is truth.csv's order)."""
+@dataclass(frozen=True)
+class SimulatedSurvey:
+    """A simulated survey in memory, rows in shard-name order (truth.csv's order).
+
+    Attributes:
+        images: (N, 3, S, S) float32 centre crops. mag_r, ebv: (N,) from the shards.
+        is_lens: (N,) truth class is ``lens``. arc_snr: (N,) the lenses' arc S/N, NaN for everything else.
+    """
+
+    images: np.ndarray
+    mag_r: np.ndarray
+    ebv: np.ndarray
+    is_lens: np.ndarray
+    arc_snr: np.ndarray
+
+
+def load_simulated(survey_dir: Path, crop: int) -> SimulatedSurvey:
+    """Read every shard of a simulated survey folder (centre ``crop`` x ``crop`` pixels) and its truth.csv once."""
     import h5py
 
     from ingest.simulate import read_truth
 
-    images, mags = [], []
+    images, mags, ebv = [], [], []
     for shard in sorted(Path(survey_dir).glob("*.h5")):
         with h5py.File(shard, "r") as f:
             size = f["images"].shape[-1]
             lo = (size - crop) // 2
             images.append(np.asarray(f["images"][:, :, lo:lo + crop, lo:lo + crop], dtype=np.float32))
             mags.append(22.5 - 2.5 * np.log10(np.maximum(f["flux"][:, 1], 1e-6)))
+            ebv.append(np.asarray(f["ebv"][:], dtype=np.float32))
     truth = read_truth(Path(survey_dir) / "truth.csv")
     is_lens = np.array([row["class"] == "lens" for row in truth])
+    snr = np.array([float(r["arc_snr"]) if r["class"] == "lens" and r["arc_snr"] else np.nan for r in truth])
     x = np.concatenate(images)
     if len(x) != len(is_lens):
         raise InvalidInput(f"{survey_dir}: {len(x)} cutouts in the shards but {len(is_lens)} rows in truth.csv")
-    return x, np.concatenate(mags), is_lens
+    return SimulatedSurvey(x, np.concatenate(mags), np.concatenate(ebv), is_lens, snr)
 
 
-def three_way(checkpoint: str | Path, images: np.ndarray, is_lens: np.ndarray, queries: np.ndarray, k: int = 100,
+def three_way(learned, images: np.ndarray, is_lens: np.ndarray, queries: np.ndarray, k: int = 100,
               pca_components: int = 16, seed: int = 0, mags: np.ndarray | None = None,
               mag_window: float | None = None) -> dict[str, Enrichment]:
-    """:func:`lens_enrichment` of the trained encoder, the same backbone at random initialisation, and pixel
-    PCA, on the same cutouts and queries (keys ``learned``, ``random``, ``pixels``)."""
+    """:func:`lens_enrichment` of a trained :class:`encoder.inference.Embedder`, the same backbone at random
+    initialisation, and pixel PCA, on the same cutouts and queries (keys ``learned``, ``random``, ``pixels``)."""
     from encoder.backbones import build_backbone
     from encoder.inference import Embedder
 
-    learned = Embedder.from_checkpoint(checkpoint, device="cpu")
     torch.manual_seed(seed)
-    random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", "cpu")
+    random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", learned.device)
     reps = {
         "learned": learned.embed(images).numpy(),
         "random": random_net.embed(images).numpy(),
@@ -229,14 +245,3 @@ def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: in
     order = np.argsort(values)[::-1][:dims]
     return mean.astype(np.float32), vectors[:, order].astype(np.float32)
 
-
-def load_truth_columns(survey_dir: Path) -> dict[str, np.ndarray]:
-    """ebv (from the shards) and arc_snr (NaN for non-lenses, from truth.csv) of a simulated survey, in row order."""
-    import h5py
-
-    from ingest.simulate import read_truth
-
-    ebv = [np.asarray(h5py.File(p, "r")["ebv"][:]) for p in sorted(Path(survey_dir).glob("*.h5"))]
-    truth = read_truth(Path(survey_dir) / "truth.csv")
-    snr = np.array([float(r["arc_snr"]) if r["class"] == "lens" and r["arc_snr"] else np.nan for r in truth])
-    return {"ebv": np.concatenate(ebv).astype(np.float32), "arc_snr": snr}

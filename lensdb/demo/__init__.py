@@ -21,7 +21,6 @@ inside (encoder checkpoints, per-shard markers). ``--quick`` runs every step on 
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +28,7 @@ from pathlib import Path
 from lensdb.config import Settings
 from lensdb.demo.plan import FULL, QUICK, DemoPlan
 from lensdb.demo.state import DemoState
-
-log = logging.getLogger(__name__)
+from lensdb.errors import InvalidInput
 
 STEPS = ("simulate", "ingest", "known", "encoder", "embed", "learned", "similarity", "probes", "api", "report")
 
@@ -50,9 +48,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: Fewest objects a demo runs on: enough lenses for the known list, the probes' training and validation sets.
+MIN_OBJECTS = 300
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     plan = QUICK if args.quick else FULL
-    if args.n_objects:
+    if args.n_objects is not None:
+        if args.n_objects < MIN_OBJECTS:
+            raise InvalidInput(f"--n-objects {args.n_objects}: a demo needs at least {MIN_OBJECTS} objects (enough "
+                               f"lenses to train and validate probes); the quick demo uses {QUICK.n_objects}")
         plan = plan.with_objects(args.n_objects)
     demo = Demo(settings, plan)
     return demo.run()
@@ -105,7 +110,7 @@ class Demo:
         emb = self.step(5, "embed", f"embed the survey into {s.milvus_uri}",
                         lambda: vectors.embed(s, self.survey_dir, Path(enc["checkpoint"])))
         print(f"      {emb['summary']}")
-        truth = hunt.Truth(self.survey_dir)
+        self.truth = truth = hunt.Truth(self.survey_dir)
         known_ids = hunt.known_ids(s)
         learned = self.step(6, "learned", "did the encoder learn? lens fraction among lens neighbours, 3 ways",
                             lambda: vectors.learned_check(s, plan, Path(enc["checkpoint"]), self.survey_dir,

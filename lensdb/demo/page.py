@@ -129,9 +129,7 @@ def _gallery(demo) -> Path | None:
     """A grid of survey objects, 8 per class, from the shards (None when the survey has no such objects)."""
     from catalog.db import make_engine
     from classifiers.sheets import write_sheets
-    from lensdb.demo.hunt import Truth
-
-    truth = Truth(demo.survey_dir)
+    truth = demo.truth
     order = ("lens", "galaxy", "ring", "spiral", "companion", "merger")
     ids, titles = [], []
     for cls in order:

@@ -15,7 +15,6 @@ class DemoPlan:
         known_fraction: part of the simulated lenses imported as the "known" lenses (the paper had 1,615).
         seed: seeds the survey, the known-lens draw and the encoder.
         epochs: encoder training passes over its sample (None = the small preset's).
-        encoder_max_objects: cap on the encoder's training sample (None = the paper's selection as it comes).
         top_k: neighbours per similarity search; the lens fraction among them is reported.
         probe_ratios: lens : non-lens training ratios to try; the best by TP@N is kept.
         enrichment_k: neighbours per lens in the three-way check that the encoder learned.
@@ -29,7 +28,6 @@ class DemoPlan:
     known_fraction: float = 0.6
     seed: int = 2021
     epochs: int | None = None
-    encoder_max_objects: int | None = None
     top_k: int = 512
     probe_ratios: tuple[int, ...] = (1, 10, 100, 1000)
     enrichment_k: int = 100

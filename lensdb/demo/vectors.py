@@ -16,20 +16,19 @@ def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
 
     out_dir = settings.path("encoder")
     ckpt = out_dir / CHECKPOINT_NAME
-    config = resolve_config(settings, preset="small", epochs=plan.epochs, seed=plan.seed,
-                            max_objects=plan.encoder_max_objects)
+    config = resolve_config(settings, preset="small", epochs=plan.epochs, seed=plan.seed)
     shards = sorted(survey_dir.glob("*.h5"))
-    if ckpt.exists() and load_checkpoint(ckpt).complete:
-        result = None
-    else:
-        result = train(config, shards, out_dir, resume=ckpt if ckpt.exists() else None, threads=None)
-    stored = load_checkpoint(ckpt)
+    stored = load_checkpoint(ckpt) if ckpt.exists() else None
+    trained_now = stored is None or not stored.complete
+    if trained_now:
+        train(config, shards, out_dir, resume=ckpt if stored is not None else None, threads=None)
+        stored = load_checkpoint(ckpt)
     losses = stored.losses
     return {"checkpoint": str(ckpt), "version": stored.version, "steps": stored.step,
             "objects": int(len(stored.selection["object_id"])),
             "first_loss": round(float(sum(losses[:20]) / max(1, len(losses[:20]))), 3),
             "last_loss": round(float(sum(losses[-20:]) / max(1, len(losses[-20:]))), 3),
-            "loss_curve": str(out_dir / "loss_curve.png"), "trained_now": result is not None}
+            "loss_curve": str(out_dir / "loss_curve.png"), "trained_now": trained_now}
 
 
 def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
@@ -55,10 +54,11 @@ def learned_check(settings: Settings, plan: DemoPlan, checkpoint: Path, survey_d
     from encoder.evaluate import load_simulated, three_way
     from encoder.inference import Embedder
 
-    crop = Embedder.from_checkpoint(checkpoint, device="cpu").crop
-    images, _, is_lens = load_simulated(survey_dir, crop)
+    learned = Embedder.from_checkpoint(checkpoint, device="cpu")
+    survey = load_simulated(survey_dir, learned.crop)
+    is_lens = survey.is_lens
     queries = np.flatnonzero(is_lens)
-    results = three_way(checkpoint, images, is_lens, queries, k=plan.enrichment_k, seed=plan.seed)
+    results = three_way(learned, survey.images, is_lens, queries, k=plan.enrichment_k, seed=plan.seed)
     labels = {"learned": "trained encoder", "random": "untrained encoder", "pixels": "pixel PCA (16)"}
     methods = {labels[name]: r.to_dict() for name, r in results.items()}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -137,3 +137,11 @@ def test_the_reports_sql_runs_on_the_catalogue(demo_run):
             assert sql in (data / "report" / "index.html").read_text().replace("&#x27;", "'")
     finally:
         db.close()
+
+
+def test_too_few_objects_are_refused_before_anything_is_written(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "demo", "--quick", "--n-objects", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--n-objects 0" in err and "at least 300" in err
+    assert not (data / "survey").exists() and not (data / "demo").exists()
