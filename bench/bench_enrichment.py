@@ -49,11 +49,26 @@ from encoder.inference import Embedder
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
 
 
-def train_small(survey: Path, out_dir: Path, threads: int, epochs: int | None, seed: int | None) -> Path:
+def parse_sets(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` encoder-config overrides; values are read as JSON where they parse (numbers, lists, null)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE, for example --set mag_bin_width=100")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def train_encoder(survey: Path, out_dir: Path, threads: int, preset: str, overrides: dict,
+                  device: str) -> Path:
     from encoder.train import train
 
-    config = resolve_config(preset="small", epochs=epochs, seed=seed)
-    result = train(config, sorted(survey.glob("*.h5")), out_dir, threads=threads)
+    config = resolve_config(preset=preset, **overrides)
+    result = train(config, sorted(survey.glob("*.h5")), out_dir, threads=threads, device=device)
     return result.checkpoint
 
 
@@ -112,8 +127,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--checkpoint", type=Path, help="trained encoder (default: train the small preset)")
     ap.add_argument("--train-dir", type=Path, default=Path("bench/results/enrichment-encoder"),
                     help="where to train when no --checkpoint is given")
+    ap.add_argument("--preset", default="small", help="encoder preset when the bench trains (default small)")
     ap.add_argument("--epochs", type=int, help="training epochs when the bench trains (default: the preset's)")
     ap.add_argument("--train-seed", type=int, help="training seed when the bench trains (default: the preset's, 0)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="encoder-config override when the bench trains (repeatable), e.g. --set mag_bin_width=100")
+    ap.add_argument("--device", default="cpu", help="training and embedding device (cpu, cuda)")
     ap.add_argument("--k", type=int, default=100, help="neighbours per query lens")
     ap.add_argument("--pca", default="8,16,64,256", help="PCA widths tried for the pixel baseline")
     ap.add_argument("--inv-dims", type=int, default=64, help="directions kept by the invariant projection")
@@ -128,10 +147,12 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    checkpoint = args.checkpoint or train_small(args.survey, args.train_dir, args.threads, args.epochs,
-                                                    args.train_seed)
+    flags = {"epochs": args.epochs, "seed": args.train_seed}
+    overrides = {**parse_sets(args.set), **{k: v for k, v in flags.items() if v is not None}}
+    checkpoint = args.checkpoint or train_encoder(args.survey, args.train_dir, args.threads, args.preset, overrides,
+                                                  args.device)
     train_s = time.perf_counter() - t0
-    learned = Embedder.from_checkpoint(checkpoint, device="cpu")
+    learned = Embedder.from_checkpoint(checkpoint, device=args.device)
     aug = learned.config.augment
     survey = load_simulated(args.survey, learned.crop + 2 * (aug.jitter + aug.margin))
     images, mags, is_lens, snr = survey.images, survey.mag_r, survey.is_lens, survey.arc_snr
@@ -140,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"encoder {learned.version}")
 
     torch.manual_seed(args.seed)
-    random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", "cpu")
+    random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", args.device)
     results: dict[str, dict] = {}
     t = time.perf_counter()
     nets = {"learned": learned, "random": random_net}
@@ -165,7 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
         "bench": "enrichment", "k": args.k, "objects": int(len(images)), "lenses": int(queries.size),
         "base_rate": float(is_lens.mean()), "encoder_version": learned.version, "checkpoint": str(checkpoint),
         "train_s": round(train_s, 1) if args.checkpoint is None else None, "embed_s": round(embed_s, 1),
-        "cpu": platform.processor() or platform.machine(), "threads": args.threads,
+        "cpu": platform.processor() or platform.machine(), "threads": args.threads, "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+        "config": learned.config.to_dict(),
         "summary": {name: round(frac(name), 4) for name in results},
         "summary_window_0.5": {name: round(frac(name, "window_0.5"), 4) for name in results},
         "ratio_learned_over_random": round(frac("learned") / max(frac("random"), 1e-9), 2),

@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--survey", choices=("south", "north"),
                    help="survey of rows whose release is not 9010/9011, in shards without a 'survey' column")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--read-workers", type=int, default=0, metavar="N",
+                   help="processes reading the shards (default 0: one reader thread, the fastest for uncompressed "
+                        "shards); try 2-4 for gzip shards or slow network storage")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace, settings) -> int:
     with ProgressBar(disable=True if args.no_progress else None) as progress:
         report = embed_shards(settings, args.shards, args.checkpoint, batch_size=args.batch_size,
                               device=args.device, precision=args.precision, partition=args.partition,
-                              chunk_rows=args.chunk_rows, survey=args.survey, progress=progress)
+                              chunk_rows=args.chunk_rows, survey=args.survey, progress=progress,
+                              read_workers=args.read_workers)
     for s in report.shards:
         if s.status == "embedded":
             rate = s.rows / s.seconds if s.seconds else 0.0

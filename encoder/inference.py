@@ -17,6 +17,7 @@ from encoder.checkpoint import backbone_state, load_checkpoint, load_state
 from encoder.config import EMBED_DIM, EncoderConfig
 from encoder.transforms import inference_pipeline
 from encoder.transforms.base import check_batch
+from encoder.transforms.crop import host_centre_crop
 
 
 class Embedder:
@@ -81,7 +82,7 @@ class Embedder:
         out = torch.empty((x.shape[0], self.dim), dtype=torch.float32)
         amp = self.device.type == "cuda" and self.precision == "bf16"
         for i in range(0, x.shape[0], batch_size):
-            chunk = x[i : i + batch_size].to(self.device, non_blocking=True).float()
+            chunk = host_centre_crop(x[i : i + batch_size], self.crop).to(self.device, non_blocking=True).float()
             chunk = self.pipeline(chunk)
             if self.device.type == "cuda":
                 chunk = chunk.contiguous(memory_format=torch.channels_last)

@@ -66,6 +66,18 @@ class CenterCrop(Transform):
         return images[:, :, top : top + self.crop, left : left + self.crop]
 
 
+def host_centre_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central ``crop`` pixels of (N, 3, S, S) images, as a contiguous copy (the input when S == crop).
+
+    Uses the offset of :class:`encoder.transforms.crop.CenterCrop`, ``(S - crop) // 2``; smaller images are passed
+    through so that the pipeline's CenterCrop raises its usual error.
+    """
+    if images.ndim != 4 or min(images.shape[2], images.shape[3]) < crop or images.shape[2:] == (crop, crop):
+        return images
+    top, left = (images.shape[2] - crop) // 2, (images.shape[3] - crop) // 2
+    return images[:, :, top : top + crop, left : left + crop].contiguous()
+
+
 def check_size(images: torch.Tensor, need: int, who: str) -> None:
     """InvalidInput unless the images are at least ``need`` pixels on each side."""
     if images.shape[2] < need or images.shape[3] < need:

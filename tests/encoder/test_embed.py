@@ -166,6 +166,11 @@ def test_shard_partition_and_cli(tmp_path, settings, checkpoint, capsys):
     assert cli.main(argv) == 0
     assert "2 skipped as done" in capsys.readouterr().out
     assert cli.main([*argv[:4], "embed", str(folder), "--shard", "5/3"]) == 2
+    # reader processes: the same job, the other shards, no duplicates
+    assert cli.main([*argv[:9], "0/3", *argv[10:], "--read-workers", "2"]) == 0
+    assert "s3.h5" in capsys.readouterr().out and _count(settings, version) == 12
+    assert cli.main([*argv, "--read-workers", "-1"]) == 2
+    assert "read_workers must be 0" in capsys.readouterr().err
 
 
 def test_bf16_and_prefetcher_errors(checkpoint):
@@ -182,3 +187,54 @@ def test_bf16_and_prefetcher_errors(checkpoint):
 
     with Prefetcher(failing()) as it, pytest.raises(InvalidInput, match="boom"):
         list(it)
+
+
+def test_host_centre_crop_gives_the_pipeline_s_pixels_and_vectors(checkpoint):
+    from encoder.transforms.crop import CenterCrop, host_centre_crop
+
+    ckpt, _ = checkpoint
+    emb = Embedder.from_checkpoint(ckpt, device="cpu")
+    images = torch.as_tensor(np.random.default_rng(1).uniform(0, 0.2, (5, 3, 41, 38)).astype(np.float32))
+    cut = host_centre_crop(images, emb.crop)
+    assert cut.shape == (5, 3, emb.crop, emb.crop) and cut.is_contiguous()
+    assert torch.equal(cut, CenterCrop(emb.crop)(images))  # the same offset as the pipeline's crop
+    assert host_centre_crop(cut, emb.crop) is cut  # already crop-sized: untouched
+    small = images[:, :, :10, :10]
+    assert host_centre_crop(small, emb.crop) is small  # too small: left for CenterCrop's error
+    with pytest.raises(InvalidInput, match="too small"):
+        emb.embed(small)
+    plain = emb.backbone(emb.pipeline(images)).detach()  # full cutout through the pipeline, no host crop
+    assert torch.allclose(emb.embed(images), plain, atol=1e-5)
+    assert torch.allclose(BatchEncoder(emb, "fp32", batch_size=2)(images), plain, atol=1e-5)
+    assert BatchEncoder(emb, "fp32")(images[:0]).shape == (0, emb.dim)
+
+
+def test_reader_workers_and_device_side_nan_check(tmp_path, checkpoint):
+    from encoder.embed import NonFinitePixels, encoded_chunks
+    from ingest.reader import open_shard
+
+    ckpt, _ = checkpoint
+    emb = Embedder.from_checkpoint(ckpt, device="cpu")
+    shard = make_shard(tmp_path / "nan.h5", n=6, size=SIZE)
+    with h5py.File(shard) as f:
+        images = f["images"][:]
+    ref = emb.embed(images)
+    with open_shard(shard) as reader:
+        for check_finite, workers in ((False, 0), (True, 0), (False, 2), (True, 2)):
+            encode = BatchEncoder(emb, batch_size=4, check_finite=check_finite)
+            got = list(encoded_chunks(reader, encode, 4, workers=workers))
+            assert [c.start for c, _ in got] == [0, 4]  # in order, from worker processes too
+            # the host crop (unchecked path) and the workers change nothing
+            assert torch.allclose(torch.cat([raw for _, raw in got]), ref, atol=1e-5)
+    images[5, 2, 0, 0] = np.nan
+    with h5py.File(shard, "r+") as f:
+        f["images"][5, 2, 0, 0] = np.nan  # outside the crop: still a bad shard
+    with pytest.raises(NonFinitePixels):
+        BatchEncoder(emb, check_finite=True)(images[4:6])
+    message = r"nan\.h5: key 'images': NaN or infinite pixels in 1 image\(s\) of rows 4-6 \(first at row 5, band z\)"
+    for check_finite, workers in ((False, 0), (True, 0), (False, 2), (True, 2)):
+        # checked as read (in a worker or the reader thread), or on the device, then named on the host
+        encode = BatchEncoder(emb, batch_size=4, check_finite=check_finite)
+        with open_shard(shard) as reader, pytest.raises(InvalidInput, match=message) as err:
+            list(encoded_chunks(reader, encode, 4, workers=workers))
+        assert "Traceback" not in str(err.value)  # the worker's error comes back as it was raised
