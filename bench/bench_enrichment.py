@@ -18,6 +18,9 @@ Usage::
 
     python bench/bench_enrichment.py --survey lensdb-data/survey --checkpoint lensdb-data/encoder/checkpoint.pt
     python bench/bench_enrichment.py --survey /tmp/survey --train-dir /tmp/enc     # trains the small preset
+    python bench/bench_enrichment.py --survey /tmp/survey --train-dir /tmp/enc --set temperature=0.2 --train-seed 7
+    # the paper's network on a GPU (a survey of >= 126-px cutouts):
+    python bench/bench_enrichment.py --survey /tmp/s128 --device cuda --preset resnet50 --set queue_size=4096
 
 Writes ``bench/results/enrichment.json``. Runs of several training seeds (``--train-seed``) combine into a mean and
 scatter per representation with ``--combine FILE...`` (written to ``--out``).

@@ -14,6 +14,9 @@ Two presets:
   20,000-object survey). Measured on that survey (``bench/bench_enrichment.py``, lens fraction among the 100
   nearest neighbours of each lens, base rate 0.015): 64-px crops at lr 0.03 for 12 epochs gave 0.044; 48 px,
   0.049; lr 0.12, 0.052; 36 epochs, 0.097, against 0.033 for the untrained network and 0.096-0.103 for pixel PCA.
+  Eight runs of this recipe (seeds, CPU and GPU) gave 0.079-0.128, mean 0.103 (``bench/results/enrichment_seeds.json``);
+  temperature 0.05 or 0.2 gave 0.047 and 0.046 (seed 0), and 72 epochs 0.099, all-south training (no flattening in
+  mag_z) 0.059 and 0.084 (GPU, seeds 0 and 7): each worse or no better.
 
 Settings resolve as: preset < ``[encoder]`` (and ``[encoder.augment]``) section of the config file < flags; see
 :func:`resolve_config`.
