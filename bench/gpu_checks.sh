@@ -10,8 +10,8 @@
 # Everything lands in $OUT (default ./gpu-out): gpu_results.tgz (the sweep's JSONs and logs), gpu_checks.log and
 # the throughput JSONs. Needs only torch, numpy, scipy, h5py, scikit-learn, matplotlib and tqdm (no pymilvus, no
 # database). On an H200 (2026-11-26) steps 1-2 took about 70 s; one small-preset training of step 4 took about
-# 5 minutes with four running at once (the data loader, not the GPU, is the limit), so step 4 needs a longer lease
-# than 15 minutes to cover the list.
+# 5 minutes with four running at once (together about the images/s of one training step alone), and a ResNet50 one
+# needs about 5 minutes alone, so step 4 needs a longer lease than 15 minutes to cover the list.
 #
 #   bash bench/gpu_checks.sh                                  # on the GPU machine
 #   STAGES=embed EMBED_BATCHES="512 1024" bash bench/gpu_checks.sh   # throughput only (about 90 s)
