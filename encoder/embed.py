@@ -125,12 +125,12 @@ class BatchEncoder:
     def __call__(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) nanomaggies (float16/32) -> (N, 2048) float32 on the CPU.
 
-        Input already on the device is used as is. Input in pinned host memory (as :func:`encoded_chunks` gives on
-        CUDA) is copied to the GPU whole and cropped there (the copy is cheap; a host-side crop would cost a pass
-        over the pixels). Other input is centre-cropped on the host first
-        (a 152-px cutout is 2.5x the bytes of its 96-px crop), and pinned per batch on CUDA; the pipeline's own
-        CenterCrop then sees a crop-sized image and leaves it as is, so the vectors are the same either way. Results
-        stay on the device until the whole call is done: one copy back, no sync per batch.
+        Input already on the device is used as is, and pinned host input (the reader processes' chunks) is copied
+        whole. Other host input is pinned per batch on CUDA: whole cutouts when the NaN check runs on the device
+        (``check_finite``: it must see every pixel), else only the centre crop, cut on the host first (a 152-px
+        cutout is 2.5x the bytes of its 96-px crop). The pipeline's own CenterCrop then sees a crop-sized image and
+        leaves it as is, so the vectors are the same either way. Results stay on the device until the whole call is
+        done: one copy back, no sync per batch.
 
         Raises:
             NonFinitePixels: with ``check_finite`` (default: on CUDA), a NaN or infinite pixel anywhere in
