@@ -137,7 +137,7 @@ def main() -> None:
             name += f"_{workers}_workers" if workers else ""
             try:
                 seconds, got, pinned = run_optimised(emb, shard, rows, batch, prec, cl, workers)
-            except Exception as exc:  # noqa: BLE001 - one variant failing (say, a small /dev/shm) keeps the others
+            except Exception as exc:  # one variant failing (say, a small /dev/shm) keeps the others
                 result["runs"][name] = {"error": f"{type(exc).__name__}: {exc}"}
                 print(f"{name} failed: {exc}", flush=True)
                 continue

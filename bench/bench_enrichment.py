@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from encoder.backbones import build_backbone
-from encoder.config import resolve_config
+from encoder.config import EncoderConfig, resolve_config
 from encoder.evaluate import (
     centre,
     invariant_projection,
@@ -48,6 +48,7 @@ from encoder.evaluate import (
     pixel_features,
 )
 from encoder.inference import Embedder
+from lensdb.config import ConfigError
 
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
 
@@ -58,7 +59,7 @@ def parse_sets(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE, for example --set mag_bin_width=100")
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, for example --set mag_bin_width=100")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -66,11 +67,9 @@ def parse_sets(pairs: list[str]) -> dict:
     return out
 
 
-def train_encoder(survey: Path, out_dir: Path, threads: int, preset: str, overrides: dict,
-                  device: str) -> Path:
+def train_encoder(survey: Path, out_dir: Path, threads: int, config: EncoderConfig, device: str) -> Path:
     from encoder.train import train
 
-    config = resolve_config(preset=preset, **overrides)
     result = train(config, sorted(survey.glob("*.h5")), out_dir, threads=threads, device=device)
     return result.checkpoint
 
@@ -151,9 +150,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     t0 = time.perf_counter()
     flags = {"epochs": args.epochs, "seed": args.train_seed}
-    overrides = {**parse_sets(args.set), **{k: v for k, v in flags.items() if v is not None}}
-    checkpoint = args.checkpoint or train_encoder(args.survey, args.train_dir, args.threads, args.preset, overrides,
-                                                  args.device)
+    try:
+        overrides = {**parse_sets(args.set), **{k: v for k, v in flags.items() if v is not None}}
+        config = None if args.checkpoint else resolve_config(preset=args.preset, **overrides)
+    except ConfigError as exc:
+        ap.error(str(exc))
+    checkpoint = args.checkpoint or train_encoder(args.survey, args.train_dir, args.threads, config, args.device)
     train_s = time.perf_counter() - t0
     learned = Embedder.from_checkpoint(checkpoint, device=args.device)
     aug = learned.config.augment

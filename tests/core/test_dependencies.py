@@ -47,9 +47,14 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-def test_shipped_code_imports_only_base_dependencies():
+def _base_installs() -> set[str]:
+    """What ``pip install -e .`` installs: the base dependencies and what they require."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    installed = _closure({_name(r) for r in project["dependencies"]})
+    return _closure({_name(r) for r in project["dependencies"]})
+
+
+def test_shipped_code_imports_only_base_dependencies():
+    installed = _base_installs()
     dists = metadata.packages_distributions()
     missing = {}
     for package in PACKAGES:
@@ -65,10 +70,9 @@ def test_shipped_code_imports_only_base_dependencies():
     assert not missing, f"imported but not installed by `pip install -e .` (add to [project] dependencies): {missing}"
 
 
-def test_the_check_sees_a_test_only_module(tmp_path):
+def test_the_check_sees_a_test_only_module():
     # pytest comes only with the test extra: the same lookup must not find it among the base installs
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    installed = _closure({_name(r) for r in project["dependencies"]})
+    installed = _base_installs()
     owners = {d.lower() for d in metadata.packages_distributions()["pytest"]}
     assert owners and not owners & installed
     assert {"numpy", "torch"} <= installed
