@@ -14,6 +14,11 @@ are written too. Each is reported over the whole survey and with neighbours held
 Two further rows read the encoders through :func:`encoder.evaluate.invariant_projection` (the directions that
 survive the training augmentations, found without labels): ``learned+inv`` and ``random+inv``.
 
+``learned+white`` is what LensDB stores: the raw backbone through the whitening that training fits
+(:mod:`encoder.whitening`; the checkpoint's own, else fitted here as training would, on the whole survey). For a
+fair comparison the same label-free whitening is fitted to the baselines too: ``random+white`` and
+``pixels+white`` (whitened pixel PCA, best width).
+
 Usage::
 
     python bench/bench_enrichment.py --survey lensdb-data/survey --checkpoint lensdb-data/encoder/checkpoint.pt
@@ -48,6 +53,7 @@ from encoder.evaluate import (
     pixel_features,
 )
 from encoder.inference import Embedder
+from encoder.whitening import fit_whitening
 from lensdb.config import ConfigError
 
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
@@ -101,22 +107,29 @@ def combine(files: list[Path], out: Path) -> dict:
     table = {}
     for where in ("summary", "summary_window_0.5"):
         table[where] = {}
-        for name in runs[0][where]:
+        for name in [n for n in runs[0][where] if all(n in r[where] for r in runs)]:  # rows every run has
             values = np.array([r[where][name] for r in runs])
             table[where][name] = {"mean": round(float(values.mean()), 4),
                                   "std": round(float(values.std(ddof=1)), 4) if len(values) > 1 else 0.0,
                                   "runs": values.round(4).tolist()}
-    learned, pixels = table["summary"]["learned"], table["summary"]["pixels"]
-    sem = learned["std"] / np.sqrt(len(runs))
-    wins = sum(a > b for a, b in zip(learned["runs"], pixels["runs"], strict=True))
     figures = {"bench": "enrichment-combined", "files": [str(f) for f in files],
-               "encoders": [r["encoder_version"] for r in runs], **table,
-               "learned_minus_pixels_in_seed_sems": round((learned["mean"] - pixels["mean"]) / sem, 2) if sem else None,
-               "learned_beats_pixels_in": f"{wins} of {len(runs)} runs"}
+               "encoders": [r["encoder_version"] for r in runs], **table}
+    pairs = [("learned", "pixels"), ("learned+white", "pixels"), ("learned+white", "pixels+white")]
+    for mine, theirs in [(a, b) for a, b in pairs if a in table["summary"] and b in table["summary"]]:
+        a, b = table["summary"][mine], table["summary"][theirs]
+        diffs = np.subtract(a["runs"], b["runs"])
+        sem = diffs.std(ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else 0.0
+        wins = int((diffs > 0).sum())
+        figures[f"{mine} vs {theirs}"] = {
+            "mean_difference": round(float(diffs.mean()), 4),
+            "in_standard_errors": round(float(diffs.mean() / sem), 2) if sem else None,
+            "wins": f"{wins} of {len(runs)} runs"}
     for name, row in table["summary"].items():
         print(f"  {name:<12} mean {row['mean']:.3f} +- {row['std']:.3f} (runs {row['runs']})")
-    print(f"learned beats pixels in {figures['learned_beats_pixels_in']}; mean difference = "
-          f"{figures['learned_minus_pixels_in_seed_sems']} standard errors of the seed mean")
+    for key, row in figures.items():
+        if " vs " in key:
+            print(f"{key}: wins {row['wins']}, mean difference {row['mean_difference']:+.3f} "
+                  f"({row['in_standard_errors']} standard errors of the paired difference)")
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {out}")
     return figures
@@ -137,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu", help="training and embedding device (cpu, cuda)")
     ap.add_argument("--k", type=int, default=100, help="neighbours per query lens")
     ap.add_argument("--pca", default="8,16,64,256", help="PCA widths tried for the pixel baseline")
+    ap.add_argument("--shrinkage", type=float, default=0.1, help="whitening shrinkage (the training default)")
     ap.add_argument("--inv-dims", type=int, default=64, help="directions kept by the invariant projection")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="seed of the random-init encoder")
@@ -158,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint = args.checkpoint or train_encoder(args.survey, args.train_dir, args.threads, config, args.device)
     train_s = time.perf_counter() - t0
     learned = Embedder.from_checkpoint(checkpoint, device=args.device)
+    stored_whitening, learned.whitening = learned.whitening, None  # "learned" is the raw backbone
     aug = learned.config.augment
     survey = load_simulated(args.survey, learned.crop + 2 * (aug.jitter + aug.margin))
     images, mags, is_lens, snr = survey.images, survey.mag_r, survey.is_lens, survey.arc_snr
@@ -170,18 +185,32 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, dict] = {}
     t = time.perf_counter()
     nets = {"learned": learned, "random": random_net}
-    for name, net in nets.items():
-        results[name] = evaluate(name, net.embed(images).numpy(), is_lens, queries, mags, snr, args.k)
+    raw = {name: net.embed(images).numpy() for name, net in nets.items()}
     embed_s = time.perf_counter() - t
+    for name in nets:
+        results[name] = evaluate(name, raw[name], is_lens, queries, mags, snr, args.k)
+    # The product's vectors: the whitening training fits on 20,000 random objects of its shards (here the whole
+    # survey), or the checkpoint's own. The same fit is given to the untrained encoder and to pixel PCA, so that
+    # the baselines get every label-free step the learned vectors get.
+    whitenings = {"learned": stored_whitening or fit_whitening(raw["learned"], args.shrinkage),
+                  "random": fit_whitening(raw["random"], args.shrinkage)}
+    for name in nets:
+        z = whitenings[name].apply(torch.as_tensor(raw[name])).numpy()
+        results[f"{name}+white"] = evaluate(f"{name}+white", z, is_lens, queries, mags, snr, args.k)
     pixels = pixel_features(images, learned.crop)
-    pixel_runs = {}
+    pixel_runs, white_runs = {}, {}
     for n in (int(v) for v in args.pca.split(",")):
-        pixel_runs[n] = evaluate(f"pixels PCA {n}", pca(pixels, n), is_lens, queries, mags, snr, args.k)
+        p = pca(pixels, n)
+        pixel_runs[n] = evaluate(f"pixels PCA {n}", p, is_lens, queries, mags, snr, args.k)
+        z = fit_whitening(p, args.shrinkage).apply(torch.as_tensor(p)).numpy()
+        white_runs[n] = evaluate(f"pixels PCA {n}+white", z, is_lens, queries, mags, snr, args.k)
     best = max(pixel_runs, key=lambda n: pixel_runs[n]["centred"]["all"]["mean_fraction"])
     results["pixels"] = {**pixel_runs[best], "pca_components": best}
+    best_white = max(white_runs, key=lambda n: white_runs[n]["centred"]["all"]["mean_fraction"])
+    results["pixels+white"] = {**white_runs[best_white], "pca_components": best_white}
     for name, net in nets.items():
         mean, proj = invariant_projection(net, images, survey.ebv, dims=args.inv_dims, seed=args.seed)
-        z = (net.embed(images).numpy() - mean) @ proj
+        z = (raw[name] - mean) @ proj
         results[f"{name}+inv"] = evaluate(f"{name}+inv", z, is_lens, queries, mags, snr, args.k)
 
     def frac(name: str, where: str = "all") -> float:
@@ -200,10 +229,17 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_learned_over_pixels": round(frac("learned") / max(frac("pixels"), 1e-9), 2),
         "ratio_learned_inv_over_pixels": round(frac("learned+inv") / max(frac("pixels"), 1e-9), 2),
         "learned_beats_both": frac("learned") > max(frac("random"), frac("pixels")),
+        "whitening": {"shrinkage": args.shrinkage, "learned_from_checkpoint": stored_whitening is not None},
+        "ratio_learned_white_over_best_pixels": round(
+            frac("learned+white") / max(frac("pixels"), frac("pixels+white"), 1e-9), 2),
+        "learned_white_beats_all_baselines": frac("learned+white") > max(
+            frac(n) for n in ("random", "random+white", "pixels", "pixels+white")),
         "results": results, "pixels_pca_all": {str(n): v for n, v in pixel_runs.items()},
+        "pixels_pca_white_all": {str(n): v for n, v in white_runs.items()},
     }
     print(f"learned / random = {figures['ratio_learned_over_random']}, learned / pixels (PCA {best}) = "
-          f"{figures['ratio_learned_over_pixels']}, learned+inv / pixels = {figures['ratio_learned_inv_over_pixels']}")
+          f"{figures['ratio_learned_over_pixels']}, learned+inv / pixels = {figures['ratio_learned_inv_over_pixels']}"
+          f"; learned+white / best pixels (whitened or not) = {figures['ratio_learned_white_over_best_pixels']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {args.out}")

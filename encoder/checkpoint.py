@@ -6,8 +6,9 @@ opening one never runs pickled code). It is written atomically (temporary file, 
 mid-write leaves the previous checkpoint intact.
 
 The encoder version (``<preset>_<12 hex>``) hashes the inference-relevant config and the query backbone's
-weights: the exact function from images to vectors. The vector store keeps one collection per version, and
-loading re-computes the hash, which catches a checkpoint whose tensors were damaged after it was written.
+weights (and, when the checkpoint holds one, its whitening: :mod:`encoder.whitening`): the exact function from
+images to vectors. The vector store keeps one collection per version, and loading re-computes the hash, which
+catches a checkpoint whose tensors were damaged after it was written.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from encoder.config import EncoderConfig
+from encoder.config import EMBED_DIM, EncoderConfig
 from lensdb.config import ConfigError
 from lensdb.errors import Conflict, InvalidInput, NotFound
 
@@ -54,6 +55,8 @@ class Checkpoint:
         meta: provenance: created (UTC ISO time), command line, lensdb / torch versions, world size, selection
             digest.
         version: the encoder version string (filled in by :func:`save_checkpoint`).
+        whitening: :meth:`encoder.whitening.Whitening.to_state` of the fitted whitening, or None (vectors are the
+            backbone's output as is).
     """
 
     config: EncoderConfig
@@ -65,6 +68,7 @@ class Checkpoint:
     complete: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    whitening: dict[str, Any] | None = None
 
 
 def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -72,12 +76,17 @@ def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return {k[len(BACKBONE_PREFIX):]: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIX)}
 
 
-def encoder_version(config: EncoderConfig, model_state: dict[str, torch.Tensor]) -> str:
-    """``<preset>_<12 hex>``: sha256 over the inference config and the backbone tensors, in key order."""
+def encoder_version(config: EncoderConfig, model_state: dict[str, torch.Tensor],
+                    whitening: dict[str, Any] | None = None) -> str:
+    """``<preset>_<12 hex>``: sha256 over the inference config, the backbone tensors in key order and, when
+    given, the whitening's tensors (a checkpoint without one hashes as before whitening existed)."""
     h = hashlib.sha256()
     h.update(json.dumps({"backbone": config.backbone, "width": config.width, "crop": config.crop},
                         sort_keys=True).encode())
-    for name, t in sorted(backbone_state(model_state).items()):
+    tensors = sorted(backbone_state(model_state).items())
+    if whitening is not None:
+        tensors += [(f"whitening.{k}", whitening[k]) for k in ("mean", "matrix")]
+    for name, t in tensors:
         t = t.detach().to("cpu").contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -88,7 +97,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> str:
     """Write ``ckpt`` to ``path`` atomically; fills in and returns its version string."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.version = encoder_version(ckpt.config, ckpt.model)
+    ckpt.version = encoder_version(ckpt.config, ckpt.model, ckpt.whitening)
     meta = {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "torch": str(torch.__version__),
             "command": " ".join(sys.argv), **ckpt.meta}
     payload = {
@@ -103,6 +112,9 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> str:
                      "complete": ckpt.complete},
         "meta": meta,
     }
+    if ckpt.whitening is not None:
+        payload["whitening"] = {k: v.detach().to("cpu") if isinstance(v, torch.Tensor) else v
+                                for k, v in ckpt.whitening.items()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -149,7 +161,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     model = payload["model"]
     if not isinstance(model, dict) or not backbone_state(model):
         raise CorruptCheckpoint(f"{path} holds no encoder weights")
-    version = encoder_version(config, model)
+    whitening = payload.get("whitening")
+    if whitening is not None:
+        from encoder.whitening import Whitening
+
+        try:
+            Whitening.from_state(whitening, EMBED_DIM)
+        except InvalidInput as exc:
+            raise CorruptCheckpoint(f"{path} holds a damaged whitening: {exc}; re-fit it with "
+                                    f"lensdb encoder whiten") from exc
+    version = encoder_version(config, model, whitening)
     if version != payload["version"]:
         raise CorruptCheckpoint(
             f"{path}: weights do not match the recorded version {payload['version']} "
@@ -166,6 +187,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         complete=bool(progress["complete"]),
         meta=dict(payload["meta"]),
         version=version,
+        whitening=whitening,
     )
 
 

@@ -133,6 +133,10 @@ class EncoderConfig:
         num_workers: DataLoader processes reading shards (0 = in the training process).
         checkpoint_every: steps between checkpoints (also written at each epoch end).
         log_every: steps between log lines.
+        whiten_sample: when training completes, fit the representation's whitening (:mod:`encoder.whitening`) on
+            the vectors of this many objects drawn at random from all rows of the training shards, and keep it in
+            the checkpoint; 0 = no whitening (vectors are the backbone's output as is).
+        whiten_shrinkage: the whitening's shrinkage, a fraction of the mean eigenvalue added to each one.
         augment: the augmentation constants.
     """
 
@@ -162,6 +166,8 @@ class EncoderConfig:
     num_workers: int = 4
     checkpoint_every: int = 500
     log_every: int = 10
+    whiten_sample: int = 20000
+    whiten_shrinkage: float = 0.1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -185,6 +191,8 @@ class EncoderConfig:
             raise ConfigError(f"[encoder] momentum must lie in [0, 1), got {self.momentum}")
         if self.temperature <= 0 or self.lr <= 0:
             raise ConfigError("[encoder] temperature and lr must be > 0")
+        if self.whiten_sample < 0 or self.whiten_shrinkage <= 0:
+            raise ConfigError("[encoder] whiten_sample must be >= 0 (0 = no whitening) and whiten_shrinkage > 0")
         if self.max_objects is not None and self.max_objects <= 0:
             raise ConfigError("[encoder] max_objects must be > 0 when given")
 

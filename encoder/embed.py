@@ -109,8 +109,8 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
 class BatchEncoder:
     """The forward pass of the job: raw cutouts -> raw (un-normalised) representations, batch by batch.
 
-    Same pipeline and weights as :meth:`encoder.inference.Embedder.embed`, plus ``inference_mode``, bf16 autocast on
-    CPU as well as CUDA, and channels_last where it helps (CUDA always; CPU on request).
+    Same pipeline, weights and whitening as :meth:`encoder.inference.Embedder.embed`, plus ``inference_mode``, bf16
+    autocast on CPU as well as CUDA, and channels_last where it helps (CUDA always; CPU on request).
     """
 
     def __init__(self, embedder: Embedder, precision: str = "fp32", batch_size: int = 256,
@@ -154,7 +154,8 @@ class BatchEncoder:
                 if self.channels_last:
                     chunk = chunk.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                    parts.append(self.embedder.backbone(chunk).float())
+                    raw = self.embedder.backbone(chunk).float()
+                parts.append(self.embedder.finish(raw))  # whitening (if any) in fp32, outside autocast
         if not parts:
             return torch.empty((0, self.embedder.dim), dtype=torch.float32)
         out = torch.cat(parts).cpu()

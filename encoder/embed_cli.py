@@ -14,8 +14,10 @@ Writes: one row per object to the Milvus collection of the checkpoint's encoder 
         missing): the L2-normalised 2048-d vector, its norm, object_id, survey, mag_g/r/z, ra, dec,
         source_type, shard and row; and <data-dir>/embed/<version>/done/*.json, one marker per finished shard.
 
-Images are centre-cropped and stretched as at training time. Shards are checked like 'lensdb ingest'
-(a bad shard stops the job with a message naming file, key and problem). Re-running is safe: finished
+Images are centre-cropped and stretched as at training time; when the checkpoint holds a whitening (training
+fits one; see 'lensdb encoder whiten --help'), the backbone's output is whitened before it is normalised.
+Shards are checked like 'lensdb ingest' (a bad shard stops the job with a message naming file, key and
+problem). Re-running is safe: finished
 shards are skipped, and vectors are upserted by object_id, so a shard interrupted half-way is redone
 without duplicates. A collection recording another encoder version is refused.
 

@@ -178,19 +178,34 @@ def load_simulated(survey_dir: Path, crop: int) -> SimulatedSurvey:
 
 def three_way(learned, images: np.ndarray, is_lens: np.ndarray, queries: np.ndarray, k: int = 100,
               pca_components: int = 16, seed: int = 0, mags: np.ndarray | None = None,
-              mag_window: float | None = None) -> dict[str, Enrichment]:
+              mag_window: float | None = None, shrinkage: float | None = 0.1) -> dict[str, Enrichment]:
     """:func:`lens_enrichment` of a trained :class:`encoder.inference.Embedder`, the same backbone at random
-    initialisation, and pixel PCA, on the same cutouts and queries (keys ``learned``, ``random``, ``pixels``)."""
+    initialisation, and pixel PCA, on the same cutouts and queries (keys ``learned``, ``random``, ``pixels``).
+
+    With ``shrinkage`` (default), every representation is whitened (:mod:`encoder.whitening`): the learned one by
+    its checkpoint's whitening (what the vector store holds) or, lacking one, by a fit to these cutouts; the two
+    baselines by a fit to these cutouts, so that they get the same label-free step. None compares them raw.
+    """
     from encoder.backbones import build_backbone
     from encoder.inference import Embedder
+    from encoder.whitening import fit_whitening
 
     torch.manual_seed(seed)
     random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", learned.device)
-    reps = {
-        "learned": learned.embed(images).numpy(),
-        "random": random_net.embed(images).numpy(),
-        "pixels": pca(pixel_features(images, learned.crop), pca_components, seed),
-    }
+    stored = learned.whitening
+    if shrinkage is None:
+        learned.whitening = None
+    try:
+        reps = {
+            "learned": learned.embed(images).numpy(),
+            "random": random_net.embed(images).numpy(),
+            "pixels": pca(pixel_features(images, learned.crop), pca_components, seed),
+        }
+    finally:
+        learned.whitening = stored
+    if shrinkage is not None:
+        for name in ("random", "pixels") if stored is not None else tuple(reps):
+            reps[name] = fit_whitening(reps[name], shrinkage).apply(torch.as_tensor(reps[name])).numpy()
     return {name: lens_enrichment(centre(x), is_lens, queries, k, mags=mags, mag_window=mag_window)
             for name, x in reps.items()}
 

@@ -2,6 +2,7 @@
 
     emb = Embedder.from_checkpoint("lensdb-data/encoder/checkpoint.pt", device="cuda")
     vectors = emb.embed(images)   # (N, 3, S, S) nanomaggies g, r, z -> (N, 2048) float32, un-normalised
+                                  # (whitened when the checkpoint holds a whitening: encoder.whitening)
     emb.version                   # "resnet50_1a2b3c4d5e6f": one vector collection per version
 """
 
@@ -18,6 +19,7 @@ from encoder.config import EMBED_DIM, EncoderConfig
 from encoder.transforms import inference_pipeline
 from encoder.transforms.base import check_batch
 from encoder.transforms.crop import host_centre_crop
+from encoder.whitening import Whitening
 
 
 class Embedder:
@@ -29,6 +31,8 @@ class Embedder:
         version: the encoder version string.
         device: where to run.
         precision: ``fp32``, or ``bf16`` autocast on CUDA (faster, about 3 significant digits).
+        whitening: applied to the backbone's output when given (:class:`encoder.whitening.Whitening`); set the
+            attribute to None to read the raw backbone.
 
     Attributes:
         dim: 2048. crop: network input side, pixels; cutouts must be at least this large.
@@ -43,8 +47,10 @@ class Embedder:
         version: str,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
+        whitening: Whitening | None = None,
     ) -> None:
         self.config, self.version, self.device = config, version, torch.device(device)
+        self.whitening = whitening
         self.crop = config.crop
         self.precision = precision
         self.pipeline = inference_pipeline(config.crop)
@@ -63,7 +69,8 @@ class Embedder:
         ckpt = load_checkpoint(path)
         backbone = build_backbone(ckpt.config)
         load_state(backbone, backbone_state(ckpt.model), f"checkpoint {path}")
-        return cls(backbone, ckpt.config, ckpt.version, device, precision)
+        whitening = None if ckpt.whitening is None else Whitening.from_state(ckpt.whitening, EMBED_DIM)
+        return cls(backbone, ckpt.config, ckpt.version, device, precision, whitening)
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor | np.ndarray, batch_size: int = 256) -> torch.Tensor:
@@ -75,7 +82,7 @@ class Embedder:
 
         Returns:
             (N, 2048) float32 on the CPU, not normalised (the vector store keeps the unit vector and the
-            norm).
+            norm); whitened when :attr:`whitening` is set.
         """
         x = torch.as_tensor(images)
         check_batch(x)
@@ -87,8 +94,13 @@ class Embedder:
             if self.device.type == "cuda":
                 chunk = chunk.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-                out[i : i + batch_size] = self.backbone(chunk).float().cpu()
+                raw = self.backbone(chunk).float()
+            out[i : i + batch_size] = self.finish(raw).cpu()
         return out
+
+    def finish(self, raw: torch.Tensor) -> torch.Tensor:
+        """The backbone's (N, 2048) output -> the stored representation (whitened when there is a whitening)."""
+        return raw if self.whitening is None else self.whitening.apply(raw)
 
     __call__ = embed
 

@@ -44,7 +44,8 @@ log = logging.getLogger("lensdb.encoder")
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Config fields a resumed run may change; anything else would make it a different run.
-RESUMABLE = frozenset({"epochs", "num_workers", "checkpoint_every", "log_every"})
+RESUMABLE = frozenset({"epochs", "num_workers", "checkpoint_every", "log_every", "whiten_sample",
+                       "whiten_shrinkage"})
 
 
 @dataclass
@@ -224,6 +225,13 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
     finally:
         bar.close()
     ctx.barrier()
+    if step == total and config.whiten_sample > 0:
+        if ctx.rank == 0 and load_checkpoint(ckpt_path).whitening is None:
+            from encoder.whitening import whiten_checkpoint
+
+            run.version = whiten_checkpoint(ckpt_path, [s.path for s in selection.shards], config.whiten_sample,
+                                            config.whiten_shrinkage, device=ctx.device, seed=config.seed)
+        ctx.barrier()
     return TrainResult(ckpt_path, run.version, step, step == total, losses, model, ctx.rank)
 
 

@@ -48,7 +48,8 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api) -> Path
         Section("Did the encoder learn?", (
             f"For every simulated lens, its {learned['k']} nearest neighbours (cosine, vectors centred on the survey "
             "mean): the fraction that are lenses, for the trained encoder, the same network untrained, and PCA of the "
-            "stretched pixels. The dashed line is the base rate (random neighbours)."),
+            "stretched pixels. Each is whitened without labels, as the stored vectors are (the trained encoder by the "
+            "whitening its training fitted). The dashed line is the base rate (random neighbours)."),
             figures=[Figure(Path(learned["figure"]), "Lens fraction among nearest neighbours of lenses")],
             tables=[Table(["representation", "lens fraction", "± s.e.", "× base rate"],
                           [(n, f"{r['mean_fraction']:.3f}", f"{r['stderr']:.3f}", f"{r['enrichment']:.1f}")

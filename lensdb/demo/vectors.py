@@ -47,8 +47,8 @@ def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
 
 def learned_check(settings: Settings, plan: DemoPlan, checkpoint: Path, survey_dir: Path, out_dir: Path) -> dict:
     """The lens fraction among the ``plan.enrichment_k`` nearest neighbours of every simulated lens, for the
-    trained encoder, the same network untrained, and PCA of the pixels (see :mod:`encoder.evaluate`); a bar
-    chart of the three."""
+    trained encoder, the same network untrained, and PCA of the pixels, each whitened (see
+    :func:`encoder.evaluate.three_way`); a bar chart of the three."""
     import numpy as np
 
     from encoder.evaluate import load_simulated, three_way

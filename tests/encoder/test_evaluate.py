@@ -84,3 +84,34 @@ def test_invariant_projection_finds_directions_that_survive_augmentation():
     assert mean.shape == (emb.dim,) and proj.shape == (emb.dim, 4)
     z = (emb.embed(images).numpy() - mean) @ proj[:, 0]
     assert (np.sign(z[:40]) == np.sign(z[0])).all() and (np.sign(z[40:]) == -np.sign(z[0])).all()
+
+
+def test_three_way_whitens_every_representation_alike():
+    from encoder.evaluate import three_way
+    from encoder.whitening import fit_whitening
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 0.1, (60, 3, 40, 40)).astype(np.float32)
+    images[:10, :, 14:26, 14:26] += 0.5  # the "lenses": a bright centre
+    is_lens = np.arange(60) < 10
+    torch.manual_seed(1)
+    config = tiny_config()
+    emb = Embedder(build_backbone(config), config, "test")
+    raw = three_way(emb, images, is_lens, np.arange(10), k=5, pca_components=4, shrinkage=None)
+    fitted = three_way(emb, images, is_lens, np.arange(10), k=5, pca_components=4)
+    assert set(raw) == set(fitted) == {"learned", "random", "pixels"}
+    # No whitening of its own: the learned vectors are whitened by a fit to these cutouts, like the baselines.
+    mine = fit_whitening(emb.embed(images).numpy(), 0.1).apply(emb.embed(images)).numpy()
+    expected = lens_enrichment(centre(mine), is_lens, np.arange(10), 5)
+    np.testing.assert_allclose(fitted["learned"].fractions, expected.fractions)
+    assert not np.allclose(raw["learned"].fractions, fitted["learned"].fractions)  # whitening changed the ranking
+    # With a whitening of its own (as a trained checkpoint has), that one is used, and it is left in place.
+    emb.whitening = fit_whitening(rng.normal(size=(100, 2048)), 0.1)
+    stored = emb.whitening
+    again = three_way(emb, images, is_lens, np.arange(10), k=5, pca_components=4)
+    own = lens_enrichment(centre(emb.embed(images).numpy()), is_lens, np.arange(10), 5)
+    np.testing.assert_allclose(again["learned"].fractions, own.fractions)
+    np.testing.assert_allclose(again["random"].fractions, fitted["random"].fractions)
+    assert emb.whitening is stored
+    three_way(emb, images, is_lens, np.arange(10), k=5, pca_components=4, shrinkage=None)
+    assert emb.whitening is stored  # the raw comparison puts it back
