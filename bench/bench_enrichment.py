@@ -53,7 +53,7 @@ from encoder.evaluate import (
     pixel_features,
 )
 from encoder.inference import Embedder
-from encoder.whitening import fit_whitening
+from encoder.whitening import fit_whitening, sample_rows
 from lensdb.config import ConfigError
 
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
@@ -172,7 +172,6 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint = args.checkpoint or train_encoder(args.survey, args.train_dir, args.threads, config, args.device)
     train_s = time.perf_counter() - t0
     learned = Embedder.from_checkpoint(checkpoint, device=args.device)
-    stored_whitening, learned.whitening = learned.whitening, None  # "learned" is the raw backbone
     aug = learned.config.augment
     survey = load_simulated(args.survey, learned.crop + 2 * (aug.jitter + aug.margin))
     images, mags, is_lens, snr = survey.images, survey.mag_r, survey.is_lens, survey.arc_snr
@@ -185,15 +184,16 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, dict] = {}
     t = time.perf_counter()
     nets = {"learned": learned, "random": random_net}
-    raw = {name: net.embed(images).numpy() for name, net in nets.items()}
+    raw = {name: net.embed(images, whiten=False).numpy() for name, net in nets.items()}  # the raw backbones
     embed_s = time.perf_counter() - t
     for name in nets:
         results[name] = evaluate(name, raw[name], is_lens, queries, mags, snr, args.k)
-    # The product's vectors: the whitening training fits on 20,000 random objects of its shards (here the whole
-    # survey), or the checkpoint's own. The same fit is given to the untrained encoder and to pixel PCA, so that
-    # the baselines get every label-free step the learned vectors get.
-    whitenings = {"learned": stored_whitening or fit_whitening(raw["learned"], args.shrinkage),
-                  "random": fit_whitening(raw["random"], args.shrinkage)}
+    # The product's vectors: the checkpoint's whitening, or one fitted as training fits it (whiten_sample random
+    # rows of the survey, drawn with the training seed). The same fit is given to the untrained encoder and to
+    # pixel PCA, so that the baselines get every label-free step the learned vectors get.
+    rows = sample_rows(len(images), learned.config.whiten_sample or len(images), learned.config.seed)
+    whitenings = {"learned": learned.whitening or fit_whitening(raw["learned"][rows], args.shrinkage),
+                  "random": fit_whitening(raw["random"][rows], args.shrinkage)}
     for name in nets:
         z = whitenings[name].apply(torch.as_tensor(raw[name])).numpy()
         results[f"{name}+white"] = evaluate(f"{name}+white", z, is_lens, queries, mags, snr, args.k)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     for n in (int(v) for v in args.pca.split(",")):
         p = pca(pixels, n)
         pixel_runs[n] = evaluate(f"pixels PCA {n}", p, is_lens, queries, mags, snr, args.k)
-        z = fit_whitening(p, args.shrinkage).apply(torch.as_tensor(p)).numpy()
+        z = fit_whitening(p[rows], args.shrinkage).apply(torch.as_tensor(p)).numpy()
         white_runs[n] = evaluate(f"pixels PCA {n}+white", z, is_lens, queries, mags, snr, args.k)
     best = max(pixel_runs, key=lambda n: pixel_runs[n]["centred"]["all"]["mean_fraction"])
     results["pixels"] = {**pixel_runs[best], "pca_components": best}
@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_learned_over_pixels": round(frac("learned") / max(frac("pixels"), 1e-9), 2),
         "ratio_learned_inv_over_pixels": round(frac("learned+inv") / max(frac("pixels"), 1e-9), 2),
         "learned_beats_both": frac("learned") > max(frac("random"), frac("pixels")),
-        "whitening": {"shrinkage": args.shrinkage, "learned_from_checkpoint": stored_whitening is not None},
+        "whitening": {"shrinkage": args.shrinkage, "fit_rows": int(rows.size),
+                      "learned_from_checkpoint": learned.whitening is not None},
         "ratio_learned_white_over_best_pixels": round(
             frac("learned+white") / max(frac("pixels"), frac("pixels+white"), 1e-9), 2),
         "learned_white_beats_all_baselines": frac("learned+white") > max(

@@ -67,10 +67,9 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: this process's GPU if any, else cpu)")
     p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_train)
-
     p.add_argument("--whiten-sample", type=int,
                    help="objects the final whitening is fitted on (default 20000; 0 = no whitening)")
+    p.set_defaults(func=run_train)
 
     w = cmds.add_parser("whiten", help="fit the representation's whitening into a checkpoint",
                         description=WHITEN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -192,20 +192,15 @@ def three_way(learned, images: np.ndarray, is_lens: np.ndarray, queries: np.ndar
 
     torch.manual_seed(seed)
     random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", learned.device)
-    stored = learned.whitening
-    if shrinkage is None:
-        learned.whitening = None
-    try:
-        reps = {
-            "learned": learned.embed(images).numpy(),
-            "random": random_net.embed(images).numpy(),
-            "pixels": pca(pixel_features(images, learned.crop), pca_components, seed),
-        }
-    finally:
-        learned.whitening = stored
+    reps = {
+        "learned": learned.embed(images, whiten=False).numpy(),
+        "random": random_net.embed(images).numpy(),
+        "pixels": pca(pixel_features(images, learned.crop), pca_components, seed),
+    }
     if shrinkage is not None:
-        for name in ("random", "pixels") if stored is not None else tuple(reps):
-            reps[name] = fit_whitening(reps[name], shrinkage).apply(torch.as_tensor(reps[name])).numpy()
+        for name, x in reps.items():
+            own = learned.whitening if name == "learned" else None
+            reps[name] = (own or fit_whitening(x, shrinkage)).apply(torch.as_tensor(x)).numpy()
     return {name: lens_enrichment(centre(x), is_lens, queries, k, mags=mags, mag_window=mag_window)
             for name, x in reps.items()}
 
@@ -220,7 +215,8 @@ def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: in
     blur, jitter and noise. No labels are used: this is the self-supervised signal, read off linearly.
 
     Args:
-        embedder: an :class:`encoder.inference.Embedder` (its backbone and config).
+        embedder: an :class:`encoder.inference.Embedder` (its backbone and config; its whitening, if any, is
+            not used: the projection is of the raw backbone).
         images: (N, 3, S, S) cutouts with S >= crop + 2 * (jitter + margin).
         ebv: (N,) catalogue E(B-V), for the re-reddening augmentation.
         dims: directions kept.
@@ -251,7 +247,7 @@ def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: in
             views.append(torch.cat(parts).numpy().astype(np.float64))
     diff = views[0] - views[1]
     s_w = diff.T @ diff / (2 * len(diff))
-    full = embedder.embed(images).numpy().astype(np.float64)
+    full = embedder.embed(images, whiten=False).numpy().astype(np.float64)
     mean = full.mean(axis=0)
     centred = full - mean
     s_b = centred.T @ centred / len(centred)

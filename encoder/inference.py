@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from encoder.backbones import Backbone, build_backbone
-from encoder.checkpoint import backbone_state, load_checkpoint, load_state
+from encoder.checkpoint import Checkpoint, backbone_state, load_checkpoint, load_state
 from encoder.config import EMBED_DIM, EncoderConfig
 from encoder.transforms import inference_pipeline
 from encoder.transforms.base import check_batch
@@ -31,8 +31,8 @@ class Embedder:
         version: the encoder version string.
         device: where to run.
         precision: ``fp32``, or ``bf16`` autocast on CUDA (faster, about 3 significant digits).
-        whitening: applied to the backbone's output when given (:class:`encoder.whitening.Whitening`); set the
-            attribute to None to read the raw backbone.
+        whitening: applied to the backbone's output when given (:class:`encoder.whitening.Whitening`), kept on
+            ``device``; ``embed(..., whiten=False)`` reads the raw backbone.
 
     Attributes:
         dim: 2048. crop: network input side, pixels; cutouts must be at least this large.
@@ -50,7 +50,7 @@ class Embedder:
         whitening: Whitening | None = None,
     ) -> None:
         self.config, self.version, self.device = config, version, torch.device(device)
-        self.whitening = whitening
+        self.whitening = None if whitening is None else whitening.to(self.device)
         self.crop = config.crop
         self.precision = precision
         self.pipeline = inference_pipeline(config.crop)
@@ -65,20 +65,28 @@ class Embedder:
         cls, path: str | Path, device: str | torch.device | None = None, precision: str = "fp32"
     ) -> Embedder:
         """Load the query backbone of a checkpoint (errors as :func:`encoder.checkpoint.load_checkpoint`)."""
+        return cls.from_loaded(load_checkpoint(path), device, precision, what=f"checkpoint {path}")
+
+    @classmethod
+    def from_loaded(
+        cls, ckpt: Checkpoint, device: str | torch.device | None = None, precision: str = "fp32",
+        what: str = "checkpoint"
+    ) -> Embedder:
+        """The same from a checkpoint already read with :func:`encoder.checkpoint.load_checkpoint`."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        ckpt = load_checkpoint(path)
         backbone = build_backbone(ckpt.config)
-        load_state(backbone, backbone_state(ckpt.model), f"checkpoint {path}")
+        load_state(backbone, backbone_state(ckpt.model), what)
         whitening = None if ckpt.whitening is None else Whitening.from_state(ckpt.whitening, EMBED_DIM)
         return cls(backbone, ckpt.config, ckpt.version, device, precision, whitening)
 
     @torch.no_grad()
-    def embed(self, images: torch.Tensor | np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    def embed(self, images: torch.Tensor | np.ndarray, batch_size: int = 256, whiten: bool = True) -> torch.Tensor:
         """Representations of raw cutouts.
 
         Args:
             images: (N, 3, S, S) nanomaggies, bands g, r, z, float16/32 (numpy or torch), S >= ``crop``.
             batch_size: images per forward pass (bounds device memory).
+            whiten: apply :attr:`whitening` when there is one; False gives the raw backbone's output.
 
         Returns:
             (N, 2048) float32 on the CPU, not normalised (the vector store keeps the unit vector and the
@@ -95,7 +103,7 @@ class Embedder:
                 chunk = chunk.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                 raw = self.backbone(chunk).float()
-            out[i : i + batch_size] = self.finish(raw).cpu()
+            out[i : i + batch_size] = (self.finish(raw) if whiten else raw).cpu()
         return out
 
     def finish(self, raw: torch.Tensor) -> torch.Tensor:

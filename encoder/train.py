@@ -225,8 +225,10 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
     finally:
         bar.close()
     ctx.barrier()
-    if step == total and config.whiten_sample > 0:
-        if ctx.rank == 0 and load_checkpoint(ckpt_path).whitening is None:
+    # A run that trained now wrote a checkpoint without a whitening; a resumed complete one may have it already.
+    needs_whitening = ckpt is None or ckpt.whitening is None or ckpt.step < total
+    if step == total and config.whiten_sample > 0 and needs_whitening:
+        if ctx.rank == 0:
             from encoder.whitening import whiten_checkpoint
 
             run.version = whiten_checkpoint(ckpt_path, [s.path for s in selection.shards], config.whiten_sample,

@@ -54,6 +54,10 @@ class Whitening:
     shrinkage: float
     n_fit: int
 
+    def to(self, device: str | torch.device) -> Whitening:
+        """The same map with its tensors on ``device`` (done once, not per batch)."""
+        return Whitening(self.mean.to(device), self.matrix.to(device), self.shrinkage, self.n_fit)
+
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """(N, D) raw representations -> (N, D) whitened, on ``x``'s device, in float32."""
         mean, matrix = self.mean.to(x.device), self.matrix.to(x.device)
@@ -105,6 +109,12 @@ def fit_whitening(vectors: np.ndarray | torch.Tensor, shrinkage: float = DEFAULT
     return Whitening(mean.float(), matrix.float(), float(shrinkage), int(x.shape[0]))
 
 
+def sample_rows(total: int, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a uniform random sample of ``min(n, total)`` of ``total`` rows (rows counted through
+    the shards in order)."""
+    return np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+
+
 def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 0) -> np.ndarray:
     """A uniform random sample of up to ``n`` centre crops (crop x crop) from all rows of ``shards``.
 
@@ -124,7 +134,7 @@ def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 
     total = int(sum(rows))
     if total == 0:
         raise InvalidInput("the shards hold no images to fit the whitening on")
-    pick = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+    pick = sample_rows(total, n, seed)
     out, start = [], 0
     for path, count in zip(shards, rows, strict=True):
         mine = pick[(pick >= start) & (pick < start + count)] - start
@@ -138,9 +148,11 @@ def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 
                 raise InvalidInput(f"{path}: cutouts of {size} px are smaller than the encoder's {crop}-px crop")
             lo = (size - crop) // 2
             # One slice per row: h5py's list selection is far slower for scattered rows.
-            part = np.stack([dset[r, :, lo:lo + crop, lo:lo + crop] for r in mine])
-        check_images(path, part, 0)
-        out.append(part.astype(np.float32))
+            part = np.stack([dset[r, :, lo:lo + crop, lo:lo + crop] for r in mine]).astype(np.float32)
+        bad = np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))
+        if bad.size:  # ingest's message, naming the shard's own row
+            check_images(path, part[bad[0]:bad[0] + 1], int(mine[bad[0]]))
+        out.append(part)
     return np.concatenate(out)
 
 
@@ -164,10 +176,9 @@ def whiten_checkpoint(path: str | Path, shards: Sequence[str | Path], sample: in
     if not shrinkage > 0:
         raise InvalidInput(f"whitening shrinkage must be > 0, got {shrinkage}")
     ckpt = load_checkpoint(path)
-    embedder = Embedder.from_checkpoint(path, device=device)
-    embedder.whitening = None  # fit on the raw backbone, whatever the checkpoint held
+    embedder = Embedder.from_loaded(ckpt, device, what=f"checkpoint {path}")
     images = sample_cutouts([Path(s) for s in shards], sample, embedder.crop, seed)
-    raw = embedder.embed(images, batch_size=batch_size)
+    raw = embedder.embed(images, batch_size=batch_size, whiten=False)  # whatever the checkpoint held
     fitted = fit_whitening(raw, shrinkage)
     ckpt.whitening = fitted.to_state()
     ckpt.meta = {**ckpt.meta, "whitening": {"objects": fitted.n_fit, "shrinkage": shrinkage, "seed": seed,

@@ -84,6 +84,13 @@ def test_invariant_projection_finds_directions_that_survive_augmentation():
     assert mean.shape == (emb.dim,) and proj.shape == (emb.dim, 4)
     z = (emb.embed(images).numpy() - mean) @ proj[:, 0]
     assert (np.sign(z[:40]) == np.sign(z[0])).all() and (np.sign(z[40:]) == -np.sign(z[0])).all()
+    # A whitened embedder gives the same projection: it is always of the raw backbone, whose views it compares.
+    from encoder.whitening import fit_whitening
+
+    emb.whitening = fit_whitening(rng.normal(size=(100, emb.dim)), 0.1)
+    mean_w, proj_w = invariant_projection(emb, images, np.full(80, 0.02, np.float32), dims=4, n=80)
+    np.testing.assert_allclose(mean_w, mean, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(proj_w), np.abs(proj), rtol=1e-3, atol=1e-6)
 
 
 def test_three_way_whitens_every_representation_alike():

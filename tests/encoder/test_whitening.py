@@ -17,7 +17,7 @@ from encoder.embed import BatchEncoder
 from encoder.inference import Embedder
 from encoder.moco import MoCo
 from encoder.train import train
-from encoder.whitening import Whitening, fit_whitening, sample_cutouts, whiten_checkpoint
+from encoder.whitening import Whitening, fit_whitening, sample_cutouts, sample_rows, whiten_checkpoint
 from lensdb.cli import main
 from lensdb.errors import InvalidInput
 
@@ -107,6 +107,7 @@ def test_whitened_checkpoint_is_a_new_version_whose_vectors_are_whitened(saved):
         images = f["images"][:]
     expected = emb.whitening.apply(raw.embed(images))
     torch.testing.assert_close(emb.embed(images), expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(emb.embed(images, whiten=False), raw.embed(images))
     torch.testing.assert_close(BatchEncoder(emb, batch_size=5)(images), expected, atol=1e-4, rtol=1e-4)
     # Re-fitting starts from the raw backbone again (not from the whitened vectors): same sample, same result.
     assert whiten_checkpoint(path, [shard], sample=20, shrinkage=0.2, seed=1) == version
@@ -131,14 +132,15 @@ def test_bad_sample_leaves_the_checkpoint_as_it_was(saved, tmp_path):
     before = path.read_bytes()
     with h5py.File(shard, "r") as f:
         images = f["images"][:]
-    images[3, 1, 20, 20] = np.nan
+    images[12:, 1, 20, 20] = np.nan  # every row from 12 on
     nan_shard = tmp_path / "nan.h5"
     with h5py.File(shard, "r") as src, h5py.File(nan_shard, "w") as dst:
         for key in src:
             src.copy(key, dst)
         dst["images"][...] = images
-    with pytest.raises(InvalidInput, match="NaN or infinite pixels"):
-        whiten_checkpoint(path, [nan_shard], sample=24)
+    first_bad = int(sample_rows(24, 10, seed=0)[sample_rows(24, 10, seed=0) >= 12][0])
+    with pytest.raises(InvalidInput, match=rf"NaN or infinite pixels.*first at row {first_bad}, band r"):
+        whiten_checkpoint(path, [nan_shard], sample=10)  # the shard's own row, not the row's place in the sample
     small = make_shard(tmp_path / "small.h5", n=8, size=24)
     with pytest.raises(InvalidInput, match="smaller than the encoder's 32-px crop"):
         whiten_checkpoint(path, [small], sample=8)
@@ -165,6 +167,10 @@ def test_training_ends_with_a_whitening_unless_told_not_to(tmp_path):
     ckpt = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
     assert ckpt.whitening is not None and ckpt.version == done.version
     assert ckpt.meta["whitening"]["objects"] == 32  # every row of the shard, not only the training selection
+    before = (tmp_path / "a" / "checkpoint.pt").read_bytes()
+    again = train(tiny_config(), [], tmp_path / "a", progress=False, resume=tmp_path / "a" / "checkpoint.pt")
+    assert again.version == done.version  # a complete, whitened run resumed: nothing to train, nothing refitted
+    assert (tmp_path / "a" / "checkpoint.pt").read_bytes() == before
     plain = train(tiny_config(whiten_sample=0), [shard], tmp_path / "b", progress=False)
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt").whitening is None
     assert plain.version != done.version  # same weights (same seed), but another function from images to vectors
