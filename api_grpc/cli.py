@@ -30,7 +30,7 @@ switches TLS on. 'similar' and 'candidates' can also save their hits as a PNG gr
 
 def register(sub) -> None:
     """Add ``serve`` and ``query`` to the lensdb parser."""
-    from api_grpc.config import ServeConfig
+    from lensdb.api_grpc.config import ServeConfig
 
     d = ServeConfig()
     fmt = argparse.RawDescriptionHelpFormatter
@@ -52,7 +52,7 @@ def register(sub) -> None:
                    f"(default {d.grace_s:g})")
     s.set_defaults(func=run_serve)
 
-    from api_grpc import query
+    from lensdb.api_grpc import query
 
     q = sub.add_parser("query", help="query a running LensDB server", description=QUERY_HELP, formatter_class=fmt)
     q.add_argument("--target", default=os.environ.get("LENSDB_API_TARGET") or "localhost:50051",
@@ -65,7 +65,7 @@ def register(sub) -> None:
 
 
 def _token(token_file: str | None, env_name: str = "LENSDB_API_TOKEN") -> str | None:
-    from lensdb.errors import InvalidInput
+    from lensdb.core.errors import InvalidInput
 
     if token_file:
         try:
@@ -81,9 +81,9 @@ def run_serve(args: argparse.Namespace, settings) -> int:
     import signal
     import threading
 
-    from api_grpc.config import ServeConfig
-    from api_grpc.logs import use_json
-    from api_grpc.server import LensDBServer
+    from lensdb.api_grpc.config import ServeConfig
+    from lensdb.api_grpc.logs import use_json
+    from lensdb.api_grpc.server import LensDBServer
 
     config = ServeConfig.from_settings(
         settings, host=args.host, port=args.port, metrics_port=args.metrics_port,

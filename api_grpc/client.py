@@ -1,6 +1,6 @@
 """A Python client of the LensDB gRPC API.
 
-    from api_grpc.client import Filters, LensDBClient
+    from lensdb.api_grpc.client import Filters, LensDBClient
 
     with LensDBClient("lensdb.example.org:50051", token=os.environ["LENSDB_API_TOKEN"]) as api:
         res = api.similar(object_id=9010123456, k=50, filters=Filters(surveys=("south",), window=0.5))
@@ -8,7 +8,7 @@
             print(hit.rank, hit.object_id, hit.similarity, hit.mag_r)
         api.save_grid([h.object_id for h in res.hits], "similar.png")
 
-Errors come back as :class:`ApiError` (a :class:`lensdb.errors.LensDBError`) carrying the gRPC status code.
+Errors come back as :class:`ApiError` (a :class:`lensdb.core.errors.LensDBError`) carrying the gRPC status code.
 Read-only calls are retried by the channel on UNAVAILABLE (up to 3 attempts with backoff); writes never are.
 """
 
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-
-from api_grpc.gen.lensdb.v1 import (
+from lensdb.api_grpc.gen.lensdb.v1 import (
     catalogue_pb2,
     catalogue_pb2_grpc,
     common_pb2,
@@ -36,7 +35,7 @@ from api_grpc.gen.lensdb.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
-from lensdb.errors import LensDBError
+from lensdb.core.errors import LensDBError
 
 DEFAULT_TARGET = "localhost:50051"
 #: Above this k, :meth:`LensDBClient.similar` streams the answer.
@@ -369,7 +368,7 @@ class LensDBClient:
     def save_grid(self, ids: Sequence[int], path: str | Path, *, crop: int = 0, titles: Sequence[str] | None = None,
                   ncols: int = 8) -> Path:
         """Write a PNG grid of the cutouts of ``ids`` (viewer stretch), captioned with ``titles`` (default ranks)."""
-        from lensdb.display import save_grid
+        from lensdb.core.display import save_grid
 
         if not ids:
             raise LensDBError("nothing to draw: no object ids")

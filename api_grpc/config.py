@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lensdb.config import ConfigError, Settings, load_section
+from lensdb.core.config import ConfigError, Settings, load_section
 
 LogFormat = Literal["json", "text"]
 MIB = 1024 * 1024

@@ -12,9 +12,8 @@ import logging
 import threading
 
 from grpc_health.v1 import health, health_pb2
-
-from api_grpc.metrics import Metrics
-from api_grpc.services.backends import Backends
+from lensdb.api_grpc.metrics import Metrics
+from lensdb.api_grpc.services.backends import Backends
 
 log = logging.getLogger("lensdb.api.health")
 LIVENESS = "lensdb.liveness"

@@ -12,8 +12,7 @@ import logging
 import time
 
 import grpc
-
-from api_grpc.metrics import Metrics
+from lensdb.api_grpc.metrics import Metrics
 
 access_log = logging.getLogger("lensdb.api.access")
 #: Methods callable without a token.

@@ -31,7 +31,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def use_json(root: logging.Logger | None = None) -> None:
-    """Switch LensDB's stderr handler (see :func:`lensdb.logs.setup_logging`) to JSON lines."""
+    """Switch LensDB's stderr handler (see :func:`lensdb.core.logs.setup_logging`) to JSON lines."""
     root = root or logging.getLogger()
     for handler in root.handlers:
         if getattr(handler, "_lensdb", False):

@@ -95,8 +95,8 @@ def _output(p, grid: bool = False) -> None:
 
 
 def _client(args):
-    from api_grpc.cli import _token
-    from api_grpc.client import LensDBClient
+    from lensdb.api_grpc.cli import _token
+    from lensdb.api_grpc.client import LensDBClient
 
     ca = None
     if args.tls_ca:
@@ -107,7 +107,7 @@ def _client(args):
 
 
 def _mag(specs: Sequence[str]) -> dict:
-    from lensdb.errors import InvalidInput
+    from lensdb.core.errors import InvalidInput
 
     out = {}
     for spec in specs:
@@ -144,9 +144,8 @@ def _emit(args, rows: list[dict], columns: Sequence[str]) -> None:
 
 def run_similar(args: argparse.Namespace, settings) -> int:
     import numpy as np
-
-    from api_grpc.client import Filters
-    from lensdb.errors import InvalidInput
+    from lensdb.api_grpc.client import Filters
+    from lensdb.core.errors import InvalidInput
 
     if (args.ra is None) != (args.dec is None):
         raise InvalidInput("give both --ra and --dec")
@@ -267,8 +266,7 @@ def run_models(args: argparse.Namespace, settings) -> int:
 def run_health(args: argparse.Namespace, settings) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    from api_grpc.servicers import SERVICE_NAMES
+    from lensdb.api_grpc.servicers import SERVICE_NAMES
 
     with _client(args) as api:
         stub = health_pb2_grpc.HealthStub(api.channel)

@@ -4,8 +4,8 @@
         print(server.port)            # the port it bound (port 0 = any free one)
         server.wait()                 # until stop() (or a signal handler calling it)
 
-What runs: the five LensDB services over one shared :class:`~api_grpc.services.Services`; ``grpc.health.v1``
-kept current by a backend check (:mod:`api_grpc.health`); server reflection (``grpc.reflection.v1alpha``, so
+What runs: the five LensDB services over one shared :class:`~lensdb.api_grpc.services.Services`; ``grpc.health.v1``
+kept current by a backend check (:mod:`lensdb.api_grpc.health`); server reflection (``grpc.reflection.v1alpha``, so
 clients without stubs can list and call the services); interceptors for metrics and logs and, when a token is
 configured, authentication; TLS when a certificate and key are configured; message size limits; a bounded thread
 pool and a cap on concurrent RPCs (RESOURCE_EXHAUSTED beyond it). :meth:`LensDBServer.stop` is graceful: health
@@ -22,14 +22,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
-from api_grpc.config import ServeConfig
-from api_grpc.health import HealthMonitor
-from api_grpc.interceptors import AuthInterceptor, ObserveInterceptor
-from api_grpc.metrics import Metrics
-from api_grpc.servicers import SERVICE_NAMES, add_all
-from api_grpc.services import Backends, Services
-from lensdb.config import ConfigError, Settings
+from lensdb.api_grpc.config import ServeConfig
+from lensdb.api_grpc.health import HealthMonitor
+from lensdb.api_grpc.interceptors import AuthInterceptor, ObserveInterceptor
+from lensdb.api_grpc.metrics import Metrics
+from lensdb.api_grpc.servicers import SERVICE_NAMES, add_all
+from lensdb.api_grpc.services import Backends, Services
+from lensdb.core.config import ConfigError, Settings
 
 log = logging.getLogger("lensdb.api")
 HEALTH_SERVICE = "grpc.health.v1.Health"

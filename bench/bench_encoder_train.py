@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 import torch
-
-from encoder.config import PRESETS
-from encoder.moco import MoCo
-from encoder.transforms import training_pipeline
+from lensdb.encoder.config import PRESETS
+from lensdb.encoder.moco import MoCo
+from lensdb.encoder.transforms import training_pipeline
 
 
 def sync(device: torch.device) -> None:

@@ -8,14 +8,15 @@ query, the ``k`` (default 100) most similar other objects are found by cosine si
 - ``pixels``: PCA of the stretched centre-crop pixels the encoder sees, at several widths (the best is the
   baseline; the issue asks for "raw pixels (PCA of the pixels)").
 
-Vectors are centred on the survey mean before cosine ranking (see :mod:`encoder.evaluate`); the un-centred figures
+Vectors are centred on the survey mean before cosine ranking (see :mod:`lensdb.encoder.evaluate`); the un-centred
+figures
 are written too. Each is reported over the whole survey and with neighbours held to +-0.5 mag in r of the query
 (the similarity array's window, which takes brightness out of the comparison), and per arc S/N bin of the query.
-Two further rows read the encoders through :func:`encoder.evaluate.invariant_projection` (the directions that
+Two further rows read the encoders through :func:`lensdb.encoder.evaluate.invariant_projection` (the directions that
 survive the training augmentations, found without labels): ``learned+inv`` and ``random+inv``.
 
 ``learned+white`` is what LensDB stores: the raw backbone through the whitening that training fits
-(:mod:`encoder.whitening`; the checkpoint's own, else fitted here as training would, on the whole survey). For a
+(:mod:`lensdb.encoder.whitening`; the checkpoint's own, else fitted here as training would, on the whole survey). For a
 fair comparison the same label-free whitening is fitted to the baselines too: ``random+white`` and
 ``pixels+white`` (whitened pixel PCA, best width).
 
@@ -41,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from encoder.backbones import build_backbone
-from encoder.config import EncoderConfig, resolve_config
-from encoder.evaluate import (
+from lensdb.core.config import ConfigError
+from lensdb.encoder.backbones import build_backbone
+from lensdb.encoder.config import EncoderConfig, resolve_config
+from lensdb.encoder.evaluate import (
     centre,
     invariant_projection,
     lens_enrichment,
@@ -52,9 +53,8 @@ from encoder.evaluate import (
     pca,
     pixel_features,
 )
-from encoder.inference import Embedder
-from encoder.whitening import fit_whitening, sample_rows
-from lensdb.config import ConfigError
+from lensdb.encoder.inference import Embedder
+from lensdb.encoder.whitening import fit_whitening, sample_rows
 
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
 
@@ -74,7 +74,7 @@ def parse_sets(pairs: list[str]) -> dict:
 
 
 def train_encoder(survey: Path, out_dir: Path, threads: int, config: EncoderConfig, device: str) -> Path:
-    from encoder.train import train
+    from lensdb.encoder.train import train
 
     result = train(config, sorted(survey.glob("*.h5")), out_dir, threads=threads, device=device)
     return result.checkpoint

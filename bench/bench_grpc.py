@@ -2,7 +2,7 @@
 
 Topology (as deployed): Milvus in its own process (``milvus-lite server``), ``lensdb serve`` in its own process,
 and the clients in this one. The baseline is the same service-layer call the servicer makes
-(:meth:`api_grpc.services.search.SearchService.similar`), run in this process against the same Milvus: the
+(:meth:`lensdb.api_grpc.services.search.SearchService.similar`), run in this process against the same Milvus: the
 difference is what the API adds (protobuf, HTTP/2, the interceptors, the thread hand-offs).
 
 For k = 10 and 1000 and 1, 4 and 16 concurrent clients it measures p50/p99 latency and QPS of ``Similar`` (query
@@ -43,12 +43,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api_grpc.client import ApiError, Filters, LensDBClient  # noqa: E402
-from api_grpc.config import ServeConfig  # noqa: E402
-from api_grpc.services import Backends, Services  # noqa: E402
-from api_grpc.services.types import SimilarQuery  # noqa: E402
-from lensdb.config import load_settings  # noqa: E402
-from lensdb.errors import LensDBError  # noqa: E402
+from lensdb.api_grpc.client import ApiError, Filters, LensDBClient  # noqa: E402
+from lensdb.api_grpc.config import ServeConfig  # noqa: E402
+from lensdb.api_grpc.services import Backends, Services  # noqa: E402
+from lensdb.api_grpc.services.types import SimilarQuery  # noqa: E402
+from lensdb.core.config import load_settings  # noqa: E402
+from lensdb.core.errors import LensDBError  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 VERSION = "bench-grpc-v1"
@@ -101,13 +101,12 @@ def start_milvus(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 def load(settings, data: dict, index: str) -> dict:
     """Write the catalogue rows (SQLite) and the vectors (Milvus); returns timings."""
+    from lensdb.catalog.bulk import copy_columns
+    from lensdb.catalog.db import make_engine, upgrade
+    from lensdb.catalog.models import Shard
+    from lensdb.vectordb.config import VectorDBConfig
+    from lensdb.vectordb.store import VectorStore
     from sqlalchemy import insert
-
-    from catalog.bulk import copy_columns
-    from catalog.db import make_engine, upgrade
-    from catalog.models import Shard
-    from vectordb.config import VectorDBConfig
-    from vectordb.store import VectorStore
 
     n = len(data["object_id"])
     t0 = time.perf_counter()
@@ -189,7 +188,7 @@ def compare(n_clients: int, queries: np.ndarray, blocks: int, local_call, api_ca
 
 def settle(store_settings, probes: np.ndarray) -> None:
     """Wait until Milvus has indexed every row, then run a few searches (caches, lazy loads)."""
-    from vectordb.store import VectorStore
+    from lensdb.vectordb.store import VectorStore
 
     with VectorStore.open(store_settings, VERSION) as store:
         for _ in range(600):

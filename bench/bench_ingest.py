@@ -37,13 +37,13 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from catalog.bulk import copy_batches  # noqa: E402
-from catalog.db import make_engine, upgrade  # noqa: E402
-from catalog.models import Shard, Source  # noqa: E402
-from ingest import validate  # noqa: E402
-from ingest.pipeline import IngestConfig, Progress, ingest_paths  # noqa: E402
-from ingest.reader import catalog_columns, open_shard  # noqa: E402
-from ingest.schema import SOURCE_TYPES, write_shard  # noqa: E402
+from lensdb.catalog.bulk import copy_batches  # noqa: E402
+from lensdb.catalog.db import make_engine, upgrade  # noqa: E402
+from lensdb.catalog.models import Shard, Source  # noqa: E402
+from lensdb.ingest import validate  # noqa: E402
+from lensdb.ingest.pipeline import IngestConfig, Progress, ingest_paths  # noqa: E402
+from lensdb.ingest.reader import catalog_columns, open_shard  # noqa: E402
+from lensdb.ingest.schema import SOURCE_TYPES, write_shard  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 CHUNK = 100_000  # rows per batch handed to catalog.bulk, as ingest does

@@ -36,10 +36,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifiers.features import ArrayFeatures  # noqa: E402
-from classifiers.metrics import default_top_n, top_n_report  # noqa: E402
-from classifiers.probe import FeatureMatrix, LbfgsOptions, fit_probe  # noqa: E402
-from classifiers.scoring import Ranked, rank_by_search, rank_full_pass, write_predictions  # noqa: E402
+from lensdb.classifiers.features import ArrayFeatures  # noqa: E402
+from lensdb.classifiers.metrics import default_top_n, top_n_report  # noqa: E402
+from lensdb.classifiers.probe import FeatureMatrix, LbfgsOptions, fit_probe  # noqa: E402
+from lensdb.classifiers.scoring import Ranked, rank_by_search, rank_full_pass, write_predictions  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "probe.json"
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -172,10 +172,9 @@ def bench_scoring(args, x: np.ndarray, w: np.ndarray, b: float) -> dict:
 
 
 def bench_write(args) -> dict:
+    from lensdb.catalog.db import make_engine, upgrade
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-
-    from catalog.db import make_engine, upgrade
 
     n = args.write_rows
     logits = np.sort(np.random.default_rng(0).standard_normal(n).astype(np.float32))[::-1]
@@ -195,7 +194,7 @@ def bench_write(args) -> dict:
             upgrade(url)
             engine = make_engine(url)
             _sources(engine, ranked.ids)
-            from classifiers.registry import save_model
+            from lensdb.classifiers.registry import save_model
 
             model = save_model(engine, kind="probe", name="bench", encoder_version="bench", params={}, metrics={},
                                training_set={}, weights=np.ones(4), bias=0.0)
@@ -214,10 +213,9 @@ def bench_write(args) -> dict:
 
 def _sources(engine, ids: np.ndarray) -> None:
     """Minimal source rows for ``ids`` (predictions reference sources)."""
+    from lensdb.catalog.bulk import copy_columns
+    from lensdb.catalog.models import Shard
     from sqlalchemy import insert
-
-    from catalog.bulk import copy_columns
-    from catalog.models import Shard
 
     n = len(ids)
     with engine.begin() as conn:
@@ -233,10 +231,10 @@ def _sources(engine, ids: np.ndarray) -> None:
 
 def bench_milvus(args, x: np.ndarray, w: np.ndarray, b: float) -> dict:
     """A Milvus Lite collection of ``len(x)`` vectors: top-N by one search (HNSW, FLAT) against a full pass."""
-    from classifiers.features import StoreFeatures
-    from lensdb.config import load_settings
-    from vectordb.config import VectorDBConfig
-    from vectordb.store import VectorStore
+    from lensdb.classifiers.features import StoreFeatures
+    from lensdb.core.config import load_settings
+    from lensdb.vectordb.config import VectorDBConfig
+    from lensdb.vectordb.store import VectorStore
 
     n, res = len(x), {}
     ids = np.arange(1, n + 1, dtype=np.int64)
@@ -275,18 +273,18 @@ def bench_milvus(args, x: np.ndarray, w: np.ndarray, b: float) -> dict:
 
 def bench_survey(args, save=lambda partial: None) -> dict:
     """The simulated survey end to end; see the module docstring. Returns the figures, writes figures to WORK."""
-    from catalog.db import make_engine, upgrade
-    from catalog.labels import import_labels
-    from classifiers.config import FinetuneConfig, ProbeConfig
-    from classifiers.finetune import iter_survey
-    from classifiers.finetune_job import run_finetune
-    from classifiers.sampling import build_sets, load_pools
-    from classifiers.training import train_probe
-    from encoder.config import resolve_config
-    from encoder.inference import Embedder
-    from encoder.train import train
-    from ingest.pipeline import ingest_paths
-    from ingest.simulate import SimulateConfig, read_truth, simulate_survey
+    from lensdb.catalog.db import make_engine, upgrade
+    from lensdb.catalog.labels import import_labels
+    from lensdb.classifiers.config import FinetuneConfig, ProbeConfig
+    from lensdb.classifiers.finetune import iter_survey
+    from lensdb.classifiers.finetune_job import run_finetune
+    from lensdb.classifiers.sampling import build_sets, load_pools
+    from lensdb.classifiers.training import train_probe
+    from lensdb.encoder.config import resolve_config
+    from lensdb.encoder.inference import Embedder
+    from lensdb.encoder.train import train
+    from lensdb.ingest.pipeline import ingest_paths
+    from lensdb.ingest.simulate import SimulateConfig, read_truth, simulate_survey
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -33,10 +33,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
-
-from vectordb.config import SimilarityConfig
-from vectordb.similarity.builder import build_similarity, compute_rows, gather_rows, prepare_inputs
-from vectordb.similarity.kernels import resolve_backend
+from lensdb.vectordb.config import SimilarityConfig
+from lensdb.vectordb.similarity.builder import build_similarity, compute_rows, gather_rows, prepare_inputs
+from lensdb.vectordb.similarity.kernels import resolve_backend
 
 RESULTS = Path(__file__).parent / "results"
 

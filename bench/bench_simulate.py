@@ -26,11 +26,11 @@ from scipy.signal import fftconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.schema import PIXEL_SCALE_ARCSEC  # noqa: E402
-from ingest.simulate import SimulateConfig, simulate_survey  # noqa: E402
-from ingest.simulate.conditions import FWHM_PER_SIGMA  # noqa: E402
-from ingest.simulate.objects import draw_object  # noqa: E402
-from ingest.simulate.scene import (  # noqa: E402
+from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC  # noqa: E402
+from lensdb.ingest.simulate import SimulateConfig, simulate_survey  # noqa: E402
+from lensdb.ingest.simulate.conditions import FWHM_PER_SIGMA  # noqa: E402
+from lensdb.ingest.simulate.objects import draw_object  # noqa: E402
+from lensdb.ingest.simulate.scene import (  # noqa: E402
     PAD_PX,
     WING_FRACTION,
     WING_WIDTH,

@@ -28,13 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from lensdb.config import load_settings
-from vectordb import schema
-from vectordb.config import VectorDBConfig
-from vectordb.filters import MagRange, MagWindow, SearchFilter, expression
-from vectordb.partitions import partitions_for
-from vectordb.store import VectorStore
+from lensdb.core.config import load_settings
+from lensdb.vectordb import schema
+from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.filters import MagRange, MagWindow, SearchFilter, expression
+from lensdb.vectordb.partitions import partitions_for
+from lensdb.vectordb.store import VectorStore
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 
-from lensdb.config import Settings
+from lensdb.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _user() -> str | None:
 
 
 def _db_upgrade(args, settings: Settings) -> int:
-    from catalog.db import current_revision, upgrade
+    from lensdb.catalog.db import current_revision, upgrade
 
     upgrade(settings.database_url, args.revision)
     print(f"schema at revision {current_revision(settings.database_url)}")
@@ -104,7 +104,7 @@ def _db_upgrade(args, settings: Settings) -> int:
 
 
 def _db_downgrade(args, settings: Settings) -> int:
-    from catalog.db import current_revision, downgrade
+    from lensdb.catalog.db import current_revision, downgrade
 
     downgrade(settings.database_url, args.revision)
     print(f"schema at revision {current_revision(settings.database_url) or 'base (no tables)'}")
@@ -112,7 +112,7 @@ def _db_downgrade(args, settings: Settings) -> int:
 
 
 def _db_current(args, settings: Settings) -> int:
-    from catalog.db import current_revision, head_revision
+    from lensdb.catalog.db import current_revision, head_revision
 
     current, head = current_revision(settings.database_url), head_revision()
     state = "up to date" if current == head else "run 'lensdb db upgrade'"
@@ -121,10 +121,10 @@ def _db_current(args, settings: Settings) -> int:
 
 
 def _labels_import(args, settings: Settings) -> int:
-    from catalog.db import make_engine
-    from catalog.jobs import job_scope
-    from catalog.labels import import_labels
-    from catalog.lenslist import ColumnNames, parse_grade_map
+    from lensdb.catalog.db import make_engine
+    from lensdb.catalog.jobs import job_scope
+    from lensdb.catalog.labels import import_labels
+    from lensdb.catalog.lenslist import ColumnNames, parse_grade_map
 
     columns = ColumnNames(ra=args.ra_col, dec=args.dec_col, name=args.name_col, grade=args.grade_col)
     grade_map = parse_grade_map(args.grade_map)
@@ -146,8 +146,8 @@ def _labels_import(args, settings: Settings) -> int:
 
 
 def _labels_list(args, settings: Settings) -> int:
-    from catalog.db import make_engine
-    from catalog.labels import list_label_sets
+    from lensdb.catalog.db import make_engine
+    from lensdb.catalog.labels import list_label_sets
 
     engine = make_engine(settings.database_url)
     try:

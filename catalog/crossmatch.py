@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from lensdb.catalog.bulk import copy_columns
+from lensdb.catalog.models import Source
+from lensdb.core.errors import InvalidInput, LensDBError
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, and_, or_, select, text
-
-from catalog.bulk import copy_columns
-from catalog.models import Source
-from lensdb.errors import InvalidInput, LensDBError
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lensdb.catalog.db import session_scope
+from lensdb.catalog.models import Job, utcnow
 from sqlalchemy import Engine, update
-
-from catalog.db import session_scope
-from catalog.models import Job, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,13 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from lensdb.catalog.bulk import copy_columns
+from lensdb.catalog.crossmatch import Matches, Method, crossmatch
+from lensdb.catalog.db import require_current
+from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
+from lensdb.catalog.models import Label, LabelSet, utcnow
+from lensdb.core.errors import Conflict, NotFound
 from sqlalchemy import Engine, delete, func, insert, select, update
-
-from catalog.bulk import copy_columns
-from catalog.crossmatch import Matches, Method, crossmatch
-from catalog.db import require_current
-from catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
-from catalog.models import Label, LabelSet, utcnow
-from lensdb.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def import_labels(engine: Engine, path: str | Path, *, name: str | None = None,
         columns: header names to use instead of the recognised ones.
         grade_map: file grade value -> ``"A"``, ``"B"`` or ``None`` (e.g. lenscat's confident/probable).
         replace: allow replacing a set that holds a different file's import.
-        method: cross-match path (see :func:`catalog.crossmatch.crossmatch`).
+        method: cross-match path (see :func:`lensdb.catalog.crossmatch.crossmatch`).
 
     Raises:
         InvalidInput: the file is unreadable or malformed (nothing is written).

@@ -1,7 +1,7 @@
 """The relational schema (SQLAlchemy 2): the catalogue, labels and grades, models, predictions and the jobs behind them.
 
 Designed to be joined in SQL with other catalogues: every table that refers to an object carries its int64
-``object_id`` (see :mod:`lensdb.ids`), positions are ICRS degrees, magnitudes are AB. The migrations in
+``object_id`` (see :mod:`lensdb.core.ids`), positions are ICRS degrees, magnitudes are AB. The migrations in
 ``catalog/migrations`` create exactly these tables (a test compares them), plus a q3c index on PostgreSQL.
 """
 

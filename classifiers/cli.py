@@ -165,7 +165,7 @@ def _common(p, name: bool = True) -> None:
 def _sets_overrides(args) -> tuple[dict, dict]:
     """(overrides for the config, changes applied after it is built): '--survey any' and '--mag-z-max none'
     mean no condition, which None (= flag not given) cannot say."""
-    from lensdb.errors import InvalidInput
+    from lensdb.core.errors import InvalidInput
 
     ratios = None
     if args.ratios:
@@ -200,7 +200,7 @@ def _config(cls, settings, overrides: dict, after: dict):
 
 
 def _score_filter(args):
-    from classifiers.scoring import ScoreFilter
+    from lensdb.classifiers.scoring import ScoreFilter
 
     flt = ScoreFilter(surveys=(args.score_survey,) if args.score_survey else None,
                       mag_z_min=args.score_mag_z_min, mag_z_max=args.score_mag_z_max,
@@ -209,7 +209,7 @@ def _score_filter(args):
 
 
 def _engine(settings):
-    from catalog.db import make_engine, require_current
+    from lensdb.catalog.db import make_engine, require_current
 
     engine = make_engine(settings.database_url)
     require_current(engine)
@@ -217,11 +217,11 @@ def _engine(settings):
 
 
 def run_train(args, settings) -> int:
-    from catalog.jobs import job_scope
-    from classifiers.config import ProbeConfig
-    from classifiers.features import StoreFeatures
-    from classifiers.training import train_probe
-    from lensdb.errors import InvalidInput
+    from lensdb.catalog.jobs import job_scope
+    from lensdb.classifiers.config import ProbeConfig
+    from lensdb.classifiers.features import StoreFeatures
+    from lensdb.classifiers.training import train_probe
+    from lensdb.core.errors import InvalidInput
 
     sets, after = _sets_overrides(args)
     overrides = {**sets, "encoder_version": args.encoder_version, "epochs": args.epochs, "max_iter": args.max_iter,
@@ -260,11 +260,11 @@ def _params(config, **extra) -> dict:
 
 
 def run_score(args, settings) -> int:
-    from catalog.jobs import job_scope
-    from classifiers.features import StoreFeatures
-    from classifiers.registry import get_model
-    from classifiers.scoring import score_probe
-    from lensdb.errors import InvalidInput
+    from lensdb.catalog.jobs import job_scope
+    from lensdb.classifiers.features import StoreFeatures
+    from lensdb.classifiers.registry import get_model
+    from lensdb.classifiers.scoring import score_probe
+    from lensdb.core.errors import InvalidInput
 
     try:
         rows, cols = (int(v) for v in args.sheet.lower().split("x"))
@@ -277,7 +277,7 @@ def run_score(args, settings) -> int:
     with job_scope(engine, "score", {"model": model.name, "mode": args.mode, "top_n": args.top_n,
                                      "write": args.write}):
         if model.kind == "finetune":
-            from classifiers.finetune_job import score_finetuned
+            from lensdb.classifiers.finetune_job import score_finetuned
 
             report = score_finetuned(engine, model, flt=flt, n=args.top_n, out_dir=None if args.no_tsv else out,
                                      sheet_shape=(rows, cols), progress=not args.no_progress)
@@ -297,9 +297,8 @@ def run_score(args, settings) -> int:
 
 
 def run_list(args, settings) -> int:
+    from lensdb.catalog.models import Model
     from sqlalchemy import select
-
-    from catalog.models import Model
 
     engine = _engine(settings)
     m = Model.__table__.c
@@ -316,11 +315,11 @@ def run_list(args, settings) -> int:
 
 
 def run_finetune(args, settings) -> int:
-    from catalog.jobs import job_scope
-    from classifiers.config import FinetuneConfig
-    from classifiers.features import StoreFeatures
-    from classifiers.finetune_job import run_finetune as finetune
-    from lensdb.errors import NotFound
+    from lensdb.catalog.jobs import job_scope
+    from lensdb.classifiers.config import FinetuneConfig
+    from lensdb.classifiers.features import StoreFeatures
+    from lensdb.classifiers.finetune_job import run_finetune as finetune
+    from lensdb.core.errors import NotFound
 
     sets, after = _sets_overrides(args)
     overrides = {**sets, "positive_fraction": args.positive_fraction, "epochs": args.epochs,
@@ -332,7 +331,7 @@ def run_finetune(args, settings) -> int:
     engine = _engine(settings)
     baseline = None
     if not args.no_compare:
-        from encoder.checkpoint import load_checkpoint
+        from lensdb.encoder.checkpoint import load_checkpoint
 
         try:
             baseline = StoreFeatures.open(settings, load_checkpoint(checkpoint).version)
@@ -360,8 +359,8 @@ def run_finetune(args, settings) -> int:
 
 
 def run_grade(args, settings) -> int:
-    from classifiers.grades import read_grade_file, record_grades
-    from lensdb.errors import InvalidInput
+    from lensdb.classifiers.grades import read_grade_file, record_grades
+    from lensdb.core.errors import InvalidInput
 
     pairs = []
     for item in args.pairs:

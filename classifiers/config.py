@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from classifiers.sampling import NEAR_LENS_ARCSEC, PAPER_RATIOS
-from lensdb.config import Settings, load_section
-from lensdb.errors import InvalidInput
+from lensdb.classifiers.sampling import NEAR_LENS_ARCSEC, PAPER_RATIOS
+from lensdb.core.config import Settings, load_section
+from lensdb.core.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SetsOptions:
 
 @dataclass(frozen=True)
 class ProbeConfig(SetsOptions):
-    """The linear probe (see :mod:`classifiers.probe`).
+    """The linear probe (see :mod:`lensdb.classifiers.probe`).
 
     Attributes:
         encoder_version: whose vectors to train on (required: from here or ``--encoder-version``).
@@ -110,7 +110,7 @@ class ProbeConfig(SetsOptions):
 
 @dataclass(frozen=True)
 class FinetuneConfig(SetsOptions):
-    """Fine-tuning the encoder with a linear head (see :mod:`classifiers.finetune`).
+    """Fine-tuning the encoder with a linear head (see :mod:`lensdb.classifiers.finetune`).
 
     Attributes:
         checkpoint: the MoCo checkpoint to start from (``None``: ``<data-dir>/encoder/checkpoint.pt``).

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-
-from classifiers.probe import FeatureMatrix, temporary_matrix
-from lensdb.errors import Conflict, InvalidInput, NotFound
+from lensdb.classifiers.probe import FeatureMatrix, temporary_matrix
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from vectordb.filters import SearchFilter
-    from vectordb.store import VectorStore
+    from lensdb.vectordb.filters import SearchFilter
+    from lensdb.vectordb.store import VectorStore
 
 log = logging.getLogger(__name__)
 FETCH_ROWS = 16384
@@ -120,7 +119,7 @@ class ArrayFeatures:
 
 
 class StoreFeatures:
-    """The Milvus collection of one encoder version (see :class:`vectordb.store.VectorStore`)."""
+    """The Milvus collection of one encoder version (see :class:`lensdb.vectordb.store.VectorStore`)."""
 
     def __init__(self, store: VectorStore):
         self.store = store
@@ -129,7 +128,7 @@ class StoreFeatures:
     @classmethod
     def open(cls, settings, encoder_version: str) -> StoreFeatures:
         """Open the collection of ``encoder_version``; NotFound when nothing was embedded with it."""
-        from vectordb.store import VectorStore
+        from lensdb.vectordb.store import VectorStore
 
         return cls(VectorStore.open(settings, encoder_version))
 
@@ -137,7 +136,7 @@ class StoreFeatures:
         self.store.close()
 
     def ids(self) -> np.ndarray:
-        from vectordb.store import milvus_call
+        from lensdb.vectordb.store import milvus_call
 
         it = milvus_call("query_iterator", self.store.client.query_iterator, self.store.name,
                          batch_size=16384, output_fields=["object_id"])
@@ -222,9 +221,8 @@ def write_store(store: VectorStore, engine, ids, vectors, *, shard: str = "unkno
 
     For tests, benchmarks and demos that embed outside the embedding job. Returns rows written.
     """
+    from lensdb.catalog.models import Source
     from sqlalchemy import select
-
-    from catalog.models import Source
 
     ids = np.asarray(ids, np.int64)
     vec = np.asarray(vectors, np.float32)

@@ -4,7 +4,7 @@
 - SGD with momentum, lr 0.001 on the backbone (moved only slightly) and 0.01 on the head, BCE loss.
 - The training set is the probe's (same labels, ratio, seed): every non-lens once per epoch, lenses drawn with
   replacement so that about ``positive_fraction`` (5 %) of each batch is a lens (the paper's oversampling).
-- The training augmentations of the encoder (:func:`encoder.transforms.training_pipeline`) on every draw, so
+- The training augmentations of the encoder (:func:`lensdb.encoder.transforms.training_pipeline`) on every draw, so
   each repeat of a lens is a new view; validation and scoring use the inference pipeline (centre crop + stretch).
 - Model selection by TP@N on the validation set after each epoch; the best epoch is written to
   ``<out>/finetune-<hash>.pt`` and registered as a ``finetune`` model.
@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from lensdb.catalog.models import Source
+from lensdb.classifiers.config import FinetuneConfig
+from lensdb.classifiers.metrics import default_top_n, top_n_report
+from lensdb.classifiers.sheets import image_locations, read_cutouts
+from lensdb.core.errors import InvalidInput
 from sqlalchemy import Engine, select
 from torch import nn
-
-from catalog.models import Source
-from classifiers.config import FinetuneConfig
-from classifiers.metrics import default_top_n, top_n_report
-from classifiers.sheets import image_locations, read_cutouts
-from lensdb.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +186,8 @@ def fit(model: LensClassifier, train: Cutouts, train_y: np.ndarray, val: Cutouts
 
 def iter_survey(engine: Engine, where: list | None = None, max_bytes: int = 64 << 20):
     """Yield (object ids (b,), raw cutouts (b, 3, S, S) float32) for every catalogued source with a shard."""
-    from catalog.models import Shard
-    from ingest.reader import ShardReader
+    from lensdb.catalog.models import Shard
+    from lensdb.ingest.reader import ShardReader
 
     with engine.connect() as conn:
         shards = conn.execute(select(Shard.id, Shard.path).order_by(Shard.id)).all()

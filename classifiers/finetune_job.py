@@ -1,6 +1,6 @@
 """``lensdb finetune`` as a function: sets, cutouts, training, the frozen-probe baseline, the model row, scoring.
 
-The training and validation sets are the probe's (:func:`classifiers.sampling.build_sets` with the same options),
+The training and validation sets are the probe's (:func:`lensdb.classifiers.sampling.build_sets` with the same options),
 so the fine-tuned network and a probe on the frozen encoder's vectors are compared on the same validation set.
 Scoring runs every catalogued image through the network (the probe's inner-product shortcut does not apply to a
 changed encoder) and writes predictions like the probe's.
@@ -18,12 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy import Engine, func, select
-
-from catalog.models import Shard
-from classifiers.config import FinetuneConfig
-from classifiers.features import FeatureSource, check_version, load_matrix
-from classifiers.finetune import (
+from lensdb.catalog.models import Shard
+from lensdb.classifiers.config import FinetuneConfig
+from lensdb.classifiers.features import FeatureSource, check_version, load_matrix
+from lensdb.classifiers.finetune import (
     LensClassifier,
     cache_side,
     clone_backbone,
@@ -31,13 +29,14 @@ from classifiers.finetune import (
     iter_survey,
     load_cutouts,
 )
-from classifiers.metrics import top_n_report
-from classifiers.plots import plot_scores
-from classifiers.probe import LbfgsOptions, fit_probe
-from classifiers.registry import StoredModel, file_sha256, save_model, update_metrics
-from classifiers.sampling import TrainingSets, build_sets, load_pools
-from classifiers.scoring import Ranked, ScoreFilter, ScoreReport, default_score_n, export_tsv, write_predictions
-from lensdb.errors import Conflict, InvalidInput
+from lensdb.classifiers.metrics import top_n_report
+from lensdb.classifiers.plots import plot_scores
+from lensdb.classifiers.probe import LbfgsOptions, fit_probe
+from lensdb.classifiers.registry import StoredModel, file_sha256, save_model, update_metrics
+from lensdb.classifiers.sampling import TrainingSets, build_sets, load_pools
+from lensdb.classifiers.scoring import Ranked, ScoreFilter, ScoreReport, default_score_n, export_tsv, write_predictions
+from lensdb.core.errors import Conflict, InvalidInput
+from sqlalchemy import Engine, func, select
 
 log = logging.getLogger(__name__)
 FORMAT = "lensdb.finetune"
@@ -73,9 +72,9 @@ def run_finetune(engine: Engine, config: FinetuneConfig, *, checkpoint: str | Pa
             and its TP@N is reported next to the fine-tuned one (``metrics["frozen_probe"]``).
         score: rank every catalogued image (in ``flt``) and write predictions; ``n`` top ones are exported.
     """
-    from encoder.backbones import build_backbone
-    from encoder.checkpoint import backbone_state, load_checkpoint, load_state
-    from encoder.transforms import inference_pipeline, training_pipeline
+    from lensdb.encoder.backbones import build_backbone
+    from lensdb.encoder.checkpoint import backbone_state, load_checkpoint, load_state
+    from lensdb.encoder.transforms import inference_pipeline, training_pipeline
 
     device = _device(config)
     if config.threads:
@@ -167,8 +166,8 @@ def _save_artefact(out_dir: Path, state: dict, enc_config: dict, version: str) -
 
 def load_finetuned(model: StoredModel, device: torch.device) -> tuple[LensClassifier, object]:
     """The network of a stored ``finetune`` model and its encoder config; Conflict when the file changed."""
-    from encoder.backbones import build_backbone
-    from encoder.config import EncoderConfig
+    from lensdb.encoder.backbones import build_backbone
+    from lensdb.encoder.config import EncoderConfig
 
     if model.kind != "finetune" or not model.artefact_path or not Path(model.artefact_path).is_file():
         raise InvalidInput(f"model {model.name!r} has no fine-tuned network file ({model.artefact_path})")
@@ -187,7 +186,7 @@ def score_finetuned(engine: Engine, stored: StoredModel, *, model: LensClassifie
                     out_dir: str | Path | None = None, sheet_shape: tuple[int, int] = (5, 100),
                     progress: bool = False) -> ScoreReport:
     """Run every catalogued image (in ``flt``) through a fine-tuned model; write all predictions, export the top."""
-    from encoder.transforms import inference_pipeline
+    from lensdb.encoder.transforms import inference_pipeline
 
     config = config or FinetuneConfig()
     device = _device(config)
@@ -223,7 +222,7 @@ def score_finetuned(engine: Engine, stored: StoredModel, *, model: LensClassifie
     n = n or default_score_n(len(ids))
     report = ScoreReport(stored.name, "images", len(ids), written, min(n, len(ids)), ranked.seconds)
     if out_dir is not None and len(ids):
-        from classifiers.sheets import write_sheets
+        from lensdb.classifiers.sheets import write_sheets
 
         top = Ranked(ranked.ids[:n], ranked.logits[:n], "images")
         report.tsv = export_tsv(engine, top, Path(out_dir) / f"{stored.name}_top{n}.tsv")

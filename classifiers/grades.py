@@ -1,10 +1,10 @@
 """Human grades of candidates: A (clear lens), B (probable lens) or not a lens, and who gave them, when, and
 which model surfaced the object.
 
-Grades are labels in a label set whose ``source`` is :data:`classifiers.sampling.GRADE_SOURCE` (default set
+Grades are labels in a label set whose ``source`` is :data:`lensdb.classifiers.sampling.GRADE_SOURCE` (default set
 ``grades``): A and B become ``lens`` labels with that grade, not-a-lens a ``non_lens`` label. Grading an object
 again in the same set replaces its earlier grade there (the latest judgement stands). The next probe training
-reads them (see :func:`classifiers.sampling.load_pools`): graded lenses as training positives, graded false
+reads them (see :func:`lensdb.classifiers.sampling.load_pools`): graded lenses as training positives, graded false
 positives as hard negatives.
 """
 
@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from lensdb.catalog.db import require_current
+from lensdb.catalog.models import Label, LabelSet, Source, utcnow
+from lensdb.classifiers.registry import get_model
+from lensdb.classifiers.sampling import GRADE_SOURCE
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from sqlalchemy import Engine, delete, insert, select
-
-from catalog.db import require_current
-from catalog.models import Label, LabelSet, Source, utcnow
-from classifiers.registry import get_model
-from classifiers.sampling import GRADE_SOURCE
-from lensdb.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 DEFAULT_SET = "grades"

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-
-from classifiers.metrics import PAPER_SEARCH_SIZE, SKY_RATIO, ranking, recall_curve
+from lensdb.classifiers.metrics import PAPER_SEARCH_SIZE, SKY_RATIO, ranking, recall_curve
 
 
 def plot_ratio_sweep(rows: list[dict], path: str | Path, *, top_n: int, val_ratio: float) -> Path:

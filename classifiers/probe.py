@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from classifiers.metrics import top_n_report
-from lensdb.errors import InvalidInput
+from lensdb.classifiers.metrics import top_n_report
+from lensdb.core.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 #: Bytes of one compute block: small enough (with the float16 -> float32 copy) to stay in a core's share of

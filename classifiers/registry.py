@@ -16,12 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from lensdb.catalog.db import require_current
+from lensdb.catalog.models import Model
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from sqlalchemy import Engine, insert, or_, select
 from sqlalchemy.exc import IntegrityError
-
-from catalog.db import require_current
-from catalog.models import Model
-from lensdb.errors import Conflict, InvalidInput, NotFound
 
 
 def encode_weights(weights) -> tuple[str, str]:
@@ -44,7 +43,7 @@ def file_sha256(path: str | Path) -> str:
 
 @dataclass(frozen=True)
 class StoredModel:
-    """A row of ``models`` (see :class:`catalog.models.Model`), with the probe head decoded."""
+    """A row of ``models`` (see :class:`lensdb.catalog.models.Model`), with the probe head decoded."""
 
     id: int
     name: str

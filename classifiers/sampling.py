@@ -21,12 +21,11 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from lensdb.catalog.crossmatch import crossmatch
+from lensdb.catalog.db import require_current
+from lensdb.catalog.models import Label, LabelSet, Source
+from lensdb.core.errors import InvalidInput, NotFound
 from sqlalchemy import Connection, Engine, select
-
-from catalog.crossmatch import crossmatch
-from catalog.db import require_current
-from catalog.models import Label, LabelSet, Source
-from lensdb.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 

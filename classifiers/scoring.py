@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lensdb.catalog.bulk import copy_batches
+from lensdb.catalog.models import Prediction, Source
+from lensdb.classifiers.features import FeatureSource, check_query
+from lensdb.core.errors import Conflict, InvalidInput
 from sqlalchemy import Engine, delete, select
-
-from catalog.bulk import copy_batches
-from catalog.models import Prediction, Source
-from classifiers.features import FeatureSource, check_query
-from lensdb.errors import Conflict, InvalidInput
 
 log = logging.getLogger(__name__)
 #: Catalogue columns written next to each candidate in the TSV.
@@ -61,10 +60,10 @@ class ScoreFilter:
         return out
 
     def search_filter(self):
-        """The same conditions as a :class:`vectordb.filters.SearchFilter` (None when empty)."""
+        """The same conditions as a :class:`lensdb.vectordb.filters.SearchFilter` (None when empty)."""
         if self.empty:
             return None
-        from vectordb.filters import MagRange, SearchFilter
+        from lensdb.vectordb.filters import MagRange, SearchFilter
 
         ranges = tuple(MagRange(band, lo, hi) for band, lo, hi in
                        (("z", self.mag_z_min, self.mag_z_max), ("r", self.mag_r_min, self.mag_r_max))
@@ -79,7 +78,7 @@ def allowed_ids(engine: Engine, flt: ScoreFilter | None) -> np.ndarray | None:
     """Sorted ids of the sources passing ``flt``; None when there is no filter."""
     if flt is None or flt.empty:
         return None
-    from classifiers.sampling import _ids
+    from lensdb.classifiers.sampling import _ids
 
     with engine.connect() as conn:
         return _ids(conn, select(Source.object_id).where(*flt.where()))
@@ -204,7 +203,7 @@ def export_tsv(engine: Engine, ranked: Ranked, path: str | Path, n: int | None =
 
 @dataclass
 class ScoreReport:
-    """What a scoring run did (see :func:`classifiers.cli` for the command)."""
+    """What a scoring run did (see :func:`lensdb.classifiers.cli` for the command)."""
 
     model: str
     mode: str
@@ -233,7 +232,7 @@ def check_n(n: int) -> int:
 
 def default_score_n(n_objects: int) -> int:
     """The paper's 10^4 inspected images per 42.5 million objects, scaled, at least one sheet (500)."""
-    from classifiers.metrics import PAPER_SEARCH_SIZE
+    from lensdb.classifiers.metrics import PAPER_SEARCH_SIZE
 
     return int(min(max(1, n_objects), max(500, round(10_000 * n_objects / PAPER_SEARCH_SIZE))))
 
@@ -247,7 +246,7 @@ def score_probe(engine: Engine, source: FeatureSource, model, *, mode: str = "se
     Args:
         engine: the catalogue.
         source: vectors of the model's encoder version.
-        model: a :class:`classifiers.registry.StoredModel` with a linear head.
+        model: a :class:`lensdb.classifiers.registry.StoredModel` with a linear head.
         mode: ``search`` (one inner-product search) or ``full`` (stream every vector).
         n: how many top candidates to rank (default :func:`default_score_n` of the objects in scope).
         write: ``top`` (predictions for the top n) or ``all`` (every object in scope; implies a full pass).
@@ -258,8 +257,8 @@ def score_probe(engine: Engine, source: FeatureSource, model, *, mode: str = "se
         Conflict: the source holds another encoder version's vectors.
         InvalidInput: the probe's dimension differs from the vectors', or a bad mode.
     """
-    from classifiers.features import check_version
-    from classifiers.registry import update_metrics
+    from lensdb.classifiers.features import check_version
+    from lensdb.classifiers.registry import update_metrics
 
     if mode not in ("search", "full") or write not in ("top", "all"):
         raise InvalidInput(f"mode must be search or full and write top or all; got {mode!r}, {write!r}")
@@ -285,7 +284,7 @@ def score_probe(engine: Engine, source: FeatureSource, model, *, mode: str = "se
         if tsv:
             report.tsv = export_tsv(engine, top, out / f"{model.name}_top{n}.tsv")
         if sheets and len(top):
-            from classifiers.sheets import write_sheets
+            from lensdb.classifiers.sheets import write_sheets
 
             report.sheets = write_sheets(engine, top.ids, out / f"{model.name}_sheets", prefix=model.name,
                                          rows=sheet_shape[0], cols=sheet_shape[1], crop=crop)

@@ -2,7 +2,7 @@
 
 The paper's authors scanned 500 images at a time laid out 5 x 100, half a second to a second each. A sheet here is
 ``rows x cols`` cutouts (default 5 x 100) in the Legacy Survey viewer's colour stretch
-(:func:`lensdb.display.legacy_rgb`), each captioned with its rank. Cutouts are read from the shards the catalogue
+(:func:`lensdb.core.display.legacy_rgb`), each captioned with its rank. Cutouts are read from the shards the catalogue
 points at (``sources.shard_id``, ``sources.row``), a shard at a time with rows in increasing order.
 """
 
@@ -13,10 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from lensdb.catalog.models import Shard, Source
+from lensdb.core.errors import InvalidInput
 from sqlalchemy import Engine, select
-
-from catalog.models import Shard, Source
-from lensdb.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def read_cutouts(locations: dict[int, tuple[str, int]], ids: np.ndarray, crop: i
     Args:
         missing: ``blank`` (zeros, with a warning) or ``raise`` for ids whose shard or row cannot be read.
     """
-    from ingest.reader import IMAGES, ShardReader
+    from lensdb.ingest.reader import IMAGES, ShardReader
 
     per_shard: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for k, oid in enumerate(ids.tolist()):
@@ -99,9 +98,8 @@ def read_rows(ds, rows: np.ndarray, block: int = 1024, density: float = 1 / 32) 
 def mosaic(images: np.ndarray, cols: int, titles: list[str] | None = None, gap: int = 2) -> np.ndarray:
     """(rows * (S + gap), cols * (S + gap), 3) uint8 RGB tiles of g, r, z cutouts (n, 3, S, S), row-major,
     in the Legacy Survey viewer stretch; captions drawn in the top-left corner of each tile."""
+    from lensdb.core.display import legacy_rgb
     from PIL import Image, ImageDraw
-
-    from lensdb.display import legacy_rgb
 
     n, size = len(images), images.shape[-1]
     rows = max(1, -(-n // cols))

@@ -1,6 +1,6 @@
 """``probe train`` as a function: sets from the labels, features from the vectors, LBFGS, metrics, figures, model.
 
-One call reads the labels (:mod:`classifiers.sampling`), fetches the vectors of the largest training set and of
+One call reads the labels (:mod:`lensdb.classifiers.sampling`), fetches the vectors of the largest training set and of
 the validation set once (the nested sets are prefixes of the largest), trains one probe per ratio (one with
 ``sweep=False``), stores the probe of the configured ratio in ``models``, and writes a JSON report, the
 Fig. 5-style scores figure and, for a sweep, the Fig. 4-style ratio figure.
@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from classifiers.config import ProbeConfig
-from classifiers.features import FeatureSource, check_version, load_matrix
-from classifiers.metrics import default_top_n, recall_curve, top_n_report
-from classifiers.plots import plot_ratio_sweep, plot_scores
-from classifiers.probe import LbfgsOptions, ProbeFit, fit_probe, predict_logits
-from classifiers.registry import StoredModel, save_model, update_metrics
-from classifiers.sampling import TrainingSets, build_sets, load_pools
+from lensdb.classifiers.config import ProbeConfig
+from lensdb.classifiers.features import FeatureSource, check_version, load_matrix
+from lensdb.classifiers.metrics import default_top_n, recall_curve, top_n_report
+from lensdb.classifiers.plots import plot_ratio_sweep, plot_scores
+from lensdb.classifiers.probe import LbfgsOptions, ProbeFit, fit_probe, predict_logits
+from lensdb.classifiers.registry import StoredModel, save_model, update_metrics
+from lensdb.classifiers.sampling import TrainingSets, build_sets, load_pools
 
 log = logging.getLogger(__name__)
 

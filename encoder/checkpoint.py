@@ -6,7 +6,7 @@ opening one never runs pickled code). It is written atomically (temporary file, 
 mid-write leaves the previous checkpoint intact.
 
 The encoder version (``<preset>_<12 hex>``) hashes the inference-relevant config and the query backbone's
-weights (and, when the checkpoint holds one, its whitening: :mod:`encoder.whitening`): the exact function from
+weights (and, when the checkpoint holds one, its whitening: :mod:`lensdb.encoder.whitening`): the exact function from
 images to vectors. The vector store keeps one collection per version, and loading re-computes the hash, which
 catches a checkpoint whose tensors were damaged after it was written.
 """
@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from encoder.config import EMBED_DIM, EncoderConfig
-from lensdb.config import ConfigError
-from lensdb.errors import Conflict, InvalidInput, NotFound
+from lensdb.core.config import ConfigError
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.encoder.config import EMBED_DIM, EncoderConfig
 
 FORMAT = "lensdb.encoder.checkpoint"
 FORMAT_VERSION = 1
@@ -46,7 +45,7 @@ class Checkpoint:
 
     Attributes:
         config: the training configuration.
-        selection: :meth:`encoder.data.TrainingSelection.to_state` of the training sample.
+        selection: :meth:`lensdb.encoder.data.TrainingSelection.to_state` of the training sample.
         model: the MoCo state dict (query and key encoders, heads, queue, queue pointer).
         optimizer: the SGD state dict, or None for a weights-only export.
         step: optimiser steps done (all epochs).
@@ -55,7 +54,7 @@ class Checkpoint:
         meta: provenance: created (UTC ISO time), command line, lensdb / torch versions, world size, selection
             digest.
         version: the encoder version string (filled in by :func:`save_checkpoint`).
-        whitening: :meth:`encoder.whitening.Whitening.to_state` of the fitted whitening, or None (vectors are the
+        whitening: :meth:`lensdb.encoder.whitening.Whitening.to_state` of the fitted whitening, or None (vectors are the
             backbone's output as is).
     """
 
@@ -163,7 +162,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CorruptCheckpoint(f"{path} holds no encoder weights")
     whitening = payload.get("whitening")
     if whitening is not None:
-        from encoder.whitening import Whitening
+        from lensdb.encoder.whitening import Whitening
 
         try:
             Whitening.from_state(whitening, EMBED_DIM)

@@ -90,8 +90,8 @@ def register(sub) -> None:
 
 
 def run_train(args: argparse.Namespace, settings) -> int:
-    from encoder.config import resolve_config
-    from encoder.train import CHECKPOINT_NAME, train
+    from lensdb.encoder.config import resolve_config
+    from lensdb.encoder.train import CHECKPOINT_NAME, train
 
     out = args.out or settings.path("encoder")
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
@@ -103,7 +103,7 @@ def run_train(args: argparse.Namespace, settings) -> int:
         config = None
     else:
         if not args.shards:
-            from lensdb.errors import InvalidInput
+            from lensdb.core.errors import InvalidInput
 
             raise InvalidInput("give at least one shard (or --resume to continue a run)")
         config = resolve_config(settings, args.preset, **flags)
@@ -117,9 +117,8 @@ def run_train(args: argparse.Namespace, settings) -> int:
 
 def run_whiten(args: argparse.Namespace, settings) -> int:
     import torch
-
-    from encoder.embed import expand_shards
-    from encoder.whitening import whiten_checkpoint
+    from lensdb.encoder.embed import expand_shards
+    from lensdb.encoder.whitening import whiten_checkpoint
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     version = whiten_checkpoint(args.checkpoint, expand_shards(args.shards), args.sample, args.shrinkage,
@@ -129,7 +128,7 @@ def run_whiten(args: argparse.Namespace, settings) -> int:
 
 
 def run_info(args: argparse.Namespace, settings) -> int:
-    from encoder.checkpoint import load_checkpoint
+    from lensdb.encoder.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
     sel = ckpt.selection

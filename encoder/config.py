@@ -18,7 +18,8 @@ Two presets:
   temperature 0.05 or 0.2 gave 0.047 and 0.046 (seed 0), and 72 epochs 0.099, all-south training (no flattening in
   mag_z) 0.059 and 0.084 (GPU, seeds 0 and 7): each worse or no better. The backbone's output is dimensionally
   collapsed (effective rank ~3), so training ends by fitting a whitening (``whiten_sample``,
-  ``whiten_shrinkage``; :mod:`encoder.whitening`): over five seeds the stored (whitened) vectors give 0.124 +- 0.015
+  ``whiten_shrinkage``; :mod:`lensdb.encoder.whitening`): over five seeds the stored (whitened) vectors give 0.124 +-
+  0.015
   against 0.103 for pixel PCA (5 of 5 runs) and 0.113 for whitened pixel PCA (4 of 5 runs)
   (``bench/results/enrichment_white_seeds.json``).
 
@@ -32,7 +33,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lensdb.config import ConfigError, Settings, load_section
+from lensdb.core.config import ConfigError, Settings, load_section
 
 #: Every preset's downstream representation is this wide, because the vector store is (DESIGN.md, "Vectors").
 EMBED_DIM = 2048
@@ -112,7 +113,7 @@ class EncoderConfig:
     Attributes:
         preset: the preset these values started from (``resnet50`` or ``small``); names the encoder version.
         backbone: ``resnet50`` (torchvision, 2048-d pooled) or ``resnet18_narrow`` (see
-            :mod:`encoder.backbones`).
+            :mod:`lensdb.encoder.backbones`).
         width: channels of the first stage of ``resnet18_narrow`` (64 is a standard ResNet18); ignored for
             resnet50.
         crop: network input size, pixels (centre crop at inference, jittered crop in training).
@@ -132,12 +133,12 @@ class EncoderConfig:
         precision: ``bf16`` autocast on CUDA (ignored on CPU) or ``fp32``.
         survey, mag_z_max, mag_bin_width, max_objects: the training selection (south, mag_z < 20, uniform in
             mag_z in bins of this width, at most this many objects; None = as many as uniformity allows, see
-            :func:`encoder.data.select_training_sample`).
+            :func:`lensdb.encoder.data.select_training_sample`).
         seed: seeds the initial weights, the selection, the data order and every augmentation draw.
         num_workers: DataLoader processes reading shards (0 = in the training process).
         checkpoint_every: steps between checkpoints (also written at each epoch end).
         log_every: steps between log lines.
-        whiten_sample: when training completes, fit the representation's whitening (:mod:`encoder.whitening`) on
+        whiten_sample: when training completes, fit the representation's whitening (:mod:`lensdb.encoder.whitening`) on
             the vectors of this many objects drawn at random from all rows of the training shards, and keep it in
             the checkpoint; 0 = no whitening (vectors are the backbone's output as is).
         whiten_shrinkage: the whitening's shrinkage, a fraction of the mean eigenvalue added to each one.

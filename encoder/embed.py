@@ -2,7 +2,8 @@
 
     report = embed_shards(settings, ["/data/shards/south"], "lensdb-data/encoder/checkpoint.pt")
 
-Per shard: the structure and every catalogue chunk are checked with :mod:`ingest.validate` (a bad shard stops the job
+Per shard: the structure and every catalogue chunk are checked with :mod:`lensdb.ingest.validate` (a bad shard stops
+the job
 with the message naming file, key and problem), object ids must be unique in the shard, then a background thread reads
 the next chunk of images and catalogue rows from HDF5 while the model runs on the current one (centre crop + arcsinh
 stretch as at training time, ``torch.inference_mode``, bf16 autocast and channels_last on CUDA). Each chunk is
@@ -33,12 +34,11 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from encoder.inference import Embedder
-from encoder.transforms.crop import host_centre_crop
-from ingest import validate
-from ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
-from lensdb.errors import InvalidInput, LensDBError
+from lensdb.core.errors import InvalidInput, LensDBError
+from lensdb.encoder.inference import Embedder
+from lensdb.encoder.transforms.crop import host_centre_crop
+from lensdb.ingest import validate
+from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
 
 log = logging.getLogger("lensdb.embed")
 
@@ -109,8 +109,8 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
 class BatchEncoder:
     """The forward pass of the job: raw cutouts -> raw (un-normalised) representations, batch by batch.
 
-    Same pipeline, weights and whitening as :meth:`encoder.inference.Embedder.embed`, plus ``inference_mode``, bf16
-    autocast on CPU as well as CUDA, and channels_last where it helps (CUDA always; CPU on request).
+    Same pipeline, weights and whitening as :meth:`lensdb.encoder.inference.Embedder.embed`, plus ``inference_mode``,
+    bf16 autocast on CPU as well as CUDA, and channels_last where it helps (CUDA always; CPU on request).
     """
 
     def __init__(self, embedder: Embedder, precision: str = "fp32", batch_size: int = 256,
@@ -134,7 +134,8 @@ class BatchEncoder:
 
         Raises:
             NonFinitePixels: with ``check_finite`` (default: on CUDA), a NaN or infinite pixel anywhere in
-                ``images``, tested on the device (:func:`ingest.validate.check_images` then names the row and band).
+                ``images``, tested on the device (:func:`lensdb.ingest.validate.check_images` then names the row and
+                band).
         """
         x = torch.as_tensor(images)
         cuda = self.device.type == "cuda"
@@ -222,7 +223,7 @@ class ShardChunks(torch.utils.data.Dataset):
 
     h5py holds the GIL while it reads, so a reader *thread* barely overlaps the model; worker processes do. Each
     process opens the shard itself on first use. Images come back as tensors (moved through shared memory, not
-    pickled); a :class:`lensdb.errors.LensDBError` raised in a worker comes back as the item, so the consumer
+    pickled); a :class:`lensdb.core.errors.LensDBError` raised in a worker comes back as the item, so the consumer
     re-raises the same clear message rather than the DataLoader's wrapped traceback.
     """
 
@@ -278,7 +279,7 @@ def encoded_chunks(reader: ShardReader, encode: BatchEncoder, rows: int, keys: S
 
     Pixels are checked for NaN/inf on the device when ``encode.check_finite`` (on by default on CUDA: with the check
     and the crop on the host the same H200 run gave 9,100 images/s, not 12,900), else as they are read; either way a
-    bad chunk raises :func:`ingest.validate.check_images`'s error, which names the shard, the row and the band.
+    bad chunk raises :func:`lensdb.ingest.validate.check_images`'s error, which names the shard, the row and the band.
     """
     cuda = encode.device.type == "cuda"
     check_on_read = not encode.check_finite
@@ -481,8 +482,8 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
         NotFound / InvalidInput: a missing or damaged checkpoint.
         Conflict: the collection of this version's name records another encoder version, or another dimension.
     """
-    from vectordb.naming import folder_name
-    from vectordb.store import VectorStore
+    from lensdb.vectordb.naming import folder_name
+    from lensdb.vectordb.store import VectorStore
 
     if read_workers < 0:
         raise InvalidInput(f"read_workers must be 0 (one reader thread) or more processes, got {read_workers}")

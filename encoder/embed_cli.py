@@ -52,8 +52,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace, settings) -> int:
     import torch
-
-    from encoder.embed import ProgressBar, embed_shards, parse_partition
+    from lensdb.encoder.embed import ProgressBar, embed_shards, parse_partition
 
     if args.partition:
         parse_partition(args.partition)  # fail before loading anything

@@ -12,7 +12,7 @@ Neighbours are ranked by cosine similarity, as the vector store ranks unit vecto
 centred on its survey mean first (:func:`centre`): the mean is one vector per encoder, kept with it, and without
 it every non-negative ReLU output is close to every other, so the ranking would follow brightness alone.
 
-    from encoder.evaluate import lens_enrichment
+    from lensdb.encoder.evaluate import lens_enrichment
     result = lens_enrichment(vectors, is_lens, queries, k=100)
     result.mean_fraction, result.base_rate
 """
@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from encoder.transforms import inference_pipeline
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
+from lensdb.encoder.transforms import inference_pipeline
 
 
 @dataclass(frozen=True)
@@ -156,8 +155,7 @@ class SimulatedSurvey:
 def load_simulated(survey_dir: Path, crop: int) -> SimulatedSurvey:
     """Read every shard of a simulated survey folder (centre ``crop`` x ``crop`` pixels) and its truth.csv once."""
     import h5py
-
-    from ingest.simulate import read_truth
+    from lensdb.ingest.simulate import read_truth
 
     images, mags, ebv = [], [], []
     for shard in sorted(Path(survey_dir).glob("*.h5")):
@@ -179,16 +177,16 @@ def load_simulated(survey_dir: Path, crop: int) -> SimulatedSurvey:
 def three_way(learned, images: np.ndarray, is_lens: np.ndarray, queries: np.ndarray, k: int = 100,
               pca_components: int = 16, seed: int = 0, mags: np.ndarray | None = None,
               mag_window: float | None = None, shrinkage: float | None = 0.1) -> dict[str, Enrichment]:
-    """:func:`lens_enrichment` of a trained :class:`encoder.inference.Embedder`, the same backbone at random
+    """:func:`lens_enrichment` of a trained :class:`lensdb.encoder.inference.Embedder`, the same backbone at random
     initialisation, and pixel PCA, on the same cutouts and queries (keys ``learned``, ``random``, ``pixels``).
 
-    With ``shrinkage`` (default), every representation is whitened (:mod:`encoder.whitening`): the learned one by
+    With ``shrinkage`` (default), every representation is whitened (:mod:`lensdb.encoder.whitening`): the learned one by
     its checkpoint's whitening (what the vector store holds) or, lacking one, by a fit to these cutouts; the two
     baselines by a fit to these cutouts, so that they get the same label-free step. None compares them raw.
     """
-    from encoder.backbones import build_backbone
-    from encoder.inference import Embedder
-    from encoder.whitening import fit_whitening
+    from lensdb.encoder.backbones import build_backbone
+    from lensdb.encoder.inference import Embedder
+    from lensdb.encoder.whitening import fit_whitening
 
     torch.manual_seed(seed)
     random_net = Embedder(build_backbone(learned.config), learned.config, "random-init", learned.device)
@@ -215,7 +213,7 @@ def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: in
     blur, jitter and noise. No labels are used: this is the self-supervised signal, read off linearly.
 
     Args:
-        embedder: an :class:`encoder.inference.Embedder` (its backbone and config; its whitening, if any, is
+        embedder: an :class:`lensdb.encoder.inference.Embedder` (its backbone and config; its whitening, if any, is
             not used: the projection is of the raw backbone).
         images: (N, 3, S, S) cutouts with S >= crop + 2 * (jitter + margin).
         ebv: (N,) catalogue E(B-V), for the re-reddening augmentation.
@@ -227,8 +225,7 @@ def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: in
         (mean (D,), projection (D, dims)): apply as ``(x - mean) @ projection``.
     """
     import scipy.linalg
-
-    from encoder.transforms import training_pipeline
+    from lensdb.encoder.transforms import training_pipeline
 
     cfg = embedder.config
     pipeline = training_pipeline(cfg)

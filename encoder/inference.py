@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from encoder.backbones import Backbone, build_backbone
-from encoder.checkpoint import Checkpoint, backbone_state, load_checkpoint, load_state
-from encoder.config import EMBED_DIM, EncoderConfig
-from encoder.transforms import inference_pipeline
-from encoder.transforms.base import check_batch
-from encoder.transforms.crop import host_centre_crop
-from encoder.whitening import Whitening
+from lensdb.encoder.backbones import Backbone, build_backbone
+from lensdb.encoder.checkpoint import Checkpoint, backbone_state, load_checkpoint, load_state
+from lensdb.encoder.config import EMBED_DIM, EncoderConfig
+from lensdb.encoder.transforms import inference_pipeline
+from lensdb.encoder.transforms.base import check_batch
+from lensdb.encoder.transforms.crop import host_centre_crop
+from lensdb.encoder.whitening import Whitening
 
 
 class Embedder:
@@ -31,7 +30,7 @@ class Embedder:
         version: the encoder version string.
         device: where to run.
         precision: ``fp32``, or ``bf16`` autocast on CUDA (faster, about 3 significant digits).
-        whitening: applied to the backbone's output when given (:class:`encoder.whitening.Whitening`), kept on
+        whitening: applied to the backbone's output when given (:class:`lensdb.encoder.whitening.Whitening`), kept on
             ``device``; ``embed(..., whiten=False)`` reads the raw backbone.
 
     Attributes:
@@ -64,7 +63,7 @@ class Embedder:
     def from_checkpoint(
         cls, path: str | Path, device: str | torch.device | None = None, precision: str = "fp32"
     ) -> Embedder:
-        """Load the query backbone of a checkpoint (errors as :func:`encoder.checkpoint.load_checkpoint`)."""
+        """Load the query backbone of a checkpoint (errors as :func:`lensdb.encoder.checkpoint.load_checkpoint`)."""
         return cls.from_loaded(load_checkpoint(path), device, precision, what=f"checkpoint {path}")
 
     @classmethod
@@ -72,7 +71,7 @@ class Embedder:
         cls, ckpt: Checkpoint, device: str | torch.device | None = None, precision: str = "fp32",
         what: str = "checkpoint"
     ) -> Embedder:
-        """The same from a checkpoint already read with :func:`encoder.checkpoint.load_checkpoint`."""
+        """The same from a checkpoint already read with :func:`lensdb.encoder.checkpoint.load_checkpoint`."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         backbone = build_backbone(ckpt.config)
         load_state(backbone, backbone_state(ckpt.model), what)

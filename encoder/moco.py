@@ -13,10 +13,9 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from lensdb.encoder.backbones import Backbone, build_backbone
+from lensdb.encoder.config import EncoderConfig
 from torch import nn
-
-from encoder.backbones import Backbone, build_backbone
-from encoder.config import EncoderConfig
 
 
 class MoCoOutput(NamedTuple):

@@ -24,21 +24,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-
-from encoder.checkpoint import Checkpoint, load_checkpoint, load_state, save_checkpoint
-from encoder.config import EncoderConfig
-from encoder.data import (
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.encoder.checkpoint import Checkpoint, load_checkpoint, load_state, save_checkpoint
+from lensdb.encoder.config import EncoderConfig
+from lensdb.encoder.data import (
     EpochBatchSampler,
     ShardImages,
     TrainingSelection,
     collate_batch,
     select_training_sample,
 )
-from encoder.distributed import DistContext
-from encoder.moco import MoCo
-from encoder.transforms import training_pipeline
-from lensdb.errors import Conflict, InvalidInput
+from lensdb.encoder.distributed import DistContext
+from lensdb.encoder.moco import MoCo
+from lensdb.encoder.transforms import training_pipeline
+from torch.utils.data import DataLoader
 
 log = logging.getLogger("lensdb.encoder")
 
@@ -229,7 +228,7 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
     needs_whitening = ckpt is None or ckpt.whitening is None or ckpt.step < total
     if step == total and config.whiten_sample > 0 and needs_whitening:
         if ctx.rank == 0:
-            from encoder.whitening import whiten_checkpoint
+            from lensdb.encoder.whitening import whiten_checkpoint
 
             run.version = whiten_checkpoint(ckpt_path, [s.path for s in selection.shards], config.whiten_sample,
                                             config.whiten_shrinkage, device=ctx.device, seed=config.seed)

@@ -14,7 +14,7 @@ from the eigen-decomposition of the covariance of a random sample of the survey'
 labels, kept in the encoder checkpoint and covered by the encoder version (a whitened encoder is another function
 from images to vectors, so its vectors go to another collection).
 
-    from encoder.whitening import fit_whitening
+    from lensdb.encoder.whitening import fit_whitening
     w = fit_whitening(raw_vectors, shrinkage=0.1)    # (N, 2048) backbone outputs
     w.apply(torch.as_tensor(raw_vectors))            # what the vector store then holds (before normalising)
 """
@@ -29,8 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 #: Default number of objects whose vectors estimate the covariance.
 DEFAULT_SAMPLE = 20000
@@ -123,7 +122,7 @@ def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 
     Raises:
         InvalidInput: no shards, no rows, or cutouts smaller than ``crop``.
     """
-    from ingest.validate import check_images
+    from lensdb.ingest.validate import check_images
 
     if not shards:
         raise InvalidInput("give at least one shard to sample the whitening from")
@@ -164,12 +163,12 @@ def whiten_checkpoint(path: str | Path, shards: Sequence[str | Path], sample: in
 
     Raises:
         InvalidInput: ``sample`` < 2, bad shrinkage, shards without rows, cutouts smaller than the crop, NaN pixels.
-        NotFound, CorruptCheckpoint: as :func:`encoder.checkpoint.load_checkpoint`.
+        NotFound, CorruptCheckpoint: as :func:`lensdb.encoder.checkpoint.load_checkpoint`.
     """
     import logging
 
-    from encoder.checkpoint import load_checkpoint, save_checkpoint
-    from encoder.inference import Embedder
+    from lensdb.encoder.checkpoint import load_checkpoint, save_checkpoint
+    from lensdb.encoder.inference import Embedder
 
     if sample < 2:
         raise InvalidInput(f"the whitening needs a sample of at least 2 objects, got {sample}")

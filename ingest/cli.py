@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 
-from lensdb.config import Settings, load_section
+from lensdb.core.config import Settings, load_section
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ Exit status: 0 when every shard was ingested or skipped; 1 when a shard was reje
 
 def register(sub) -> None:
     """Add ``ingest`` to the lensdb parser."""
-    from ingest.pipeline import IngestConfig
+    from lensdb.ingest.pipeline import IngestConfig
 
     defaults = IngestConfig()
     p = sub.add_parser("ingest", help="load survey shards (HDF5) into the catalogue",
@@ -58,8 +58,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from catalog.db import make_engine
-    from ingest.pipeline import IngestConfig, ingest_paths
+    from lensdb.catalog.db import make_engine
+    from lensdb.ingest.pipeline import IngestConfig, ingest_paths
 
     config = load_section(IngestConfig, settings, "ingest", chunk_rows=args.chunk_rows,
                           image_chunk_mb=args.image_chunk_mb, survey=args.survey, workers=args.workers)
@@ -83,9 +83,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ensure_schema(engine) -> None:
     """Create the schema in an empty SQLite database (the embedded default); else require the current one."""
+    from lensdb.catalog.db import require_current, upgrade
     from sqlalchemy import inspect
-
-    from catalog.db import require_current, upgrade
 
     if engine.dialect.name == "sqlite" and not inspect(engine).get_table_names():
         log.info("creating the LensDB schema in the new SQLite database %s", engine.url.database)
@@ -94,11 +93,10 @@ def _ensure_schema(engine) -> None:
 
 
 def _tqdm_progress(disable: bool | None):
-    """A :class:`ingest.pipeline.Progress` that draws two tqdm bars with rows/s: rows checked (image scan)
+    """A :class:`lensdb.ingest.pipeline.Progress` that draws two tqdm bars with rows/s: rows checked (image scan)
     and rows written (catalogue copy). A context manager; the bars close on exit."""
+    from lensdb.ingest.pipeline import Progress
     from tqdm import tqdm
-
-    from ingest.pipeline import Progress
 
     class TqdmProgress(Progress):
         def __enter__(self):

@@ -5,10 +5,10 @@ Per shard, in this order:
 1. Structure, from the HDF5 metadata (keys, shapes, dtypes, bands, cutout): instant.
 2. Catalogue pass: each chunk of catalogue rows is value-checked and fed to the fingerprint; the object ids are
    kept (8 bytes a row) for the duplicate check. A shard of the same name already in the catalogue is *skipped*
-   when its fingerprint matches and *rejected* (:class:`~lensdb.errors.Conflict`) when it does not.
+   when its fingerprint matches and *rejected* (:class:`~lensdb.core.errors.Conflict`) when it does not.
 3. Image pass: pixels checked finite, a bounded number of bytes at a time.
 4. Write: one transaction inserts the ``shards`` row and streams the ``sources`` rows in with
-   :func:`catalog.bulk.copy_batches` (one COPY on PostgreSQL).
+   :func:`lensdb.catalog.bulk.copy_batches` (one COPY on PostgreSQL).
 
 All checks run *before* the write transaction opens: a bad shard never touches the database, and the write
 lock (SQLite) is held for the copy only, not for the long image scan. Object ids that collide with another
@@ -17,7 +17,7 @@ open transaction that the database discards, so re-running the same command inge
 
 Programmatic use::
 
-    from ingest.pipeline import IngestConfig, ingest_paths
+    from lensdb.ingest.pipeline import IngestConfig, ingest_paths
     report = ingest_paths(settings_or_engine_or_url, ["shards/"], config=IngestConfig(workers=4))
     assert report.ok, [o.message for o in report.rejected]
 """
@@ -37,18 +37,17 @@ from typing import Literal
 
 import h5py
 import numpy as np
+from lensdb.catalog.bulk import copy_batches
+from lensdb.catalog.db import make_engine, require_current
+from lensdb.catalog.jobs import job_scope
+from lensdb.catalog.models import Job, Shard, Source
+from lensdb.core.config import Settings
+from lensdb.core.errors import Conflict, InvalidInput, LensDBError
+from lensdb.core.ids import SURVEYS
+from lensdb.ingest import validate
+from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-
-from catalog.bulk import copy_batches
-from catalog.db import make_engine, require_current
-from catalog.jobs import job_scope
-from catalog.models import Job, Shard, Source
-from ingest import validate
-from ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
-from lensdb.config import Settings
-from lensdb.errors import Conflict, InvalidInput, LensDBError
-from lensdb.ids import SURVEYS
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class ShardOutcome:
         shard_id: the ``shards.id`` of the ingested or already present shard.
         fingerprint: sha256 of the shard's content (see :func:`ingest_shard`).
         seconds: wall time spent on the shard.
-        error: the :class:`~lensdb.errors.LensDBError` of a rejected shard.
+        error: the :class:`~lensdb.core.errors.LensDBError` of a rejected shard.
     """
 
     path: Path

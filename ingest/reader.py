@@ -4,10 +4,10 @@
 chunk by chunk, so memory stays bounded whatever the shard size (a released shard is 1M rows, 277 GB):
 catalogue columns ``chunk_rows`` rows at a time, images a byte budget at a time into one reused buffer.
 
-The catalogue comes in the variants the released shards use (see :mod:`ingest.schema`): magnitudes from
+The catalogue comes in the variants the released shards use (see :mod:`lensdb.ingest.schema`): magnitudes from
 ``flux`` (N, 3) in nanomaggies or from ``mag_g``/``mag_r``/``mag_z``; text as fixed-length bytes or as
 variable-length bytes or str. :func:`catalog_columns` turns a chunk into the columns of the ``sources`` table.
-Nothing here judges values: :mod:`ingest.validate` does.
+Nothing here judges values: :mod:`lensdb.ingest.validate` does.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
-from lensdb.errors import InvalidInput
-from lensdb.ids import BANDS, make_object_id
+from lensdb.core.errors import InvalidInput
+from lensdb.core.ids import BANDS, make_object_id
 
 IMAGES = "images"
 MAG_ZEROPOINT = 22.5  # AB magnitude of a flux of 1 nanomaggy
@@ -170,7 +169,7 @@ def magnitudes(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def object_ids(raw: Mapping[str, np.ndarray]) -> np.ndarray:
-    """int64 object ids from the ``release``, ``brickid`` and ``objid`` columns (see :mod:`lensdb.ids`)."""
+    """int64 object ids from the ``release``, ``brickid`` and ``objid`` columns (see :mod:`lensdb.core.ids`)."""
     return make_object_id(raw["release"], raw["brickid"], raw["objid"])
 
 
@@ -179,7 +178,7 @@ def catalog_columns(raw: Mapping[str, np.ndarray], survey: np.ndarray) -> dict[s
 
     Args:
         raw: the columns named by :func:`catalog_keys`, validated.
-        survey: each row's survey as bytes (from :func:`ingest.validate.resolve_survey`).
+        survey: each row's survey as bytes (from :func:`lensdb.ingest.validate.resolve_survey`).
 
     Floats become float64, exactly (float32 values are kept bit for bit, so PostgreSQL and SQLite store the
     same numbers); an absent photo-z column gives NaN, i.e. NULL.

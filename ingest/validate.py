@@ -1,4 +1,4 @@
-"""Checks that decide whether a shard may be ingested. Each failure raises :class:`~lensdb.errors.InvalidInput`
+"""Checks that decide whether a shard may be ingested. Each failure raises :class:`~lensdb.core.errors.InvalidInput`
 with one message naming the file, the key, the problem and what to do:
 ``<file>: key '<key>': <problem>; <what to do>``.
 
@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import h5py
 import numpy as np
-
-from ingest.reader import IMAGES, PER_BAND, PHOTO_Z, SCALAR_FLOATS, ShardReader, catalog_keys, text_values
-from ingest.schema import COLUMN_BY_NAME, COLUMNS, IMAGE_DTYPES, MIN_CUTOUT, SOURCE_TYPES
-from lensdb.errors import InvalidInput
-from lensdb.ids import BANDS, BRICK_BITS, OBJ_BITS, RELEASE_BITS, RELEASE_SURVEY, SURVEYS, split_object_id
+from lensdb.core.errors import InvalidInput
+from lensdb.core.ids import BANDS, BRICK_BITS, OBJ_BITS, RELEASE_BITS, RELEASE_SURVEY, SURVEYS, split_object_id
+from lensdb.ingest.reader import IMAGES, PER_BAND, PHOTO_Z, SCALAR_FLOATS, ShardReader, catalog_keys, text_values
+from lensdb.ingest.schema import COLUMN_BY_NAME, COLUMNS, IMAGE_DTYPES, MIN_CUTOUT, SOURCE_TYPES
 
 _KIND_OK = {"f": "fiu", "i": "iu", "S": "SO"}
 _KIND_WORD = {"f": "a number (float)", "i": "an integer", "S": "text (bytes or str)"}
@@ -125,7 +124,7 @@ def _in_range(path, key: str, values: np.ndarray, low: float, high: float, start
 
 
 def check_chunk(path, raw: Mapping[str, np.ndarray], start: int, survey: str | None = None) -> np.ndarray:
-    """Check the values of one chunk of catalogue rows (those of :func:`ingest.reader.catalog_keys`).
+    """Check the values of one chunk of catalogue rows (those of :func:`lensdb.ingest.reader.catalog_keys`).
 
     Args:
         path: the shard (for messages).

@@ -12,22 +12,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from lensdb.config import ConfigError, Settings, load_settings
-from lensdb.errors import LensDBError
-from lensdb.logs import setup_logging
+from lensdb.core.config import ConfigError, Settings, load_settings
+from lensdb.core.errors import LensDBError
+from lensdb.core.logs import setup_logging
 
 #: Modules that define ``register(subparsers)``; each adds its sub-commands with ``set_defaults(func=...)``
 #: where ``func(args, settings) -> int | None``.
 COMMAND_MODULES = (
-    "ingest.simulate.cli",
-    "ingest.cli",
-    "catalog.cli",
-    "vectordb.cli",
-    "encoder.cli",
-    "encoder.embed_cli",
+    "lensdb.ingest.simulate.cli",
+    "lensdb.ingest.cli",
+    "lensdb.catalog.cli",
+    "lensdb.vectordb.cli",
+    "lensdb.encoder.cli",
+    "lensdb.encoder.embed_cli",
     "lensdb.demo",
-    "classifiers.cli",
-    "api_grpc.cli",
+    "lensdb.classifiers.cli",
+    "lensdb.api_grpc.cli",
 )
 
 log = logging.getLogger("lensdb")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 #: Image types a browser shows inline; other files are refused.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")

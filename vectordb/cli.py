@@ -39,7 +39,7 @@ where the file system allows, else copies). The shards must come from the same i
 
 def register(sub) -> None:
     """Add ``similarity`` with its build, get and merge sub-commands."""
-    from vectordb.config import SimilarityConfig
+    from lensdb.vectordb.config import SimilarityConfig
 
     d = SimilarityConfig()
     top = sub.add_parser(
@@ -93,7 +93,7 @@ def register(sub) -> None:
 
 def default_folder(settings, encoder_version: str) -> Path:
     """``<data_dir>/similarity/<encoder version (file-name safe)>``."""
-    from vectordb.naming import folder_name
+    from lensdb.vectordb.naming import folder_name
 
     return settings.path("similarity", folder_name(encoder_version))
 
@@ -122,9 +122,9 @@ def read_collection(store, progress: bool):
 
 def run_build(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb similarity build``."""
-    from vectordb.config import SimilarityConfig
-    from vectordb.similarity.builder import build_similarity, parse_shard
-    from vectordb.store import VectorStore
+    from lensdb.vectordb.config import SimilarityConfig
+    from lensdb.vectordb.similarity.builder import build_similarity, parse_shard
+    from lensdb.vectordb.store import VectorStore
 
     cfg = SimilarityConfig.from_settings(
         settings,
@@ -162,9 +162,8 @@ def run_build(args: argparse.Namespace, settings) -> int:
 def run_get(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb similarity get``."""
     import numpy as np
-
-    from lensdb.errors import InvalidInput
-    from vectordb.similarity.storage import SimilarityArray
+    from lensdb.core.errors import InvalidInput
+    from lensdb.vectordb.similarity.storage import SimilarityArray
 
     if not args.dir and not args.encoder_version:
         raise InvalidInput("give --encoder-version (default folder) or --dir")
@@ -193,7 +192,7 @@ def run_get(args: argparse.Namespace, settings) -> int:
 
 def run_merge(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb similarity merge``."""
-    from vectordb.similarity.storage import SimilarityArray, merge
+    from lensdb.vectordb.similarity.storage import SimilarityArray, merge
 
     copied = merge([Path(s) for s in args.sources], Path(args.out))
     arr = SimilarityArray(args.out)

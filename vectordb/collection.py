@@ -11,13 +11,12 @@ import json
 import logging
 from dataclasses import dataclass
 
+from lensdb.core.errors import Conflict, LensDBError
+from lensdb.vectordb import naming, schema
+from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.connection import milvus_call
+from lensdb.vectordb.partitions import MagBins, all_partitions
 from pymilvus import MilvusClient, MilvusException
-
-from lensdb.errors import Conflict, LensDBError
-from vectordb import naming, schema
-from vectordb.config import VectorDBConfig
-from vectordb.connection import milvus_call
-from vectordb.partitions import MagBins, all_partitions
 
 log = logging.getLogger(__name__)
 

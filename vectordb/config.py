@@ -1,7 +1,7 @@
 """Typed tunables of the vector store and of the bulk similarity array.
 
 Both are frozen dataclasses read from the ``[vectordb]`` and ``[similarity]`` sections of the LensDB config file with
-:func:`lensdb.config.load_section`; every field has a default that works on a laptop and on a Milvus 2.6 cluster::
+:func:`lensdb.core.config.load_section`; every field has a default that works on a laptop and on a Milvus 2.6 cluster::
 
     [vectordb]
     index_type = "HNSW"
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lensdb.config import Settings, load_section
-from lensdb.errors import InvalidInput
+from lensdb.core.config import Settings, load_section
+from lensdb.core.errors import InvalidInput
 
 #: r-band magnitude bin edges (AB mag) of the default partitions: 0.5 mag wide between 16 and 23, plus one open bin
 #: on each side, so a +-0.5 mag window touches at most 3 of the 16 bins of a survey.

@@ -12,10 +12,9 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from lensdb.core.config import Settings
+from lensdb.core.errors import LensDBError
 from pymilvus import MilvusClient, MilvusException
-
-from lensdb.config import Settings
-from lensdb.errors import LensDBError
 
 _lite_lock = threading.Lock()
 _lite_users: Counter[str] = Counter()

@@ -3,7 +3,7 @@
 No caller text ever reaches an expression: numbers are checked (finite reals, not strings or booleans) and
 formatted here, text values must belong to closed sets (surveys, source types, bands), and ids are integers.
 What an expression cannot say exactly (a cone on the sphere, more excluded ids than fit, duplicates of one galaxy)
-is applied on the client side to the returned hits (see :mod:`vectordb.search`).
+is applied on the client side to the returned hits (see :mod:`lensdb.vectordb.search`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from lensdb.errors import InvalidInput
-from lensdb.ids import SURVEYS
-from vectordb import sky
-from vectordb.schema import MAG_FIELDS, PRIMARY, SOURCE_TYPES
+from lensdb.core.errors import InvalidInput
+from lensdb.core.ids import SURVEYS
+from lensdb.vectordb import sky
+from lensdb.vectordb.schema import MAG_FIELDS, PRIMARY, SOURCE_TYPES
 
 
 def _real(name: str, value: object, *, allow_none: bool = False) -> float | None:

@@ -4,7 +4,7 @@ Milvus names allow only letters, digits and underscores, start with a letter or 
 characters. An encoder version is free text chosen by whoever trained the model ("moco-v2/r50@2024-06"), so the
 collection name keeps a readable slug of it plus a hash of the exact string: two versions that slug alike
 ("v1.0" and "v1_0") still get different collections. The exact version string is also recorded in the collection
-itself and checked when it is opened (see :mod:`vectordb.store`).
+itself and checked when it is opened (see :mod:`lensdb.vectordb.store`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import math
 import re
 
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 #: Property key (and description prefix) under which a collection records its encoder version.
 ENCODER_PROPERTY = "lensdb.encoder_version"

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from lensdb.errors import InvalidInput
-from lensdb.ids import SURVEYS
-from vectordb.naming import bin_names, partition_name
+from lensdb.core.errors import InvalidInput
+from lensdb.core.ids import SURVEYS
+from lensdb.vectordb.naming import bin_names, partition_name
 
 #: Stored in a magnitude field when the catalogue has none (flux <= 0 or missing): Milvus rejects NaN in scalar
 #: fields, and 99 is the usual "not detected" magnitude. Such rows fall in the last (open) bin.

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from lensdb.errors import InvalidInput
-from lensdb.ids import SURVEYS
-from vectordb.partitions import MAG_MISSING
-from vectordb.schema import SHARD_MAX_LEN, SOURCE_TYPES
+from lensdb.core.errors import InvalidInput
+from lensdb.core.ids import SURVEYS
+from lensdb.vectordb.partitions import MAG_MISSING
+from lensdb.vectordb.schema import SHARD_MAX_LEN, SOURCE_TYPES
 
 REQUIRED = (
     "object_id",
@@ -36,7 +35,7 @@ _ROW_OVERHEAD = 160
 
 @dataclass(frozen=True)
 class Records:
-    """Validated columns, one entry per object (see :mod:`vectordb.schema` for units)."""
+    """Validated columns, one entry per object (see :mod:`lensdb.vectordb.schema` for units)."""
 
     object_id: np.ndarray  # (n,) int64
     vector: np.ndarray  # (n, dim) float32, unit L2 norm

@@ -3,7 +3,7 @@
 Fields (units in brackets):
 
 ==============  ==============  ==========================================================================
-object_id       INT64 (pk)      ``release << 40 | brickid << 20 | objid`` (see :mod:`lensdb.ids`)
+object_id       INT64 (pk)      ``release << 40 | brickid << 20 | objid`` (see :mod:`lensdb.core.ids`)
 vector          FLOAT_VECTOR    encoder output divided by its L2 norm (unit length), ``dim`` floats
 norm            FLOAT           L2 norm of the raw encoder output
 survey          VARCHAR(8)      ``south`` or ``north``
@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from lensdb.core.errors import InvalidInput
+from lensdb.vectordb.config import VectorDBConfig
 from pymilvus import CollectionSchema, DataType, MilvusClient
-
-from lensdb.errors import InvalidInput
-from vectordb.config import VectorDBConfig
 
 SCHEMA_VERSION = "1"
 PRIMARY = "object_id"
 VECTOR = "vector"
-#: Tractor morphological types, as in :data:`ingest.schema.SOURCE_TYPES` (a test checks they agree).
+#: Tractor morphological types, as in :data:`lensdb.ingest.schema.SOURCE_TYPES` (a test checks they agree).
 SOURCE_TYPES = ("PSF", "REX", "DEV", "EXP", "SER", "DUP")
 SHARD_MAX_LEN = 256
 #: Scalar fields a search may return, with their numpy dtypes.

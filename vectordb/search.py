@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-
-from lensdb.errors import InvalidInput, NotFound
-from vectordb import filters as flt_mod
-from vectordb import schema, sky
-from vectordb.connection import milvus_call
-from vectordb.filters import SearchFilter
-from vectordb.partitions import partitions_for
-from vectordb.store import VectorStore
+from lensdb.core.errors import InvalidInput, NotFound
+from lensdb.vectordb import filters as flt_mod
+from lensdb.vectordb import schema, sky
+from lensdb.vectordb.connection import milvus_call
+from lensdb.vectordb.filters import SearchFilter
+from lensdb.vectordb.partitions import partitions_for
+from lensdb.vectordb.store import VectorStore
 
 log = logging.getLogger(__name__)
 DEFAULT_FIELDS = ("ra", "dec", "mag_r")
@@ -120,8 +119,8 @@ def knn(
         query: an object id (its stored vector is the query) or a raw vector of ``store.dim`` floats (normalised
             here).
         k: hits wanted, 1..``config.max_k``; fewer come back when fewer objects pass the filter.
-        filters: conditions on the hits (see :class:`vectordb.filters.SearchFilter`).
-        output_fields: metadata to return (any of :data:`vectordb.schema.METADATA_FIELDS`).
+        filters: conditions on the hits (see :class:`lensdb.vectordb.filters.SearchFilter`).
+        output_fields: metadata to return (any of :data:`lensdb.vectordb.schema.METADATA_FIELDS`).
         with_vectors: also return the hits' unit vectors.
         include_query: keep the query object itself among the hits (querying by id).
         labels: where labelled ids come from, needed by ``filters.exclude_labelled``.

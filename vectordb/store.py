@@ -17,14 +17,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from lensdb.core.config import Settings
+from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
+from lensdb.vectordb import collection, naming, records, schema
+from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.connection import connect, disconnect, milvus_call
+from lensdb.vectordb.partitions import all_partitions, row_partitions
 from pymilvus import MilvusClient
-
-from lensdb.config import Settings
-from lensdb.errors import Conflict, InvalidInput, LensDBError, NotFound
-from vectordb import collection, naming, records, schema
-from vectordb.config import VectorDBConfig
-from vectordb.connection import connect, disconnect, milvus_call
-from vectordb.partitions import all_partitions, row_partitions
 
 #: Ids per ``object_id in [...]`` lookup: keeps each expression well under the gRPC message limit.
 _ID_CHUNK = 16384
@@ -184,7 +183,7 @@ class VectorStore:
         return written
 
     def insert(self, columns: Mapping[str, Any]) -> int:
-        """Add new objects (see :func:`vectordb.records.validate` for the columns). Returns rows written.
+        """Add new objects (see :func:`lensdb.vectordb.records.validate` for the columns). Returns rows written.
 
         Raises:
             InvalidInput: a column is malformed (nothing is written).
@@ -307,7 +306,7 @@ class VectorStore:
             it.close()
 
     def knn(self, query, k: int = 10, **kwargs):
-        """Filtered cosine kNN; see :func:`vectordb.search.knn` for the arguments."""
-        from vectordb.search import knn
+        """Filtered cosine kNN; see :func:`lensdb.vectordb.search.knn` for the arguments."""
+        from lensdb.vectordb.search import knn
 
         return knn(self, query, k, **kwargs)

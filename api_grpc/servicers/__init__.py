@@ -7,8 +7,7 @@ health and reflection).
 from __future__ import annotations
 
 import grpc
-
-from api_grpc.gen.lensdb.v1 import (
+from lensdb.api_grpc.gen.lensdb.v1 import (
     catalogue_pb2,
     catalogue_pb2_grpc,
     cutouts_pb2,
@@ -20,12 +19,12 @@ from api_grpc.gen.lensdb.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
-from api_grpc.servicers.catalogue import CatalogueServicer
-from api_grpc.servicers.cutouts import CutoutsServicer
-from api_grpc.servicers.labels import LabelsServicer
-from api_grpc.servicers.probes import ProbesServicer
-from api_grpc.servicers.search import SearchServicer
-from api_grpc.services import Services
+from lensdb.api_grpc.servicers.catalogue import CatalogueServicer
+from lensdb.api_grpc.servicers.cutouts import CutoutsServicer
+from lensdb.api_grpc.servicers.labels import LabelsServicer
+from lensdb.api_grpc.servicers.probes import ProbesServicer
+from lensdb.api_grpc.servicers.search import SearchServicer
+from lensdb.api_grpc.services import Services
 
 SERVICE_NAMES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name

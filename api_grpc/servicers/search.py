@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-
-from api_grpc import errors
-from api_grpc.gen.lensdb.v1 import search_pb2, search_pb2_grpc
-from api_grpc.servicers import convert
-from api_grpc.services import Services
-from api_grpc.services.types import SimilarQuery, SimilarResult, SkyPosition
-from lensdb.errors import InvalidInput
-from vectordb.filters import Cone, MagWindow, SearchFilter
+from lensdb.api_grpc import errors
+from lensdb.api_grpc.gen.lensdb.v1 import search_pb2, search_pb2_grpc
+from lensdb.api_grpc.servicers import convert
+from lensdb.api_grpc.services import Services
+from lensdb.api_grpc.services.types import SimilarQuery, SimilarResult, SkyPosition
+from lensdb.core.errors import InvalidInput
+from lensdb.vectordb.filters import Cone, MagWindow, SearchFilter
 
 
 def search_filter(pb: search_pb2.SearchFilter, max_ids: int) -> SearchFilter:
@@ -67,7 +66,7 @@ def response(hits, query: search_pb2.QueryInfo | None = None) -> search_pb2.Simi
 
 
 class SearchServicer(search_pb2_grpc.SearchServicer):
-    """Similarity search (see :class:`api_grpc.services.search.SearchService`)."""
+    """Similarity search (see :class:`lensdb.api_grpc.services.search.SearchService`)."""
 
     def __init__(self, services: Services):
         self.services = services

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api_grpc.services.backends import Backends
-from api_grpc.services.catalogue import CatalogueService
-from api_grpc.services.cutouts import CutoutService
-from api_grpc.services.labels import LabelService
-from api_grpc.services.probes import ProbeService
-from api_grpc.services.search import SearchService
+from lensdb.api_grpc.services.backends import Backends
+from lensdb.api_grpc.services.catalogue import CatalogueService
+from lensdb.api_grpc.services.cutouts import CutoutService
+from lensdb.api_grpc.services.labels import LabelService
+from lensdb.api_grpc.services.probes import ProbeService
+from lensdb.api_grpc.services.search import SearchService
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from lensdb.api_grpc.config import ServeConfig
+from lensdb.api_grpc.services.errors import BackendUnavailable, as_domain, is_milvus_unavailable
+from lensdb.catalog.db import make_engine
+from lensdb.catalog.models import Label, LabelSet
+from lensdb.core.config import Settings
+from lensdb.core.errors import Conflict, NotFound
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
-from api_grpc.config import ServeConfig
-from api_grpc.services.errors import BackendUnavailable, as_domain, is_milvus_unavailable
-from catalog.db import make_engine
-from catalog.models import Label, LabelSet
-from lensdb.config import Settings
-from lensdb.errors import Conflict, NotFound
-
 if TYPE_CHECKING:
-    from encoder.inference import Embedder
-    from vectordb.store import VectorStore
+    from lensdb.encoder.inference import Embedder
+    from lensdb.vectordb.store import VectorStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,7 +35,8 @@ PING_TIMEOUT_S = 3.0
 
 
 class CatalogueLabels:
-    """The label store as :class:`vectordb.search.LabelSource`: ids of labelled objects, for ``exclude_labelled``."""
+    """The label store as :class:`lensdb.vectordb.search.LabelSource`: ids of labelled objects, for
+    ``exclude_labelled``."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -78,7 +78,7 @@ class Backends:
     # ------------------------------------------------------------------ vector stores
     def store(self, encoder_version: str | None = None) -> VectorStore:
         """The open store of ``encoder_version`` (the default version when ``None``)."""
-        from vectordb.store import VectorStore
+        from lensdb.vectordb.store import VectorStore
 
         version = encoder_version or self.default_version()
         with self._lock:
@@ -140,8 +140,8 @@ class Backends:
 
     def encoder_versions(self) -> list[str]:
         """Encoder versions of the LensDB collections in Milvus, sorted."""
-        from vectordb import naming
-        from vectordb.config import VectorDBConfig
+        from lensdb.vectordb import naming
+        from lensdb.vectordb.config import VectorDBConfig
 
         prefix = VectorDBConfig.from_settings(self.settings).collection_prefix + "_"
         client = self.admin()
@@ -159,7 +159,7 @@ class Backends:
 
     def admin(self):
         """A long-lived Milvus client for checks and listings (not for searches)."""
-        from vectordb.connection import connect
+        from lensdb.vectordb.connection import connect
 
         with self._lock:
             if self._admin is None:
@@ -185,7 +185,7 @@ class Backends:
                 if path is None:
                     raise Conflict("this server has no encoder checkpoint, so it cannot embed cutouts; set "
                                    "[serve] checkpoint (or put one at <data-dir>/encoder/checkpoint.pt)")
-                from encoder.inference import Embedder
+                from lensdb.encoder.inference import Embedder
 
                 if self.config.embed_threads:
                     import torch
@@ -215,7 +215,7 @@ class Backends:
 
     def close(self) -> None:
         """Close every store, the admin client and the database pool."""
-        from vectordb.connection import disconnect
+        from lensdb.vectordb.connection import disconnect
 
         for version in list(self._stores):
             self.drop_store(version)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from lensdb.api_grpc.services import validate
+from lensdb.api_grpc.services.backends import Backends
+from lensdb.api_grpc.services.errors import as_domain
+from lensdb.api_grpc.services.types import CatalogObject, ConeResult, LabelInfo
+from lensdb.catalog.models import Label, LabelSet, Shard, Source
 from sqlalchemy import select
-
-from api_grpc.services import validate
-from api_grpc.services.backends import Backends
-from api_grpc.services.errors import as_domain
-from api_grpc.services.types import CatalogObject, ConeResult, LabelInfo
-from catalog.models import Label, LabelSet, Shard, Source
 
 #: Ids per ``IN (...)`` clause: well below every backend's bound-parameter limit.
 ID_CHUNK = 5000
@@ -53,7 +52,7 @@ class CatalogueService:
     def cone(self, ra: float, dec: float, radius_arcsec: float, limit: int = 0,
              with_labels: bool = False) -> ConeResult:
         """Sources within ``radius_arcsec`` of (ra, dec), nearest first, at most ``limit`` (0 = page size)."""
-        from catalog.crossmatch import cone_search
+        from lensdb.catalog.crossmatch import cone_search
 
         cfg = self.backends.config
         ra = validate.real("ra", ra, 0.0, 360.0)

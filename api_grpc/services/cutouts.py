@@ -1,29 +1,27 @@
 """Cutouts of catalogue objects: one image row read from the shard the catalogue points at (``sources.shard_id``,
 ``sources.row``), as the stored float array or as a PNG in the Legacy Survey viewer's stretch
-(:func:`lensdb.display.legacy_rgb`)."""
+(:func:`lensdb.core.display.legacy_rgb`)."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
+from lensdb.api_grpc.services import validate
+from lensdb.api_grpc.services.backends import Backends
+from lensdb.api_grpc.services.errors import as_domain
+from lensdb.api_grpc.services.types import CutoutImage
+from lensdb.catalog.models import Shard, Source
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from sqlalchemy import select
-
-from api_grpc.services import validate
-from api_grpc.services.backends import Backends
-from api_grpc.services.errors import as_domain
-from api_grpc.services.types import CutoutImage
-from catalog.models import Shard, Source
-from lensdb.errors import Conflict, InvalidInput, NotFound
 
 PIXEL_SCALE_ARCSEC = 0.262
 
 
 def png_bytes(image: np.ndarray) -> bytes:
     """PNG of a (3, S, S) g, r, z cutout in the viewer's stretch, north up (row 0 of the array is south)."""
+    from lensdb.core.display import legacy_rgb
     from PIL import Image
-
-    from lensdb.display import legacy_rgb
 
     rgb = legacy_rgb(image)  # (S, S, 3) in [0, 1]
     pixels = np.ascontiguousarray(np.flipud(np.round(rgb * 255.0).astype(np.uint8)))
@@ -46,7 +44,7 @@ class CutoutService:
             InvalidInput: ``crop`` is larger than the stored cutout.
             Conflict: the object's shard file is missing or unreadable on the server.
         """
-        from ingest.reader import IMAGES, ShardReader
+        from lensdb.ingest.reader import IMAGES, ShardReader
 
         object_id = validate.count("object_id", object_id, 0, validate.INT64_MAX)
         crop = validate.count("crop", crop, 0, 100_000)

@@ -1,19 +1,18 @@
-"""Failures of the service layer that the domain errors of :mod:`lensdb.errors` do not name, and the
+"""Failures of the service layer that the domain errors of :mod:`lensdb.core.errors` do not name, and the
 recognition of engine failures (Milvus, SQLAlchemy) that mean "a backend is down".
 
 Engine exceptions never leave the service layer raw: :func:`as_domain` turns the ones that mean unavailability
-into :class:`BackendUnavailable` (retry later), a missing schema into :class:`catalog.db.SchemaOutOfDate`, and
-a broken constraint into :class:`lensdb.errors.Conflict`; the gRPC layer maps domain errors to status codes.
+into :class:`BackendUnavailable` (retry later), a missing schema into :class:`lensdb.catalog.db.SchemaOutOfDate`, and
+a broken constraint into :class:`lensdb.core.errors.Conflict`; the gRPC layer maps domain errors to status codes.
 """
 
 from __future__ import annotations
 
 import grpc
+from lensdb.catalog.db import DatabaseUnavailable, SchemaOutOfDate
+from lensdb.core.errors import Conflict, LensDBError
 from pymilvus import MilvusException
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
-
-from catalog.db import DatabaseUnavailable, SchemaOutOfDate
-from lensdb.errors import Conflict, LensDBError
 
 
 class BackendUnavailable(LensDBError):

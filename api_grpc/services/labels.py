@@ -1,7 +1,8 @@
-"""Labels and label sets: add and remove labels, record grades (:mod:`classifiers.grades`), list sets
-(:mod:`catalog.labels`), page through one set, and import an uploaded known-lens list.
+"""Labels and label sets: add and remove labels, record grades (:mod:`lensdb.classifiers.grades`), list sets
+(:mod:`lensdb.catalog.labels`), page through one set, and import an uploaded known-lens list.
 
-Sets written here carry ``source = "lensdb api"``. Grading sets (written by :func:`classifiers.grades.record_grades`)
+Sets written here carry ``source = "lensdb api"``. Grading sets (written by
+:func:`lensdb.classifiers.grades.record_grades`)
 take grades only, and imported lens lists are replaced whole by re-imports, so AddLabels and RemoveLabels refuse
 both: they change hand-made sets.
 """
@@ -12,14 +13,13 @@ import re
 import tempfile
 from pathlib import Path
 
+from lensdb.api_grpc.services import paging, validate
+from lensdb.api_grpc.services.backends import Backends
+from lensdb.api_grpc.services.errors import as_domain
+from lensdb.api_grpc.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
+from lensdb.catalog.models import GRADES, LABEL_CLASSES, Label, LabelSet, Model, Source, utcnow
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from sqlalchemy import delete, insert, select, update
-
-from api_grpc.services import paging, validate
-from api_grpc.services.backends import Backends
-from api_grpc.services.errors import as_domain
-from api_grpc.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
-from catalog.models import GRADES, LABEL_CLASSES, Label, LabelSet, Model, Source, utcnow
-from lensdb.errors import Conflict, InvalidInput, NotFound
 
 API_SOURCE = "lensdb api"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -107,7 +107,7 @@ class LabelService:
 
     @staticmethod
     def _check_editable(label_set: str, source: str | None) -> None:
-        from classifiers.sampling import GRADE_SOURCE
+        from lensdb.classifiers.sampling import GRADE_SOURCE
 
         if source == GRADE_SOURCE:
             raise Conflict(f"label set {label_set!r} is a grading set: change it with RecordGrades")
@@ -137,8 +137,8 @@ class LabelService:
 
     def record_grades(self, grades: list[tuple[int, str]], *, author: str | None, model: str | None = None,
                       label_set: str | None = None, note: str | None = None):
-        """Store grades (see :func:`classifiers.grades.record_grades`); returns its GradeReport."""
-        from classifiers.grades import DEFAULT_SET, record_grades
+        """Store grades (see :func:`lensdb.classifiers.grades.record_grades`); returns its GradeReport."""
+        from lensdb.classifiers.grades import DEFAULT_SET, record_grades
 
         validate.object_ids("grades", [g[0] for g in grades], self.backends.config.max_ids)
         validate.name("author", author, required=False)
@@ -149,9 +149,9 @@ class LabelService:
                                             label_set=label_set or DEFAULT_SET, note=note))
 
     def import_lens_list(self, upload: LensListUpload):
-        """Import an uploaded CSV/TSV known-lens list (see :func:`catalog.labels.import_labels`)."""
-        from catalog.labels import import_labels
-        from catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map
+        """Import an uploaded CSV/TSV known-lens list (see :func:`lensdb.catalog.labels.import_labels`)."""
+        from lensdb.catalog.labels import import_labels
+        from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map
 
         if not upload.content:
             raise InvalidInput("content: the uploaded list is empty")
@@ -174,8 +174,8 @@ class LabelService:
 
     # ------------------------------------------------------------------ reads
     def list_sets(self, name: str | None = None):
-        """Label sets with their counts (see :func:`catalog.labels.list_label_sets`)."""
-        from catalog.labels import list_label_sets
+        """Label sets with their counts (see :func:`lensdb.catalog.labels.list_label_sets`)."""
+        from lensdb.catalog.labels import list_label_sets
 
         validate.name("name", name, required=False)
         return _guard(lambda: list_label_sets(self.backends.engine, name or None))

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 _VERSION = 1
 

@@ -1,19 +1,17 @@
 """Classifier models: the ``models`` table, the stored rankings (``predictions``), and scoring objects on the fly
-with a probe's stored linear head (see :mod:`classifiers.registry`): ``sigmoid(w . x + b)`` of each object's
-stored unit vector ``x``, the score :mod:`classifiers.scoring` writes."""
+with a probe's stored linear head (see :mod:`lensdb.classifiers.registry`): ``sigmoid(w . x + b)`` of each object's
+stored unit vector ``x``, the score :mod:`lensdb.classifiers.scoring` writes."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
 import numpy as np
-from sqlalchemy import and_, exists, func, not_, select
-
-from api_grpc.services import paging, validate
-from api_grpc.services.backends import Backends
-from api_grpc.services.catalogue import ID_CHUNK
-from api_grpc.services.errors import as_domain
-from api_grpc.services.types import (
+from lensdb.api_grpc.services import paging, validate
+from lensdb.api_grpc.services.backends import Backends
+from lensdb.api_grpc.services.catalogue import ID_CHUNK
+from lensdb.api_grpc.services.errors import as_domain
+from lensdb.api_grpc.services.types import (
     Candidate,
     CandidateFilter,
     CandidatePage,
@@ -22,9 +20,10 @@ from api_grpc.services.types import (
     Scores,
     optional_mag,
 )
-from catalog.models import MODEL_KINDS, Label, LabelSet, Model, Prediction, Source
-from lensdb.errors import Conflict, InvalidInput
-from vectordb.filters import SearchFilter
+from lensdb.catalog.models import MODEL_KINDS, Label, LabelSet, Model, Prediction, Source
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.vectordb.filters import SearchFilter
+from sqlalchemy import and_, exists, func, not_, select
 
 CLASSIFIER_KINDS = ("probe", "finetune")
 
@@ -63,7 +62,7 @@ class ProbeService:
         return [_summary(r, int(counts.get(r.id, 0))) for r in rows]
 
     def _model(self, ref: str, kinds=CLASSIFIER_KINDS):
-        from classifiers.registry import get_model
+        from lensdb.classifiers.registry import get_model
 
         validate.name("model", ref)
         try:

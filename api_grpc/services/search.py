@@ -1,5 +1,5 @@
 """Similarity search: resolve the query (an object, a sky position, a raw vector or an uploaded cutout) to what the
-vector store searches with, then run the filtered kNN of :func:`vectordb.search.knn`.
+vector store searches with, then run the filtered kNN of :func:`lensdb.vectordb.search.knn`.
 
 - object id: its stored vector (and its own magnitude centres a magnitude window);
 - sky position: the nearest catalogue source within the match radius, then as an object id;
@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-
-from api_grpc.services import validate
-from api_grpc.services.backends import Backends
-from api_grpc.services.deadline import Deadline
-from api_grpc.services.errors import as_domain
-from api_grpc.services.types import Hit, ObjectSummary, SimilarQuery, SimilarResult, SkyPosition, optional_mag
-from lensdb.errors import Conflict, InvalidInput, NotFound
+from lensdb.api_grpc.services import validate
+from lensdb.api_grpc.services.backends import Backends
+from lensdb.api_grpc.services.deadline import Deadline
+from lensdb.api_grpc.services.errors import as_domain
+from lensdb.api_grpc.services.types import Hit, ObjectSummary, SimilarQuery, SimilarResult, SkyPosition, optional_mag
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 #: Metadata returned with every hit.
@@ -30,7 +29,7 @@ class SearchService:
     """Filtered similarity search over the stored representations."""
 
     def __init__(self, backends: Backends):
-        from vectordb.config import VectorDBConfig
+        from lensdb.vectordb.config import VectorDBConfig
 
         self.backends = backends
         self.max_k = VectorDBConfig.from_settings(backends.settings).max_k
@@ -82,7 +81,7 @@ class SearchService:
 
     def nearest_source(self, position: SkyPosition) -> tuple[int, float]:
         """(object id, separation arcsec) of the catalogue source nearest to ``position`` within its radius."""
-        from catalog.crossmatch import cone_search
+        from lensdb.catalog.crossmatch import cone_search
 
         cfg = self.backends.config
         radius = position.match_radius_arcsec or cfg.position_radius_arcsec

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-
-from vectordb.filters import SearchFilter
-from vectordb.partitions import MAG_MISSING
+from lensdb.vectordb.filters import SearchFilter
+from lensdb.vectordb.partitions import MAG_MISSING
 
 
 def optional_mag(value) -> float | None:
@@ -96,7 +95,8 @@ class LabelInfo:
 
 @dataclass(frozen=True)
 class CatalogObject:
-    """A ``sources`` row (see :class:`catalog.models.Source`) with its shard's name and, optionally, its labels."""
+    """A ``sources`` row (see :class:`lensdb.catalog.models.Source`) with its shard's name and, optionally, its
+    labels."""
 
     object_id: int
     release: int
@@ -227,7 +227,7 @@ class LabelSetPage:
 
 @dataclass(frozen=True)
 class LensListUpload:
-    """An uploaded known-lens list and the import options (see :func:`catalog.labels.import_labels`)."""
+    """An uploaded known-lens list and the import options (see :func:`lensdb.catalog.labels.import_labels`)."""
 
     filename: str
     content: bytes

@@ -7,8 +7,7 @@ import numbers
 from collections.abc import Iterable
 
 import numpy as np
-
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 INT64_MAX = 2**63 - 1
 NAME_MAX = 255

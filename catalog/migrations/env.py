@@ -1,10 +1,9 @@
 """Alembic environment: runs LensDB's migrations against the URL set by catalog.db.alembic_config."""
 
 from alembic import context
+from lensdb.catalog.db import make_engine
+from lensdb.catalog.models import Base
 from sqlalchemy import pool
-
-from catalog.db import make_engine
-from catalog.models import Base
 
 config = context.config
 target_metadata = Base.metadata

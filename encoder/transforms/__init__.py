@@ -6,14 +6,14 @@ B in
 :func:`inference_pipeline`.
 """
 
-from encoder.transforms.base import Transform
-from encoder.transforms.blur import PSFBlur, gaussian_blur
-from encoder.transforms.crop import CenterCrop, JitterCrop
-from encoder.transforms.geometry import FlipRotate, FusedWarp, Rescale, warp
-from encoder.transforms.noise import GaussianNoise
-from encoder.transforms.pipeline import Compose, inference_pipeline, training_pipeline
-from encoder.transforms.redden import Redden
-from encoder.transforms.stretch import ArcsinhStretch
+from lensdb.encoder.transforms.base import Transform
+from lensdb.encoder.transforms.blur import PSFBlur, gaussian_blur
+from lensdb.encoder.transforms.crop import CenterCrop, JitterCrop
+from lensdb.encoder.transforms.geometry import FlipRotate, FusedWarp, Rescale, warp
+from lensdb.encoder.transforms.noise import GaussianNoise
+from lensdb.encoder.transforms.pipeline import Compose, inference_pipeline, training_pipeline
+from lensdb.encoder.transforms.redden import Redden
+from lensdb.encoder.transforms.stretch import ArcsinhStretch
 
 __all__ = [
     "ArcsinhStretch",

@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 
 class Transform:

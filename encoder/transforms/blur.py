@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
-from encoder.transforms.base import Transform, differential, lognormal
+from lensdb.encoder.transforms.base import Transform, differential, lognormal
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from encoder.transforms.base import Transform
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
+from lensdb.encoder.transforms.base import Transform
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,8 @@ class CenterCrop(Transform):
 def host_centre_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
     """The central ``crop`` pixels of (N, 3, S, S) images, as a contiguous copy (the input when S == crop).
 
-    Uses the offset of :class:`encoder.transforms.crop.CenterCrop`, ``(S - crop) // 2``; smaller images are passed
+    Uses the offset of :class:`lensdb.encoder.transforms.crop.CenterCrop`, ``(S - crop) // 2``; smaller images are
+    passed
     through so that the pipeline's CenterCrop raises its usual error.
     """
     if images.ndim != 4 or min(images.shape[2], images.shape[3]) < crop or images.shape[2:] == (crop, crop):

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
-from encoder.transforms.base import Transform, uniform
+from lensdb.encoder.transforms.base import Transform, uniform
 
 PADDING_MODES = ("reflection", "zeros", "border")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from encoder.transforms.base import Transform, differential, lognormal
+from lensdb.encoder.transforms.base import Transform, differential, lognormal
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-
-from encoder.config import AugmentConfig
-from encoder.transforms.base import Transform, check_batch
-from encoder.transforms.blur import PSFBlur
-from encoder.transforms.crop import CenterCrop, JitterCrop
-from encoder.transforms.geometry import AffineTransform, FlipRotate, FusedWarp, Rescale
-from encoder.transforms.noise import GaussianNoise
-from encoder.transforms.redden import Redden
-from encoder.transforms.stretch import ArcsinhStretch
+from lensdb.encoder.config import AugmentConfig
+from lensdb.encoder.transforms.base import Transform, check_batch
+from lensdb.encoder.transforms.blur import PSFBlur
+from lensdb.encoder.transforms.crop import CenterCrop, JitterCrop
+from lensdb.encoder.transforms.geometry import AffineTransform, FlipRotate, FusedWarp, Rescale
+from lensdb.encoder.transforms.noise import GaussianNoise
+from lensdb.encoder.transforms.redden import Redden
+from lensdb.encoder.transforms.stretch import ArcsinhStretch
 
 
 class Compose(Transform):
@@ -81,7 +80,7 @@ def training_pipeline(config: Any, augment: AugmentConfig | None = None) -> Comp
         image.
 
     Args:
-        config: an :class:`~encoder.config.EncoderConfig` (its ``crop`` and ``augment`` are used) or the crop
+        config: an :class:`~lensdb.encoder.config.EncoderConfig` (its ``crop`` and ``augment`` are used) or the crop
             size.
         augment: augmentation constants when ``config`` is an int (default: the paper's).
     """

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from encoder.transforms.base import Transform, lognormal
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
+from lensdb.encoder.transforms.base import Transform, lognormal
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-
-from encoder.transforms.base import Transform
+from lensdb.encoder.transforms.base import Transform
 
 
 @dataclass(frozen=True)

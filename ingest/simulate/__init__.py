@@ -2,11 +2,11 @@
 
 Public API::
 
-    from ingest.simulate import SimulateConfig, simulate_survey
+    from lensdb.ingest.simulate import SimulateConfig, simulate_survey
     result = simulate_survey(SimulateConfig(n_objects=2000, seed=1), "/data/survey")   # shards + truth.csv
     images, columns, truth = simulate_arrays(SimulateConfig(n_objects=50, seed=1))       # the same, in memory
 
-    from ingest.simulate import draw_object, render
+    from lensdb.ingest.simulate import draw_object, render
     spec = draw_object(np.random.default_rng(7), cls="lens")   # one object (forced class optional)
     image = render(spec, cutout=152, rng=np.random.default_rng(8))   # (3, 152, 152) float32 nanomaggies
 
@@ -15,13 +15,13 @@ Modules: ``conditions`` (PSF, noise, depth, extinction), ``profiles`` (Sersic, r
 ``sky`` (footprints, bricks), ``catalog`` (columns, truth), ``survey`` (shards), ``preview``, ``cli``.
 """
 
-from ingest.simulate.catalog import TRUTH_COLUMNS, read_truth
-from ingest.simulate.config import SimulateConfig
-from ingest.simulate.objects import ObjectSpec, draw_object
-from ingest.simulate.preview import write_preview
-from ingest.simulate.scene import render
-from ingest.simulate.survey import SurveyResult, simulate_arrays, simulate_survey
-from ingest.simulate.systems import CLASSES, LOOKALIKES
+from lensdb.ingest.simulate.catalog import TRUTH_COLUMNS, read_truth
+from lensdb.ingest.simulate.config import SimulateConfig
+from lensdb.ingest.simulate.objects import ObjectSpec, draw_object
+from lensdb.ingest.simulate.preview import write_preview
+from lensdb.ingest.simulate.scene import render
+from lensdb.ingest.simulate.survey import SurveyResult, simulate_arrays, simulate_survey
+from lensdb.ingest.simulate.systems import CLASSES, LOOKALIKES
 
 __all__ = [
     "CLASSES",

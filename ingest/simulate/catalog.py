@@ -2,7 +2,8 @@
 
 Catalogue semantics follow the DR9 sweeps: ``flux`` is the observed (not de-reddened) flux of the central object in
 nanomaggies, ``psfsize`` the PSF FWHM in arcsec, ``psfdepth`` the PSF-flux inverse variance in 1/nanomaggies^2, tied to
-the pixel noise by the paper's equation B1 (see :mod:`ingest.simulate.conditions`). For a lens the catalogue object is
+the pixel noise by the paper's equation B1 (see :mod:`lensdb.ingest.simulate.conditions`). For a lens the catalogue
+object is
 the deflector; its arcs are not in its flux (the Tractor models them as separate sources or residuals).
 """
 
@@ -12,9 +13,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
-from ingest.simulate.objects import ObjectSpec
-from lensdb.ids import SURVEY_RELEASE, make_object_id
+from lensdb.core.ids import SURVEY_RELEASE, make_object_id
+from lensdb.ingest.simulate.objects import ObjectSpec
 
 #: Columns of truth.csv, in order. Lens parameters are empty for other classes.
 TRUTH_BASE = ("object_id", "release", "brickid", "objid", "survey", "class", "ra", "dec", "mag_g", "mag_r", "mag_z",
@@ -33,7 +33,7 @@ def flux_to_mag(flux) -> np.ndarray:
 
 
 def catalogue_columns(specs: list[ObjectSpec], brickids, objids, inds) -> dict[str, np.ndarray]:
-    """Shard catalogue columns (see :data:`ingest.schema.COLUMNS`) for ``specs`` in row order."""
+    """Shard catalogue columns (see :data:`lensdb.ingest.schema.COLUMNS`) for ``specs`` in row order."""
     n = len(specs)
     release = np.array([SURVEY_RELEASE[s.survey] for s in specs], dtype=np.int32)
     cols: dict[str, np.ndarray] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ingest.simulate.config import COMPRESSIONS, DTYPES, SimulateConfig
-from lensdb.config import load_section
+from lensdb.core.config import load_section
+from lensdb.ingest.simulate.config import COMPRESSIONS, DTYPES, SimulateConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb simulate``."""
-    from ingest.simulate.preview import write_preview
-    from ingest.simulate.survey import simulate_survey
-    from lensdb.errors import InvalidInput
+    from lensdb.core.errors import InvalidInput
+    from lensdb.ingest.simulate.preview import write_preview
+    from lensdb.ingest.simulate.survey import simulate_survey
 
     config = load_section(
         SimulateConfig, settings, "simulate", n_objects=args.n_objects, lens_rate=args.lens_rate,

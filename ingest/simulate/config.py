@@ -1,7 +1,7 @@
 """Settings of ``lensdb simulate``: the ``[simulate]`` section of the config file, overridden by command-line flags.
 
 Read them with ``load_section(SimulateConfig, settings, "simulate", **overrides)``; bad values raise
-:class:`lensdb.errors.InvalidInput` naming the option.
+:class:`lensdb.core.errors.InvalidInput` naming the option.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ingest.schema import MIN_CUTOUT, RELEASED_CUTOUT
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
+from lensdb.ingest.schema import MIN_CUTOUT, RELEASED_CUTOUT
 
 DTYPES = ("float32", "float16")
 COMPRESSIONS = ("none", "gzip", "lzf")

@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from ingest.schema import PIXEL_SCALE_ARCSEC
-from ingest.simulate.profiles import Patch, sersic_sb
+from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.ingest.simulate.profiles import Patch, sersic_sb
 
 
 @dataclass(frozen=True)

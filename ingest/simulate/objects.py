@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from ingest.schema import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
-from ingest.simulate.conditions import Conditions, draw_conditions
-from ingest.simulate.population import Component, draw_photoz, field_components
-from ingest.simulate.sky import draw_position
-from ingest.simulate.systems import BUILDERS, CLASSES, LOOKALIKES
+from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
+from lensdb.ingest.simulate.conditions import Conditions, draw_conditions
+from lensdb.ingest.simulate.population import Component, draw_photoz, field_components
+from lensdb.ingest.simulate.sky import draw_position
+from lensdb.ingest.simulate.systems import BUILDERS, CLASSES, LOOKALIKES
 
 #: Objects are drawn over the released 152 px cutout plus a margin, whatever cutout size is rendered, so that a
 #: smaller cutout of the same survey shows the same sky (its centre crop).
@@ -28,7 +27,7 @@ class ObjectSpec:
     """A drawn object, ready to render.
 
     Attributes:
-        cls: truth class, one of :data:`ingest.simulate.systems.CLASSES`.
+        cls: truth class, one of :data:`lensdb.ingest.simulate.systems.CLASSES`.
         survey: "south" or "north".
         ra, dec: degrees.
         conditions: PSF, noise, extinction, exposures.

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from ingest.simulate.catalog import flux_to_mag
-from ingest.simulate.config import SimulateConfig
-from ingest.simulate.objects import draw_object
-from ingest.simulate.scene import render
-from lensdb.display import save_grid
+from lensdb.core.display import save_grid
+from lensdb.ingest.simulate.catalog import flux_to_mag
+from lensdb.ingest.simulate.config import SimulateConfig
+from lensdb.ingest.simulate.objects import draw_object
+from lensdb.ingest.simulate.scene import render
 
 #: (row label, class) of the preview rows.
 PREVIEW_ROWS = (("galaxies", "galaxy"), ("galaxies", "galaxy"), ("lenses", "lens"), ("lenses", "lens"),

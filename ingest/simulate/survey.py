@@ -24,14 +24,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-
-from ingest.schema import shard_name, write_shard
-from ingest.simulate.catalog import catalogue_columns, truth_rows, write_truth
-from ingest.simulate.config import SimulateConfig
-from ingest.simulate.objects import ObjectSpec, draw_object
-from ingest.simulate.scene import render
-from ingest.simulate.sky import brick_id, draw_in_brick, draw_position
-from lensdb.errors import Conflict
+from lensdb.core.errors import Conflict
+from lensdb.ingest.schema import shard_name, write_shard
+from lensdb.ingest.simulate.catalog import catalogue_columns, truth_rows, write_truth
+from lensdb.ingest.simulate.config import SimulateConfig
+from lensdb.ingest.simulate.objects import ObjectSpec, draw_object
+from lensdb.ingest.simulate.scene import render
+from lensdb.ingest.simulate.sky import brick_id, draw_in_brick, draw_position
 
 log = logging.getLogger(__name__)
 

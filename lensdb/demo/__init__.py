@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lensdb.config import Settings
+from lensdb.core.config import Settings
+from lensdb.core.errors import InvalidInput
 from lensdb.demo.plan import FULL, QUICK, DemoPlan
 from lensdb.demo.state import DemoState
-from lensdb.errors import InvalidInput
 
 STEPS = ("simulate", "ingest", "known", "encoder", "embed", "learned", "similarity", "probes", "api", "report")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensdb.config import Settings
+from lensdb.core.config import Settings
 from lensdb.demo.plan import DemoPlan
 from lensdb.demo.survey import KNOWN_SET
 
@@ -17,7 +17,7 @@ class Truth:
     """The simulation's truth table, by object id: class and lens parameters."""
 
     def __init__(self, survey_dir: Path):
-        from ingest.simulate import read_truth
+        from lensdb.ingest.simulate import read_truth
 
         rows = read_truth(survey_dir / "truth.csv")
         self.rows = {int(r["object_id"]): r for r in rows}
@@ -40,7 +40,7 @@ def known_ids(settings: Settings) -> np.ndarray:
     """Object ids labelled ``lens`` in the demo's known-lens set."""
     from sqlalchemy import text
 
-    from catalog.db import make_engine
+    from lensdb.catalog.db import make_engine
 
     engine = make_engine(settings.database_url)
     try:
@@ -83,9 +83,9 @@ def pick_queries(truth: Truth, known: np.ndarray) -> dict[str, int]:
 def similarity_search(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known: np.ndarray,
                       out_dir: Path) -> dict:
     """Top-``plan.top_k`` neighbours of each query lens: lens fraction against the base rate, and a grid each."""
-    from catalog.db import make_engine
-    from classifiers.sheets import write_sheets
-    from vectordb.store import VectorStore
+    from lensdb.catalog.db import make_engine
+    from lensdb.classifiers.sheets import write_sheets
+    from lensdb.vectordb.store import VectorStore
 
     out_dir.mkdir(parents=True, exist_ok=True)
     queries = pick_queries(truth, known)
@@ -119,14 +119,14 @@ def similarity_search(settings: Settings, plan: DemoPlan, version: str, truth: T
 def probes(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known: np.ndarray, out_dir: Path) -> dict:
     """Linear probes at each training ratio; the best by TP@N is stored, scores the survey, and its top N are
     checked against the truth: the lenses that were not among the known ones are the new discoveries."""
-    from catalog.db import make_engine
-    from classifiers.config import ProbeConfig
-    from classifiers.features import StoreFeatures
-    from classifiers.registry import get_model
-    from classifiers.scoring import default_score_n, score_probe
-    from classifiers.sheets import write_sheets
-    from classifiers.training import train_probe
-    from lensdb.errors import NotFound
+    from lensdb.catalog.db import make_engine
+    from lensdb.classifiers.config import ProbeConfig
+    from lensdb.classifiers.features import StoreFeatures
+    from lensdb.classifiers.registry import get_model
+    from lensdb.classifiers.scoring import default_score_n, score_probe
+    from lensdb.classifiers.sheets import write_sheets
+    from lensdb.classifiers.training import train_probe
+    from lensdb.core.errors import NotFound
 
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)

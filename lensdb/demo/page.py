@@ -128,8 +128,8 @@ def _sql(probe: dict) -> list[tuple[str, str]]:
 
 def _gallery(demo) -> Path | None:
     """A grid of survey objects, 8 per class, from the shards (None when the survey has no such objects)."""
-    from catalog.db import make_engine
-    from classifiers.sheets import write_sheets
+    from lensdb.catalog.db import make_engine
+    from lensdb.classifiers.sheets import write_sheets
     truth = demo.truth
     order = ("lens", "galaxy", "ring", "spiral", "companion", "merger")
     ids, titles = [], []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from lensdb.config import Settings
+from lensdb.core.config import Settings
 
 
 def round_trip(settings: Settings, version: str, checkpoint: str, query_id: int, model: str) -> dict:
@@ -13,9 +13,9 @@ def round_trip(settings: Settings, version: str, checkpoint: str, query_id: int,
     The server runs in this process (port 0: the system picks a free port) over the same data folder; the client
     speaks gRPC to it like any remote client. Returns what each call took and what it answered.
     """
-    from api_grpc.client import LensDBClient
-    from api_grpc.config import ServeConfig
-    from api_grpc.server import LensDBServer
+    from lensdb.api_grpc.client import LensDBClient
+    from lensdb.api_grpc.config import ServeConfig
+    from lensdb.api_grpc.server import LensDBServer
 
     config = ServeConfig.from_settings(settings, host="127.0.0.1", port=0, metrics_port=0, encoder_version=version,
                                        checkpoint=checkpoint, log_format="text", grace_s=2.0)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lensdb.errors import Conflict
+from lensdb.core.errors import Conflict
 
 STATE_FILE = "state.json"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lensdb.config import Settings
+from lensdb.core.config import Settings
+from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.demo.plan import DemoPlan
-from lensdb.errors import Conflict, InvalidInput
 
 KNOWN_SET = "demo-known-lenses"
 #: What ``lensdb simulate`` writes into a survey folder (shards, their temporary files, the truth and manifest).
@@ -20,7 +20,7 @@ SIMULATED = re.compile(r"images_npix\d+_\d+_\d+\.h5(\.tmp)?|truth\.csv(\.tmp)?|s
 
 def simulate(plan: DemoPlan, out_dir: Path) -> dict:
     """Simulate the survey into ``out_dir`` (shards, truth.csv, survey.json); a partial folder is started over."""
-    from ingest.simulate import SimulateConfig, simulate_survey
+    from lensdb.ingest.simulate import SimulateConfig, simulate_survey
 
     if out_dir.exists():  # a run killed mid-way: the step was not recorded, so nothing downstream used it
         foreign = [p.name for p in out_dir.iterdir() if not SIMULATED.fullmatch(p.name)]
@@ -37,8 +37,8 @@ def simulate(plan: DemoPlan, out_dir: Path) -> dict:
 
 def ingest(settings: Settings, survey_dir: Path) -> dict:
     """Create or upgrade the catalogue database and ingest every shard (finished shards are skipped)."""
-    from catalog.db import upgrade
-    from ingest.pipeline import ingest_paths
+    from lensdb.catalog.db import upgrade
+    from lensdb.ingest.pipeline import ingest_paths
 
     upgrade(settings.database_url)
     report = ingest_paths(settings, [survey_dir])
@@ -49,8 +49,8 @@ def ingest(settings: Settings, survey_dir: Path) -> dict:
 
 def import_known(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
     """Write a random ``known_fraction`` of the simulated lenses as a lens list and import it as labels."""
-    from catalog.db import make_engine
-    from catalog.labels import import_labels
+    from lensdb.catalog.db import make_engine
+    from lensdb.catalog.labels import import_labels
 
     path = write_known_lenses(survey_dir, plan, settings.path("known_lenses.tsv"))
     engine = make_engine(settings.database_url)
@@ -64,7 +64,7 @@ def import_known(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
 
 def write_known_lenses(survey_dir: Path, plan: DemoPlan, path: Path) -> Path:
     """Write a random part (``known_fraction``) of the simulated lenses as a known-lens list (name, ra, dec)."""
-    from ingest.simulate import read_truth
+    from lensdb.ingest.simulate import read_truth
 
     truth = read_truth(survey_dir / "truth.csv")
     lenses = [row for row in truth if row["class"] == "lens"]

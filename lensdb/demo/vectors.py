@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lensdb.config import Settings
+from lensdb.core.config import Settings
 from lensdb.demo.plan import DemoPlan
 
 
 def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
     """Train MoCo v2 (small preset) on the survey; a run interrupted earlier resumes from its checkpoint."""
-    from encoder.checkpoint import load_checkpoint
-    from encoder.config import resolve_config
-    from encoder.train import CHECKPOINT_NAME, train
+    from lensdb.encoder.checkpoint import load_checkpoint
+    from lensdb.encoder.config import resolve_config
+    from lensdb.encoder.train import CHECKPOINT_NAME, train
 
     out_dir = settings.path("encoder")
     ckpt = out_dir / CHECKPOINT_NAME
@@ -33,8 +33,8 @@ def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
 
 def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
     """Embed every shard into the collection of the encoder's version (shards done earlier are skipped)."""
-    from encoder.embed import ProgressBar, embed_shards
-    from vectordb.store import VectorStore
+    from lensdb.encoder.embed import ProgressBar, embed_shards
+    from lensdb.vectordb.store import VectorStore
 
     with ProgressBar() as progress:
         report = embed_shards(settings, [survey_dir], checkpoint, device="auto", precision="auto", progress=progress)
@@ -48,11 +48,11 @@ def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
 def learned_check(settings: Settings, plan: DemoPlan, checkpoint: Path, survey_dir: Path, out_dir: Path) -> dict:
     """The lens fraction among the ``plan.enrichment_k`` nearest neighbours of every simulated lens, for the
     trained encoder, the same network untrained, and PCA of the pixels, each whitened (see
-    :func:`encoder.evaluate.three_way`); a bar chart of the three."""
+    :func:`lensdb.encoder.evaluate.three_way`); a bar chart of the three."""
     import numpy as np
 
-    from encoder.evaluate import load_simulated, three_way
-    from encoder.inference import Embedder
+    from lensdb.encoder.evaluate import load_simulated, three_way
+    from lensdb.encoder.inference import Embedder
 
     learned = Embedder.from_checkpoint(checkpoint, device="cpu")
     survey = load_simulated(survey_dir, learned.crop)

@@ -1,7 +1,7 @@
 """A small survey for the API tests, written with the real engines: catalogue rows, a shard of images, the
 vectors a (tiny, untrained) encoder makes of them in Milvus, a label set, a linear probe and its predictions.
 
-The encoder is real (a checkpoint that :class:`encoder.inference.Embedder` loads), so queries by uploaded cutout
+The encoder is real (a checkpoint that :class:`lensdb.encoder.inference.Embedder` loads), so queries by uploaded cutout
 run end to end; its vectors are 2048-d like every LensDB encoder's, which costs little at this size.
 """
 
@@ -13,14 +13,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from lensdb.api_grpc.config import ServeConfig
+from lensdb.catalog.bulk import copy_columns
+from lensdb.catalog.db import make_engine, upgrade
+from lensdb.catalog.models import Label, LabelSet, Prediction, Shard
+from lensdb.core.config import Settings, load_settings
+from lensdb.core.ids import SURVEY_RELEASE, make_object_id
 from sqlalchemy import insert
-
-from api_grpc.config import ServeConfig
-from catalog.bulk import copy_columns
-from catalog.db import make_engine, upgrade
-from catalog.models import Label, LabelSet, Prediction, Shard
-from lensdb.config import Settings, load_settings
-from lensdb.ids import SURVEY_RELEASE, make_object_id
 
 N_OBJECTS = 240
 SIZE = 40  # stored cutout side, pixels
@@ -53,9 +52,9 @@ class World:
 
 def make_checkpoint(path: Path) -> str:
     """A tiny (untrained) encoder checkpoint; returns its version."""
-    from encoder.backbones import build_backbone
-    from encoder.checkpoint import Checkpoint, save_checkpoint
-    from encoder.config import AugmentConfig, EncoderConfig
+    from lensdb.encoder.backbones import build_backbone
+    from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
+    from lensdb.encoder.config import AugmentConfig, EncoderConfig
 
     config = EncoderConfig(preset="small", backbone="resnet18_narrow", width=4, crop=32, head_hidden=32, head_dim=16,
                            queue_size=32, bn_splits=2, batch_size=8, epochs=1, precision="fp32", num_workers=0,
@@ -80,10 +79,10 @@ def make_images(n: int, seed: int) -> np.ndarray:
 
 def build_world(tmp: Path, db_url: str, milvus_uri: str, seed: int = 0) -> World:
     """Write the survey into ``db_url`` (migrated here) and Milvus at ``milvus_uri``."""
-    from classifiers.registry import save_model
-    from encoder.inference import Embedder
-    from vectordb.config import VectorDBConfig
-    from vectordb.store import VectorStore
+    from lensdb.classifiers.registry import save_model
+    from lensdb.encoder.inference import Embedder
+    from lensdb.vectordb.config import VectorDBConfig
+    from lensdb.vectordb.store import VectorStore
 
     rng = np.random.default_rng(seed)
     settings = load_settings(env={}, data_dir=str(tmp / "data"), database_url=db_url, milvus_uri=milvus_uri)

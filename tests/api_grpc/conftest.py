@@ -15,10 +15,9 @@ import grpc
 import pytest
 import torch
 from api_world import build_world, serve_config
+from lensdb.api_grpc.client import LensDBClient
+from lensdb.api_grpc.server import LensDBServer
 from lite_server import start_lite_server, stop_process
-
-from api_grpc.client import LensDBClient
-from api_grpc.server import LensDBServer
 
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

@@ -9,11 +9,10 @@ import grpc
 import pytest
 from api_world import serve_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lensdb.api_grpc.client import ApiError, LensDBClient
+from lensdb.api_grpc.server import LensDBServer
+from lensdb.core.config import load_settings
 from lite_server import free_port, start_lite_server, stop_process
-
-from api_grpc.client import ApiError, LensDBClient
-from api_grpc.server import LensDBServer
-from lensdb.config import load_settings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -32,8 +31,8 @@ def start_milvus(data_dir, port: int) -> subprocess.Popen:
 @pytest.fixture
 def own_milvus(world, tmp_path):
     """A Milvus Lite server holding a copy of the world's vectors; yields (settings, restart, stop)."""
-    from vectordb.config import VectorDBConfig
-    from vectordb.store import VectorStore
+    from lensdb.vectordb.config import VectorDBConfig
+    from lensdb.vectordb.store import VectorStore
 
     port = free_port()
     data = tmp_path / "milvus"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from catalog.crossmatch import separation_arcsec
+from lensdb.catalog.crossmatch import separation_arcsec
 
 
 def test_get_objects_in_order_with_missing_ids(world, client):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from api_grpc import codegen
+from lensdb.api_grpc import codegen
 
 
 def test_committed_stubs_are_current():
     stale = codegen.stale_files()
-    assert not stale, f"regenerate with 'python -m api_grpc.codegen': {stale}"
+    assert not stale, f"regenerate with 'python -m lensdb.api_grpc.codegen': {stale}"
 
 
 def test_protocol_is_versioned_in_one_place():
-    from api_grpc.gen.lensdb.v1 import search_pb2
+    from lensdb.api_grpc.gen.lensdb.v1 import search_pb2
 
     assert [p.name for p in codegen.proto_files()] == [
         "catalogue.proto", "common.proto", "cutouts.proto", "labels.proto", "probes.proto", "search.proto"]

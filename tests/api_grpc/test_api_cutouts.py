@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from lensdb.core.display import legacy_rgb
 from PIL import Image
-
-from lensdb.display import legacy_rgb
 
 
 def test_raw_cutout_is_the_stored_image(world, client):
@@ -28,7 +27,7 @@ def test_png_cutout_is_the_viewer_stretch(world, client):
 
 
 def test_cutout_metadata(world, client):
-    from api_grpc.gen.lensdb.v1 import cutouts_pb2
+    from lensdb.api_grpc.gen.lensdb.v1 import cutouts_pb2
 
     res = client.cutouts.GetCutout(cutouts_pb2.GetCutoutRequest(object_id=int(world.ids[0])))
     assert res.format == cutouts_pb2.CUTOUT_FORMAT_PNG  # unspecified means PNG

@@ -6,15 +6,14 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-
-from api_grpc.client import ApiError, Filters
-from api_grpc.errors import STATUS_MAP, status_of
-from api_grpc.gen.lensdb.v1 import common_pb2, cutouts_pb2, search_pb2
-from api_grpc.services.deadline import Deadline
-from api_grpc.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded
-from api_grpc.services.types import SimilarQuery
-from catalog.db import DatabaseUnavailable, SchemaOutOfDate
-from lensdb.errors import Conflict, InvalidInput, LensDBError, NotFound
+from lensdb.api_grpc.client import ApiError, Filters
+from lensdb.api_grpc.errors import STATUS_MAP, status_of
+from lensdb.api_grpc.gen.lensdb.v1 import common_pb2, cutouts_pb2, search_pb2
+from lensdb.api_grpc.services.deadline import Deadline
+from lensdb.api_grpc.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded
+from lensdb.api_grpc.services.types import SimilarQuery
+from lensdb.catalog.db import DatabaseUnavailable, SchemaOutOfDate
+from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
 
 INJECTION = ['south" or 1 == 1 or survey == "', "'; DROP TABLE labels; --", "object_id >= 0", "\x00\n\t"]
 
@@ -147,9 +146,8 @@ def test_not_found(world, client, check_serving):
 
 def test_failed_precondition_without_an_encoder(world, check_serving):
     from api_world import serve_config
-
-    from api_grpc.client import LensDBClient
-    from api_grpc.server import LensDBServer
+    from lensdb.api_grpc.client import LensDBClient
+    from lensdb.api_grpc.server import LensDBServer
 
     with LensDBServer(world.settings, serve_config(world, checkpoint="")) as srv, \
             LensDBClient(f"127.0.0.1:{srv.port}") as api:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
-from api_grpc.client import ApiError
+from lensdb.api_grpc.client import ApiError
 
 
 def _name(prefix: str) -> str:

@@ -51,7 +51,7 @@ def test_candidate_filters(world, client):
 
 
 def test_page_token_of_another_listing_is_refused(world, client):
-    from api_grpc.client import ApiError
+    from lensdb.api_grpc.client import ApiError
 
     token = client.candidates(world.probe_name, page_size=3).next_page_token
     with pytest.raises(ApiError, match="another listing"):

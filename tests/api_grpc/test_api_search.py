@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from api_grpc.client import Filters
-from api_grpc.services.types import SimilarQuery
-from vectordb import sky
+from lensdb.api_grpc.client import Filters
+from lensdb.api_grpc.services.types import SimilarQuery
+from lensdb.vectordb import sky
 
 
 def brute(world, query_vec, k, keep=None, exclude=()):

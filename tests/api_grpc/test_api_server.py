@@ -16,14 +16,13 @@ import grpc
 import pytest
 from api_world import serve_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lensdb.api_grpc.client import ApiError, LensDBClient
+from lensdb.api_grpc.gen.lensdb.v1 import search_pb2
+from lensdb.api_grpc.health import LIVENESS
+from lensdb.api_grpc.logs import JsonFormatter
+from lensdb.api_grpc.server import LensDBServer
+from lensdb.api_grpc.servicers import SERVICE_NAMES
 from prometheus_client.parser import text_string_to_metric_families
-
-from api_grpc.client import ApiError, LensDBClient
-from api_grpc.gen.lensdb.v1 import search_pb2
-from api_grpc.health import LIVENESS
-from api_grpc.logs import JsonFormatter
-from api_grpc.server import LensDBServer
-from api_grpc.servicers import SERVICE_NAMES
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -241,7 +240,7 @@ def test_graceful_shutdown_finishes_calls_in_flight(world):
 
 
 def test_port_in_use_is_a_clear_error(world, server):
-    from lensdb.config import ConfigError
+    from lensdb.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="cannot listen"):
         LensDBServer(world.settings, serve_config(world, port=server.port)).start()
@@ -249,7 +248,7 @@ def test_port_in_use_is_a_clear_error(world, server):
 
 def test_request_with_a_client_deadline_shorter_than_the_search(world, server, channel):
     stub = search_pb2.SimilarRequest(object_id=int(world.ids[0]), k=3)
-    from api_grpc.gen.lensdb.v1 import search_pb2_grpc
+    from lensdb.api_grpc.gen.lensdb.v1 import search_pb2_grpc
 
     with pytest.raises(grpc.RpcError) as err:
         search_pb2_grpc.SearchStub(channel).Similar(stub, timeout=1e-6)
@@ -258,7 +257,7 @@ def test_request_with_a_client_deadline_shorter_than_the_search(world, server, c
 
 
 def test_client_retries_reads_only():
-    from api_grpc.client import SERVICE_CONFIG
+    from lensdb.api_grpc.client import SERVICE_CONFIG
 
     names = {(n["service"], n["method"]) for cfg in SERVICE_CONFIG["methodConfig"] for n in cfg["name"]}
     assert ("lensdb.v1.Search", "Similar") in names and ("lensdb.v1.Catalogue", "GetObjects") in names

@@ -9,11 +9,10 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from lensdb.catalog.db import make_engine, upgrade
+from lensdb.catalog.models import Shard, Source
+from lensdb.core.ids import SURVEY_RELEASE, make_object_id
 from sqlalchemy import Engine, func, insert, select
-
-from catalog.db import make_engine, upgrade
-from catalog.models import Shard, Source
-from lensdb.ids import SURVEY_RELEASE, make_object_id
 
 DATA = Path(__file__).resolve().parents[2] / "catalog" / "data"
 TRAINING_LENSES = DATA / "training_lenses.tsv"
@@ -45,7 +44,7 @@ def offset(ra, dec, sep_arcsec, pa_deg):
 
 def brute_force_pairs(ra1, dec1, ra2, dec2, radius_arcsec):
     """All (i, j, separation) with separation(position i, source j) <= radius: the O(N*M) reference."""
-    from catalog.crossmatch import separation_arcsec
+    from lensdb.catalog.crossmatch import separation_arcsec
 
     ra1, dec1, ra2, dec2 = map(np.asarray, (ra1, dec1, ra2, dec2))
     out = []

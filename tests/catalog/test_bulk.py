@@ -7,6 +7,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from lensdb.catalog.bulk import copy_batches, copy_columns
+from lensdb.catalog.db import make_engine
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,9 +25,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
-
-from catalog.bulk import copy_batches, copy_columns
-from catalog.db import make_engine
 
 metadata = MetaData()
 THINGS = Table(

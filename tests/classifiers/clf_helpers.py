@@ -1,6 +1,7 @@
 """Helpers of the classifier tests: catalogue rows, lens labels and synthetic representations.
 
-Rows go in with SQLAlchemy Core and :func:`catalog.bulk.copy_columns` (the tests depend on the schema only, not on
+Rows go in with SQLAlchemy Core and :func:`lensdb.catalog.bulk.copy_columns` (the tests depend on the schema only,
+not on
 the ingest path). Representations are random unit vectors in which lenses lean along one direction, so a linear
 probe can find them but not perfectly.
 """
@@ -8,11 +9,10 @@ probe can find them but not perfectly.
 from __future__ import annotations
 
 import numpy as np
+from lensdb.catalog.bulk import copy_columns
+from lensdb.catalog.models import Label, LabelSet, Shard, Source
+from lensdb.core.ids import SURVEY_RELEASE, make_object_id
 from sqlalchemy import Engine, func, insert, select
-
-from catalog.bulk import copy_columns
-from catalog.models import Label, LabelSet, Shard, Source
-from lensdb.ids import SURVEY_RELEASE, make_object_id
 
 
 def add_sources(engine: Engine, n: int, *, survey="south", mag_z=18.0, ra=None, dec=None, shard_path="/dev/null",

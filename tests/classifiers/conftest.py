@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from catalog.db import make_engine, upgrade
+from lensdb.catalog.db import make_engine, upgrade
 
 
 @pytest.fixture(autouse=True)

@@ -5,17 +5,16 @@ import numpy as np
 import pytest
 import torch
 from clf_helpers import add_labels, add_sources
+from lensdb.classifiers.config import FinetuneConfig
+from lensdb.classifiers.features import ArrayFeatures
+from lensdb.classifiers.finetune import cache_side, epoch_order
+from lensdb.classifiers.finetune_job import load_finetuned, run_finetune, score_finetuned
+from lensdb.classifiers.registry import get_model
+from lensdb.core.errors import InvalidInput
+from lensdb.encoder.backbones import build_backbone
+from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
+from lensdb.encoder.config import AugmentConfig, EncoderConfig
 from sqlalchemy import text
-
-from classifiers.config import FinetuneConfig
-from classifiers.features import ArrayFeatures
-from classifiers.finetune import cache_side, epoch_order
-from classifiers.finetune_job import load_finetuned, run_finetune, score_finetuned
-from classifiers.registry import get_model
-from encoder.backbones import build_backbone
-from encoder.checkpoint import Checkpoint, save_checkpoint
-from encoder.config import AugmentConfig, EncoderConfig
-from lensdb.errors import InvalidInput
 
 N, N_LENS, SIZE = 160, 12, 48
 

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from classifiers.metrics import (
+from lensdb.classifiers.metrics import (
     default_top_n,
     precision_at,
     recall_curve,
@@ -11,7 +10,7 @@ from classifiers.metrics import (
     top_n_report,
     true_positives_at,
 )
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 
 def test_tp_and_precision_at_n_by_hand():

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 from clf_helpers import lens_vectors
-
-from classifiers.probe import (
+from lensdb.classifiers.probe import (
     FeatureMatrix,
     LbfgsOptions,
     choose_storage,
@@ -14,7 +13,7 @@ from classifiers.probe import (
     predict_logits,
     temporary_matrix,
 )
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 
 def _data(n=600, n_pos=60, dim=12, seed=0):

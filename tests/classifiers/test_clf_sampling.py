@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 from clf_helpers import add_labels, add_sources
-
-from classifiers.sampling import PAPER_RATIOS, build_sets, load_pools
-from lensdb.errors import InvalidInput, NotFound
+from lensdb.classifiers.sampling import PAPER_RATIOS, build_sets, load_pools
+from lensdb.core.errors import InvalidInput, NotFound
 
 
 def _catalogue(engine, n=2500, n_lens=20):

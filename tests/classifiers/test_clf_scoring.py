@@ -6,15 +6,14 @@ import h5py
 import numpy as np
 import pytest
 from clf_helpers import add_sources, lens_vectors
+from lensdb.classifiers.features import ArrayFeatures, StoreFeatures, write_store
+from lensdb.classifiers.registry import get_model, save_model
+from lensdb.classifiers.scoring import ScoreFilter, rank_by_search, rank_full_pass, score_probe
+from lensdb.core.config import load_settings
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.store import VectorStore
 from sqlalchemy import text
-
-from classifiers.features import ArrayFeatures, StoreFeatures, write_store
-from classifiers.registry import get_model, save_model
-from classifiers.scoring import ScoreFilter, rank_by_search, rank_full_pass, score_probe
-from lensdb.config import load_settings
-from lensdb.errors import Conflict, InvalidInput, NotFound
-from vectordb.config import VectorDBConfig
-from vectordb.store import VectorStore
 
 DIM = 16
 
@@ -126,7 +125,7 @@ def test_bad_input_is_refused(sqlite_engine):
 
 
 def test_read_rows_matches_h5py_for_dense_and_sparse_rows(tmp_path):
-    from classifiers.sheets import read_rows
+    from lensdb.classifiers.sheets import read_rows
 
     data = np.arange(5000 * 3 * 2 * 2, dtype=np.float32).reshape(5000, 3, 2, 2)
     with h5py.File(tmp_path / "a.h5", "w") as f:

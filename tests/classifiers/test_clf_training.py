@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pytest
 from clf_helpers import survey
-
-from classifiers.config import ProbeConfig
-from classifiers.features import ArrayFeatures
-from classifiers.registry import get_model
-from classifiers.training import train_probe
-from lensdb.errors import Conflict, InvalidInput, NotFound
+from lensdb.classifiers.config import ProbeConfig
+from lensdb.classifiers.features import ArrayFeatures
+from lensdb.classifiers.registry import get_model
+from lensdb.classifiers.training import train_probe
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 
 def test_train_stores_the_model_with_its_definition(engine, tmp_path):

@@ -5,8 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-
-from lensdb.config import ConfigError, load_section, load_settings
+from lensdb.core.config import ConfigError, load_section, load_settings
 
 
 def test_defaults_live_in_the_data_folder(tmp_path, monkeypatch):

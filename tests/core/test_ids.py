@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from lensdb.ids import make_object_id, split_object_id, survey_from_release
+from lensdb.core.ids import make_object_id, split_object_id, survey_from_release
 
 
 def test_round_trip_and_uniqueness():

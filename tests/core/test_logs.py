@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from lensdb.logs import LiteTimestampNoise, setup_logging
+from lensdb.core.logs import LiteTimestampNoise, setup_logging
 
 
 def _record(name: str, msg: str, exc: BaseException | None = None) -> logging.LogRecord:

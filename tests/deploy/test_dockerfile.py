@@ -168,8 +168,8 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 def test_build_context_lets_in_every_package_and_nothing_local():
     patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
-    packages = {p.rstrip("*").rstrip(".") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
-    for package in packages:
+    folders = set(PYPROJECT["tool"]["setuptools"]["package-dir"].values())
+    for package in folders:
         assert not _ignored(f"{package}/__init__.py", patterns), f"{package} is not in the build context"
     assert not _ignored("pyproject.toml", patterns)
     assert not _ignored(PYPROJECT["project"]["readme"], patterns)

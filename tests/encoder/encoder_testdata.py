@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from encoder.config import AugmentConfig, EncoderConfig
-from ingest.schema import write_shard
+from lensdb.encoder.config import AugmentConfig, EncoderConfig
+from lensdb.ingest.schema import write_shard
 
 
 def make_shard(path: str | Path, n: int = 32, size: int = 64, seed: int = 0, *, survey=None, mag_z=None,
@@ -56,8 +55,7 @@ def ddp_worker(rank: int, world: int, port: int, shard: str, out: str, result_di
     import os
 
     import torch
-
-    from encoder.train import train
+    from lensdb.encoder.train import train
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import make_shard, tiny_config
-
-from encoder.checkpoint import (
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.encoder.checkpoint import (
     Checkpoint,
     CorruptCheckpoint,
     encoder_version,
@@ -17,11 +17,10 @@ from encoder.checkpoint import (
     load_state,
     save_checkpoint,
 )
-from encoder.data import select_training_sample
-from encoder.inference import Embedder, load_encoder
-from encoder.moco import MoCo
-from encoder.transforms import inference_pipeline
-from lensdb.errors import Conflict, InvalidInput, NotFound
+from lensdb.encoder.data import select_training_sample
+from lensdb.encoder.inference import Embedder, load_encoder
+from lensdb.encoder.moco import MoCo
+from lensdb.encoder.transforms import inference_pipeline
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import make_shard
-
-from encoder.data import EpochBatchSampler, ShardImages, TrainingSelection, select_training_sample
-from lensdb.errors import Conflict, InvalidInput
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.encoder.data import EpochBatchSampler, ShardImages, TrainingSelection, select_training_sample
 
 
 def test_selection_is_south_bright_and_flat_in_mag_z(tmp_path):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import make_shard, tiny_config
-
-from encoder.checkpoint import Checkpoint, save_checkpoint
-from encoder.data import select_training_sample
-from encoder.embed import (
+from lensdb.core.config import load_settings
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
+from lensdb.encoder.data import select_training_sample
+from lensdb.encoder.embed import (
     BatchEncoder,
     Prefetcher,
     embed_shards,
@@ -19,14 +20,13 @@ from encoder.embed import (
     parse_partition,
     select_partition,
 )
-from encoder.inference import Embedder
-from encoder.moco import MoCo
+from lensdb.encoder.inference import Embedder
+from lensdb.encoder.moco import MoCo
+from lensdb.vectordb import collection, naming
+from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.store import VectorStore
+
 from lensdb import cli
-from lensdb.config import load_settings
-from lensdb.errors import Conflict, InvalidInput
-from vectordb import collection, naming
-from vectordb.config import VectorDBConfig
-from vectordb.store import VectorStore
 
 SIZE = 112  # the smallest cutout a shard may hold is 110 (training crop + jitter); the tiny model crops 32
 
@@ -190,7 +190,7 @@ def test_bf16_and_prefetcher_errors(checkpoint):
 
 
 def test_host_centre_crop_gives_the_pipeline_s_pixels_and_vectors(checkpoint):
-    from encoder.transforms.crop import CenterCrop, host_centre_crop
+    from lensdb.encoder.transforms.crop import CenterCrop, host_centre_crop
 
     ckpt, _ = checkpoint
     emb = Embedder.from_checkpoint(ckpt, device="cpu")
@@ -210,8 +210,8 @@ def test_host_centre_crop_gives_the_pipeline_s_pixels_and_vectors(checkpoint):
 
 
 def test_reader_workers_and_device_side_nan_check(tmp_path, checkpoint):
-    from encoder.embed import NonFinitePixels, encoded_chunks
-    from ingest.reader import open_shard
+    from lensdb.encoder.embed import NonFinitePixels, encoded_chunks
+    from lensdb.ingest.reader import open_shard
 
     ckpt, _ = checkpoint
     emb = Embedder.from_checkpoint(ckpt, device="cpu")

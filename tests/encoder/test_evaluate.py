@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import tiny_config
-
-from encoder.backbones import build_backbone
-from encoder.evaluate import centre, invariant_projection, lens_enrichment, pca, pixel_features
-from encoder.inference import Embedder
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
+from lensdb.encoder.backbones import build_backbone
+from lensdb.encoder.evaluate import centre, invariant_projection, lens_enrichment, pca, pixel_features
+from lensdb.encoder.inference import Embedder
 
 
 def clustered(n=400, n_lens=40, dim=16, spread=0.05, seed=0):
@@ -85,7 +84,7 @@ def test_invariant_projection_finds_directions_that_survive_augmentation():
     z = (emb.embed(images).numpy() - mean) @ proj[:, 0]
     assert (np.sign(z[:40]) == np.sign(z[0])).all() and (np.sign(z[40:]) == -np.sign(z[0])).all()
     # A whitened embedder gives the same projection: it is always of the raw backbone, whose views it compares.
-    from encoder.whitening import fit_whitening
+    from lensdb.encoder.whitening import fit_whitening
 
     emb.whitening = fit_whitening(rng.normal(size=(100, emb.dim)), 0.1)
     mean_w, proj_w = invariant_projection(emb, images, np.full(80, 0.02, np.float32), dims=4, n=80)
@@ -94,8 +93,8 @@ def test_invariant_projection_finds_directions_that_survive_augmentation():
 
 
 def test_three_way_whitens_every_representation_alike():
-    from encoder.evaluate import three_way
-    from encoder.whitening import fit_whitening
+    from lensdb.encoder.evaluate import three_way
+    from lensdb.encoder.whitening import fit_whitening
 
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 0.1, (60, 3, 40, 40)).astype(np.float32)

@@ -7,10 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from lensdb.encoder.backbones import Backbone, NarrowResNet18, ResNet50, build_backbone
+from lensdb.encoder.moco import MoCo, info_nce
 from torch import nn
-
-from encoder.backbones import Backbone, NarrowResNet18, ResNet50, build_backbone
-from encoder.moco import MoCo, info_nce
 
 
 class Linear(Backbone):

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from encoder.config import AugmentConfig
-from encoder.transforms import (
+from lensdb.core.errors import InvalidInput
+from lensdb.encoder.config import AugmentConfig
+from lensdb.encoder.transforms import (
     ArcsinhStretch,
     CenterCrop,
     FlipRotate,
@@ -23,7 +23,6 @@ from encoder.transforms import (
     inference_pipeline,
     training_pipeline,
 )
-from lensdb.errors import InvalidInput
 
 
 def blob(n=1, size=96, sigma=3.0, offset=(0.0, 0.0)) -> torch.Tensor:
@@ -232,7 +231,7 @@ def test_noise_tops_up_to_the_target_level():
     n = 20000
     present = torch.full((n, 3), 0.004)
     target = torch.full((n, 3), 0.005)
-    from encoder.transforms.base import differential
+    from lensdb.encoder.transforms.base import differential
 
     extra = differential(present, target)
     torch.testing.assert_close(torch.sqrt(present**2 + extra**2), target)
@@ -246,7 +245,7 @@ def test_noise_tops_up_to_the_target_level():
 # --- ArcsinhStretch -----------------------------------------------------------------------------------------------
 
 def test_stretch_matches_the_numpy_viewer_stretch():
-    from lensdb.display import legacy_rgb
+    from lensdb.core.display import legacy_rgb
 
     x = torch.randn(4, 3, 16, 16) * 0.05 + 0.02
     x[0, :, :2, :2] = -1.0  # all bands dark: I = 0

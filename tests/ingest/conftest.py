@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from catalog.db import make_engine, upgrade
+from lensdb.catalog.db import make_engine, upgrade
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Small, random but valid test shards, written with :func:`ingest.schema.write_shard`.
+"""Small, random but valid test shards, written with :func:`lensdb.ingest.schema.write_shard`.
 
 Independent of the realistic simulator (ingest/simulate): the values only need to pass validation and be easy to
 check. Each object's id parts are predictable: ``release``, ``brickid`` and ``objid = first_objid + row``, so two
@@ -11,10 +11,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from lensdb.catalog.models import Shard, Source
+from lensdb.ingest.schema import SOURCE_TYPES, write_shard
 from sqlalchemy import select
-
-from catalog.models import Shard, Source
-from ingest.schema import SOURCE_TYPES, write_shard
 
 
 def make_columns(n: int, *, seed: int = 0, release: int | np.ndarray = 9010, brickid: int = 1234,

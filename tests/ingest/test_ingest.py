@@ -14,14 +14,13 @@ import h5py
 import numpy as np
 import pytest
 from ingest_shards import edit_shard, make_columns, snapshot, write_test_shard
+from lensdb.catalog.models import Job, Shard, Source
+from lensdb.core.config import load_settings
+from lensdb.core.errors import Conflict
+from lensdb.core.ids import make_object_id
+from lensdb.ingest.pipeline import PAUSE_ENV, PAUSE_FILE_ENV, IngestConfig, find_shards, ingest_paths, ingest_shard
+from lensdb.ingest.reader import MAG_ZEROPOINT
 from sqlalchemy import func, select, text
-
-from catalog.models import Job, Shard, Source
-from ingest.pipeline import PAUSE_ENV, PAUSE_FILE_ENV, IngestConfig, find_shards, ingest_paths, ingest_shard
-from ingest.reader import MAG_ZEROPOINT
-from lensdb.config import load_settings
-from lensdb.errors import Conflict
-from lensdb.ids import make_object_id
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,7 +130,7 @@ def test_pixels_are_part_of_the_fingerprint(tmp_path, catalog_engine):
 def test_ingest_from_an_open_h5py_file_and_settings(tmp_path, catalog_url):
     path = write_test_shard(tmp_path / "a.h5", 10)
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=catalog_url)
-    from catalog.db import make_engine
+    from lensdb.catalog.db import make_engine
 
     engine = make_engine(catalog_url)
     try:

@@ -6,12 +6,11 @@ import h5py
 import numpy as np
 import pytest
 from ingest_shards import edit_shard, make_columns, make_images, write_test_shard
-
-from catalog.models import Source
-from ingest.reader import catalog_columns, catalog_keys, magnitudes, open_shard, text_values
-from ingest.schema import write_shard
-from lensdb.errors import InvalidInput
-from lensdb.ids import make_object_id
+from lensdb.catalog.models import Source
+from lensdb.core.errors import InvalidInput
+from lensdb.core.ids import make_object_id
+from lensdb.ingest.reader import catalog_columns, catalog_keys, magnitudes, open_shard, text_values
+from lensdb.ingest.schema import write_shard
 
 
 def test_open_from_path_and_from_open_file(tmp_path):

@@ -1,12 +1,11 @@
-"""The Legacy Survey viewer stretch and PNG grids (lensdb.display)."""
+"""The Legacy Survey viewer stretch and PNG grids (lensdb.core.display)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from lensdb.core.display import legacy_rgb, save_grid
 from PIL import Image
-
-from lensdb.display import legacy_rgb, save_grid
 
 
 def _reference(g, r, z):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
-
-from ingest.schema import PIXEL_SCALE_ARCSEC
-from ingest.simulate.lensing import (
+from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.ingest.simulate.lensing import (
     LensModel,
     SourceModel,
     find_images,
@@ -19,6 +17,7 @@ from ingest.simulate.lensing import (
     sie_convergence,
     sie_deflection,
 )
+from scipy.ndimage import gaussian_filter
 
 
 def test_sis_point_source_at_origin_maps_the_einstein_circle_to_the_origin():

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.special import gamma
-
-from ingest.schema import PIXEL_SCALE_ARCSEC
-from ingest.simulate.conditions import (
+from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.ingest.simulate.conditions import (
     NOISE_SIGMA_FIT,
     PSF_SIGMA_PX_FIT,
     depth_mag,
@@ -17,8 +14,10 @@ from ingest.simulate.conditions import (
     noise_from_psfdepth,
     transmission,
 )
-from ingest.simulate.profiles import _sersic_radial_integral, ring_patch, sersic_bn, sersic_patch, spiral_patch
-from ingest.simulate.scene import psf_image, psf_otf
+from lensdb.ingest.simulate.profiles import _sersic_radial_integral, ring_patch, sersic_bn, sersic_patch, spiral_patch
+from lensdb.ingest.simulate.scene import psf_image, psf_otf
+from scipy import stats
+from scipy.special import gamma
 
 
 @pytest.mark.parametrize("n", [0.5, 1.0, 2.5, 4.0, 6.0])
@@ -53,7 +52,7 @@ def test_cuspy_centre_is_pixel_integrated():
     # A compact de Vaucouleurs: the central pixel holds less than point sampling would put there.
     patch = sersic_patch(20.0, 20.0, 0.8, 4.0, 1.0, 0.0)
     centre = patch.data[20 - patch.y0, 20 - patch.x0]
-    from ingest.simulate.profiles import sersic_sb
+    from lensdb.ingest.simulate.profiles import sersic_sb
 
     assert centre < float(sersic_sb(np.float32(0.0), np.float32(0.0), 0.8, 4.0, 1.0, 0.0))
     assert patch.data.sum() == pytest.approx(1.0, abs=1e-5)

@@ -8,9 +8,11 @@ import json
 import h5py
 import numpy as np
 import pytest
-
-from ingest.schema import COLUMN_BY_NAME, COLUMNS, SOURCE_TYPES
-from ingest.simulate import (
+from lensdb.core.config import ConfigError, load_section
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.core.ids import RELEASE_SURVEY, make_object_id
+from lensdb.ingest.schema import COLUMN_BY_NAME, COLUMNS, SOURCE_TYPES
+from lensdb.ingest.simulate import (
     CLASSES,
     SimulateConfig,
     draw_object,
@@ -19,12 +21,9 @@ from ingest.simulate import (
     simulate_arrays,
     simulate_survey,
 )
-from ingest.simulate.conditions import noise_from_psfdepth
-from ingest.simulate.objects import draw_class
-from ingest.simulate.sky import NORTH_SOUTH_DEC
-from lensdb.config import ConfigError, load_section
-from lensdb.errors import Conflict, InvalidInput
-from lensdb.ids import RELEASE_SURVEY, make_object_id
+from lensdb.ingest.simulate.conditions import noise_from_psfdepth
+from lensdb.ingest.simulate.objects import draw_class
+from lensdb.ingest.simulate.sky import NORTH_SOUTH_DEC
 
 BASE = dict(n_objects=96, shard_size=40, seed=5, lens_rate=0.1, lookalike_rate=0.2, north_fraction=0.4)
 

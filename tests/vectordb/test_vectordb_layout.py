@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from lensdb.errors import InvalidInput
-from vectordb import naming, sky
-from vectordb.config import DEFAULT_MAG_R_EDGES, VectorDBConfig
-from vectordb.filters import Cone, MagRange, MagWindow, SearchFilter, expression, fmt, r_bounds
-from vectordb.partitions import MagBins, all_partitions, partitions_for, row_partitions
-from vectordb.records import batches, validate
-from vectordb.schema import SOURCE_TYPES, hnsw_ef
+from lensdb.core.errors import InvalidInput
+from lensdb.vectordb import naming, sky
+from lensdb.vectordb.config import DEFAULT_MAG_R_EDGES, VectorDBConfig
+from lensdb.vectordb.filters import Cone, MagRange, MagWindow, SearchFilter, expression, fmt, r_bounds
+from lensdb.vectordb.partitions import MagBins, all_partitions, partitions_for, row_partitions
+from lensdb.vectordb.records import batches, validate
+from lensdb.vectordb.schema import SOURCE_TYPES, hnsw_ef
 
 HOSTILE = [
     'south" or 1==1 or survey=="',
@@ -137,7 +136,7 @@ def test_duplicate_filter_keeps_the_best_of_each_galaxy():
 
 
 def test_source_types_match_the_shard_format():
-    from ingest.schema import SOURCE_TYPES as INGEST_TYPES
+    from lensdb.ingest.schema import SOURCE_TYPES as INGEST_TYPES
 
     assert SOURCE_TYPES == INGEST_TYPES
 

@@ -6,14 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from lensdb.core.config import load_settings
+from lensdb.core.errors import InvalidInput, NotFound
+from lensdb.vectordb import sky
+from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.filters import Cone, MagRange, MagWindow, SearchFilter
+from lensdb.vectordb.store import VectorStore
 from vdb_helpers import DIM, make_columns
-
-from lensdb.config import load_settings
-from lensdb.errors import InvalidInput, NotFound
-from vectordb import sky
-from vectordb.config import VectorDBConfig
-from vectordb.filters import Cone, MagRange, MagWindow, SearchFilter
-from vectordb.store import VectorStore
 
 N = 3000
 QUERY = 1000 + 17  # an object id of the populated collection

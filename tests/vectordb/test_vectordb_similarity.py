@@ -7,11 +7,10 @@ import os
 
 import numpy as np
 import pytest
-
-from lensdb.errors import Conflict, InvalidInput, NotFound
-from vectordb.config import SimilarityConfig
-from vectordb.similarity.builder import build_similarity, parse_shard, similarity_topk
-from vectordb.similarity.storage import SimilarityArray, build_index, merge
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.vectordb.config import SimilarityConfig
+from lensdb.vectordb.similarity.builder import build_similarity, parse_shard, similarity_topk
+from lensdb.vectordb.similarity.storage import SimilarityArray, build_index, merge
 
 K, WINDOW = 40, 0.5
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lensdb.core.config import load_settings
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.vectordb import collection, naming
+from lensdb.vectordb.partitions import MagBins, all_partitions
+from lensdb.vectordb.store import VectorStore
 from lite_server import start_lite_server, stop_process
 from vdb_helpers import DIM, with_index
-
-from lensdb.config import load_settings
-from lensdb.errors import Conflict, InvalidInput, NotFound
-from vectordb import collection, naming
-from vectordb.partitions import MagBins, all_partitions
-from vectordb.store import VectorStore
 
 
 def test_create_makes_every_partition_and_rows_land_in_theirs(settings, version, config, columns):

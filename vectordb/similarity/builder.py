@@ -2,7 +2,7 @@
 
 Exact per pair (the released code only approximated the window per block of a million rows). The rows are sorted
 by (mag_r, object id); blocks of consecutive queries are multiplied against their magnitude slab only (see
-:mod:`vectordb.similarity.kernels`), so the work is about ``n x (objects within +-window)`` products, not n^2.
+:mod:`lensdb.vectordb.similarity.kernels`), so the work is about ``n x (objects within +-window)`` products, not n^2.
 
 Work is cut into chunks of ``chunk_rows`` rows; ``--shard i/n`` takes a contiguous run of chunks of about 1/n of
 the total cost, so that a Kubernetes indexed Job can give each pod one shard. Finished chunks are skipped, which
@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from lensdb.core.errors import InvalidInput
+from lensdb.vectordb.config import SimilarityConfig
+from lensdb.vectordb.similarity import storage
+from lensdb.vectordb.similarity.kernels import block_topk, resolve_backend, slab
 from tqdm import tqdm
-
-from lensdb.errors import InvalidInput
-from vectordb.config import SimilarityConfig
-from vectordb.similarity import storage
-from vectordb.similarity.kernels import block_topk, resolve_backend, slab
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +214,7 @@ def build_similarity(
 
     Args:
         ids, vectors, mag_r: (n,) int64 object ids, (n, d) float32 unit vectors, (n,) r magnitudes (AB mag).
-        out: output folder (see :mod:`vectordb.similarity.storage` for its layout).
+        out: output folder (see :mod:`lensdb.vectordb.similarity.storage` for its layout).
         config: k, window, chunk and block sizes, backend.
         encoder_version: recorded in the plan.
         shard: (i, n): this job computes the i-th of n cost-balanced runs of chunks.

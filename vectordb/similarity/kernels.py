@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from lensdb.errors import InvalidInput
+from lensdb.core.errors import InvalidInput
 
 BACKENDS = ("torch", "faiss", "torch-bf16")
 #: Widening of the slab bounds, mag: the bounds are a conservative pre-selection, the per-pair mask is exact.

@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from lensdb.errors import Conflict, InvalidInput, NotFound
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 FORMAT = "lensdb-similarity/1"
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads consecutive ids over the table

@@ -6,7 +6,7 @@ Create Date: 2026-11-26 09:00:00
 
 On PostgreSQL: install the q3c extension and index ``q3c_ang2ipix(ra, dec)`` on ``sources``, so that cone
 searches (``q3c_radial_query``) and cross-matches (``q3c_join``) run from the index. On SQLite this revision
-does nothing: the kdtree path of :mod:`catalog.crossmatch` uses the plain ``dec`` index instead.
+does nothing: the kdtree path of :mod:`lensdb.catalog.crossmatch` uses the plain ``dec`` index instead.
 
 Downgrade drops the index but leaves the extension: other database objects (a user's own tables or views)
 may use it, and dropping an extension needs more privileges than using it.
@@ -14,8 +14,7 @@ may use it, and dropping an extension needs more privileges than using it.
 
 import sqlalchemy as sa
 from alembic import op
-
-from lensdb.errors import LensDBError
+from lensdb.core.errors import LensDBError
 
 revision = '0002'
 down_revision = '0001'

@@ -22,14 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from api_grpc.gen.lensdb.v1 import common_pb2 as lensdb_dot_v1_dot_common__pb2
+from lensdb.api_grpc.gen.lensdb.v1 import common_pb2 as lensdb_dot_v1_dot_common__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17lensdb/v1/cutouts.proto\x12\tlensdb.v1\x1a\x16lensdb/v1/common.proto\"\\\n\x10GetCutoutRequest\x12\x11\n\tobject_id\x18\x01 \x01(\x03\x12\'\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x17.lensdb.v1.CutoutFormat\x12\x0c\n\x04\x63rop\x18\x03 \x01(\x05\"\x9a\x01\n\x06\x43utout\x12\x11\n\tobject_id\x18\x01 \x01(\x03\x12\'\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x17.lensdb.v1.CutoutFormat\x12\x0b\n\x03png\x18\x03 \x01(\x0c\x12\x1d\n\x03raw\x18\x04 \x01(\x0b\x32\x10.lensdb.v1.Array\x12\x0c\n\x04size\x18\x05 \x01(\x05\x12\x1a\n\x12pixel_scale_arcsec\x18\x06 \x01(\x01*[\n\x0c\x43utoutFormat\x12\x1d\n\x19\x43UTOUT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43UTOUT_FORMAT_PNG\x10\x01\x12\x15\n\x11\x43UTOUT_FORMAT_RAW\x10\x02\x32\x46\n\x07\x43utouts\x12;\n\tGetCutout\x12\x1b.lensdb.v1.GetCutoutRequest\x1a\x11.lensdb.v1.Cutoutb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'api_grpc.gen.lensdb.v1.cutouts_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lensdb.api_grpc.gen.lensdb.v1.cutouts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CUTOUTFORMAT']._serialized_start=313

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from api_grpc.gen.lensdb.v1 import labels_pb2 as lensdb_dot_v1_dot_labels__pb2
+from lensdb.api_grpc.gen.lensdb.v1 import labels_pb2 as lensdb_dot_v1_dot_labels__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
