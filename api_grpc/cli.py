@@ -20,7 +20,8 @@ Auth:   a bearer token from $LENSDB_API_TOKEN (or --token-file, or [serve] token
 TLS:    --tls-cert/--tls-key, or $LENSDB_TLS_CERT/$LENSDB_TLS_KEY (PEM files).
 Prints one JSON line {"grpc_port": ..., "metrics_port": ...} once listening (port 0 = a free port).
 SIGTERM/SIGINT stop it gracefully: health turns NOT_SERVING, calls in flight get --grace seconds.
-Other tunables (limits, page sizes, thread pool) come from the [serve] section of the config file."""
+Other tunables come from the config file: the server's (thread pool, message sizes, health checks) from [serve],
+what requests may ask (page sizes, id counts, radii, the default encoder version) from [service]."""
 
 QUERY_HELP = """\
 Query a running LensDB server and print tables (or --json). The server is --target (default
@@ -64,17 +65,6 @@ def register(sub) -> None:
     query.register(q.add_subparsers(dest="query_command", metavar="ACTION", required=True))
 
 
-def _token(token_file: str | None, env_name: str = "LENSDB_API_TOKEN") -> str | None:
-    from lensdb.core.errors import InvalidInput
-
-    if token_file:
-        try:
-            return open(token_file).read().strip() or None
-        except OSError as exc:
-            raise InvalidInput(f"cannot read the token file {token_file}: {exc.strerror}") from exc
-    return os.environ.get(env_name) or None
-
-
 def run_serve(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb serve``: start, print the ports, wait for SIGTERM/SIGINT, stop gracefully."""
     import json
@@ -84,10 +74,13 @@ def run_serve(args: argparse.Namespace, settings) -> int:
     from lensdb.api_grpc.config import ServeConfig
     from lensdb.api_grpc.logs import use_json
     from lensdb.api_grpc.server import LensDBServer
+    from lensdb.api_grpc.tokens import read_token
+    from lensdb.services.config import ServiceConfig
 
+    service_config = ServiceConfig.from_settings(settings, encoder_version=args.encoder_version,
+                                                 checkpoint=args.checkpoint)
     config = ServeConfig.from_settings(
-        settings, host=args.host, port=args.port, metrics_port=args.metrics_port,
-        encoder_version=args.encoder_version, checkpoint=args.checkpoint, token=_token(args.token_file),
+        settings, host=args.host, port=args.port, metrics_port=args.metrics_port, token=read_token(args.token_file),
         tls_cert=args.tls_cert or os.environ.get("LENSDB_TLS_CERT") or None,
         tls_key=args.tls_key or os.environ.get("LENSDB_TLS_KEY") or None, max_workers=args.max_workers,
         max_concurrent_rpcs=args.max_concurrent_rpcs, log_format=args.log_format, grace_s=args.grace_s)
@@ -96,7 +89,7 @@ def run_serve(args: argparse.Namespace, settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
-    server = LensDBServer(settings, config).start()
+    server = LensDBServer(settings, config, service_config=service_config).start()
     print(json.dumps({"grpc_port": server.port, "metrics_port": server.metrics_port}), flush=True)
     try:
         while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly

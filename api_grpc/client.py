@@ -22,6 +22,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+
 from lensdb.api_grpc.gen.lensdb.v1 import (
     catalogue_pb2,
     catalogue_pb2_grpc,

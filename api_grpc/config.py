@@ -2,8 +2,10 @@
 
     [serve]
     port = 50051
-    encoder_version = "resnet50_1a2b3c4d5e6f"
     max_workers = 16
+
+What the services behind it allow (page sizes, id counts, the default encoder version) is the ``[service]``
+section (:class:`lensdb.services.config.ServiceConfig`), shared with every other face.
 
 Secrets do not belong in a config file that is often committed: the token is read from ``LENSDB_API_TOKEN`` (or
 ``--token-file``) first; ``token`` here is the last resort. TLS files come from ``LENSDB_TLS_CERT`` /
@@ -12,6 +14,7 @@ Secrets do not belong in a config file that is often committed: the token is rea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,33 +32,20 @@ class ServeConfig:
         host: interface to listen on (``0.0.0.0`` for every IPv4 interface, ``[::]`` for IPv6 too).
         port: gRPC port (0 = any free port; the server reports the one it bound).
         metrics_port: Prometheus ``/metrics`` HTTP port (0 = no metrics endpoint); served on ``host``.
-        encoder_version: vectors searched by default; empty = the checkpoint's version, else the only LensDB
-            collection in Milvus.
-        checkpoint: encoder checkpoint for cutout queries (default ``<data_dir>/encoder/checkpoint.pt`` when
-            it exists); without one, cutout queries fail with FAILED_PRECONDITION.
         token: bearer token clients must send (prefer ``LENSDB_API_TOKEN``); empty = no authentication.
         tls_cert, tls_key: PEM files; both or neither.
         max_workers: threads handling RPCs.
         max_concurrent_rpcs: RPCs in progress at once; more are refused with RESOURCE_EXHAUSTED.
         max_receive_mb, max_send_mb: largest request / response message, MiB.
         stream_chunk: hits per message of a streamed search.
-        page_size, max_page_size: default and largest page of listings (candidates, labels, cone matches).
-        max_ids: most object ids in one request (lookups, scoring, labels, grades, exclusions).
-        max_cone_arcsec: largest catalogue cone radius, arcsec.
-        position_radius_arcsec, max_position_radius_arcsec: default and largest match radius of a query by sky
-            position, arcsec.
-        max_cutout_px: largest side of an uploaded cutout, pixels.
         health_interval_s: seconds between backend checks of the health service.
         grace_s: seconds in-flight RPCs get to finish on shutdown.
         log_format: ``json`` (one object per line, for log collectors) or ``text``.
-        embed_threads: torch CPU threads for cutout queries (0 = torch's default).
     """
 
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 9090
-    encoder_version: str = ""
-    checkpoint: str = ""
     token: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -64,36 +54,24 @@ class ServeConfig:
     max_receive_mb: int = 16
     max_send_mb: int = 64
     stream_chunk: int = 512
-    page_size: int = 100
-    max_page_size: int = 1000
-    max_ids: int = 10_000
-    max_cone_arcsec: float = 3600.0
-    position_radius_arcsec: float = 5.0
-    max_position_radius_arcsec: float = 600.0
-    max_cutout_px: int = 512
     health_interval_s: float = 5.0
     grace_s: float = 10.0
     log_format: LogFormat = "json"
-    embed_threads: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("max_workers", "max_concurrent_rpcs", "max_receive_mb", "max_send_mb", "stream_chunk",
-                    "page_size", "max_page_size", "max_ids", "max_cutout_px")
+        positive = ("max_workers", "max_concurrent_rpcs", "max_receive_mb", "max_send_mb", "stream_chunk")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"[serve] {name} must be >= 1; got {getattr(self, name)}")
         for name in ("port", "metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"[serve] {name} must be a port number in [0, 65535]; got {getattr(self, name)}")
-        for name in ("max_cone_arcsec", "position_radius_arcsec", "max_position_radius_arcsec", "health_interval_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"[serve] {name} must be > 0; got {getattr(self, name)}")
-        if self.page_size > self.max_page_size:
-            raise ConfigError(f"[serve] page_size {self.page_size} exceeds max_page_size {self.max_page_size}")
+        if not self.health_interval_s > 0:
+            raise ConfigError(f"[serve] health_interval_s must be > 0; got {self.health_interval_s}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("[serve] TLS needs both a certificate and a key (tls_cert and tls_key)")
-        if self.grace_s < 0 or self.embed_threads < 0:
-            raise ConfigError("[serve] grace_s and embed_threads must be >= 0")
+        if self.grace_s < 0:
+            raise ConfigError("[serve] grace_s must be >= 0")
 
     @property
     def max_receive_bytes(self) -> int:
@@ -106,4 +84,11 @@ class ServeConfig:
     @classmethod
     def from_settings(cls, settings: Settings | None, **overrides) -> ServeConfig:
         """The ``[serve]`` section of the config file, with keyword overrides (``None`` = not given)."""
+        from lensdb.services.config import ServiceConfig
+
+        moved = set(settings.sections.get("serve", {}) if settings else ()) & {
+            f.name for f in dataclasses.fields(ServiceConfig)}
+        if moved:
+            raise ConfigError(f"[serve] {', '.join(sorted(moved))}: what requests may ask and the default encoder "
+                              "are settings of the services, shared by every face; move them to [service]")
         return load_section(cls, settings, "serve", **overrides)

@@ -3,7 +3,7 @@
 The first row whose exception type matches wins, so subclasses come before their bases. Anything that is not a
 domain error is a bug: it is logged with its traceback and answered INTERNAL with an incident id, never with its
 text (which may hold internals). Errors that reach the servicers raw from an engine are first turned into domain
-errors by :func:`lensdb.api_grpc.services.errors.as_domain`.
+errors by :func:`lensdb.services.errors.as_domain`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import logging
 import uuid
 
 import grpc
-from lensdb.api_grpc.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded, as_domain
+
 from lensdb.catalog.db import DatabaseUnavailable, SchemaOutOfDate
 from lensdb.core.config import ConfigError
 from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
+from lensdb.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded, as_domain
 
 log = logging.getLogger("lensdb.api")
 Code = grpc.StatusCode

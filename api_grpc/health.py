@@ -12,8 +12,9 @@ import logging
 import threading
 
 from grpc_health.v1 import health, health_pb2
+
 from lensdb.api_grpc.metrics import Metrics
-from lensdb.api_grpc.services.backends import Backends
+from lensdb.services.backends import Backends
 
 log = logging.getLogger("lensdb.api.health")
 LIVENESS = "lensdb.liveness"

@@ -12,6 +12,7 @@ import logging
 import time
 
 import grpc
+
 from lensdb.api_grpc.metrics import Metrics
 
 access_log = logging.getLogger("lensdb.api.access")

@@ -95,14 +95,14 @@ def _output(p, grid: bool = False) -> None:
 
 
 def _client(args):
-    from lensdb.api_grpc.cli import _token
     from lensdb.api_grpc.client import LensDBClient
+    from lensdb.api_grpc.tokens import read_token
 
     ca = None
     if args.tls_ca:
         with open(args.tls_ca, "rb") as f:
             ca = f.read()
-    return LensDBClient(args.target, token=_token(args.token_file), root_certificates=ca,
+    return LensDBClient(args.target, token=read_token(args.token_file), root_certificates=ca,
                         server_name=args.server_name, timeout=args.timeout)
 
 
@@ -144,6 +144,7 @@ def _emit(args, rows: list[dict], columns: Sequence[str]) -> None:
 
 def run_similar(args: argparse.Namespace, settings) -> int:
     import numpy as np
+
     from lensdb.api_grpc.client import Filters
     from lensdb.core.errors import InvalidInput
 
@@ -266,6 +267,7 @@ def run_models(args: argparse.Namespace, settings) -> int:
 def run_health(args: argparse.Namespace, settings) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     from lensdb.api_grpc.servicers import SERVICE_NAMES
 
     with _client(args) as api:

@@ -1,10 +1,11 @@
 """Build, start and stop the LensDB gRPC server.
 
-    with LensDBServer(settings, ServeConfig(port=0, metrics_port=0)) as server:
+    with LensDBServer(settings, ServeConfig(port=0, metrics_port=0), service_config=ServiceConfig()) as server:
         print(server.port)            # the port it bound (port 0 = any free one)
         server.wait()                 # until stop() (or a signal handler calling it)
 
-What runs: the five LensDB services over one shared :class:`~lensdb.api_grpc.services.Services`; ``grpc.health.v1``
+What runs: the five LensDB services over one shared :class:`~lensdb.services.Services` (the protocol-free service
+layer, configured by ``[service]``; this module's own settings are ``[serve]``); ``grpc.health.v1``
 kept current by a backend check (:mod:`lensdb.api_grpc.health`); server reflection (``grpc.reflection.v1alpha``, so
 clients without stubs can list and call the services); interceptors for metrics and logs and, when a token is
 configured, authentication; TLS when a certificate and key are configured; message size limits; a bounded thread
@@ -14,6 +15,7 @@ turns NOT_SERVING, new calls are refused, and calls in flight get ``grace_s`` se
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +24,15 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from lensdb.api_grpc.config import ServeConfig
 from lensdb.api_grpc.health import HealthMonitor
 from lensdb.api_grpc.interceptors import AuthInterceptor, ObserveInterceptor
 from lensdb.api_grpc.metrics import Metrics
 from lensdb.api_grpc.servicers import SERVICE_NAMES, add_all
-from lensdb.api_grpc.services import Backends, Services
 from lensdb.core.config import ConfigError, Settings
+from lensdb.services import Backends, Services
+from lensdb.services.config import ServiceConfig
 
 log = logging.getLogger("lensdb.api")
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -48,15 +52,21 @@ class LensDBServer:
         settings: where the database and Milvus are.
         config: the server's tunables (port, token, TLS, limits).
         services: services to serve (default: new ones over new backends, closed on :meth:`stop`).
+        service_config: the services' tunables when they are made here (default: ``[service]`` of the settings).
         metrics_on_free_port: with ``config.metrics_port == 0``, serve metrics on a free port instead of not at
             all (tests; ``metrics_port`` then holds the port).
     """
 
     def __init__(self, settings: Settings, config: ServeConfig, services: Services | None = None, *,
-                 metrics_on_free_port: bool = False):
+                 service_config: ServiceConfig | None = None, metrics_on_free_port: bool = False):
         self.settings, self.config = settings, config
         self._own_services = services is None
-        self.services = services or Services.build(Backends(settings, config))
+        if services is None:
+            service_config = service_config or ServiceConfig.from_settings(settings)
+            # One database connection per RPC thread: a request never waits for a connection.
+            service_config = dataclasses.replace(service_config, pool_size=config.max_workers)
+            services = Services.build(Backends(settings, service_config))
+        self.services = services
         self.metrics = Metrics()
         self.health_servicer = health.HealthServicer(experimental_non_blocking=True)
         self.monitor = HealthMonitor(self.services.backends, self.health_servicer, config.health_interval_s,
@@ -82,7 +92,7 @@ class LensDBServer:
             ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="lensdb-rpc"),
             interceptors=interceptors, options=options, maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
         )
-        add_all(server, self.services)
+        add_all(server, self.services, cfg.stream_chunk)
         health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
         return server

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lensdb.encoder.backbones import build_backbone
 from lensdb.encoder.config import PRESETS
 from lensdb.encoder.embed import BatchEncoder, encoded_chunks, normalise, read_chunks

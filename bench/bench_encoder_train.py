@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from lensdb.encoder.config import PRESETS
 from lensdb.encoder.moco import MoCo
 from lensdb.encoder.transforms import training_pipeline

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lensdb.core.config import ConfigError
 from lensdb.encoder.backbones import build_backbone
 from lensdb.encoder.config import EncoderConfig, resolve_config

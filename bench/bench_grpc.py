@@ -2,7 +2,7 @@
 
 Topology (as deployed): Milvus in its own process (``milvus-lite server``), ``lensdb serve`` in its own process,
 and the clients in this one. The baseline is the same service-layer call the servicer makes
-(:meth:`lensdb.api_grpc.services.search.SearchService.similar`), run in this process against the same Milvus: the
+(:meth:`lensdb.services.search.SearchService.similar`), run in this process against the same Milvus: the
 difference is what the API adds (protobuf, HTTP/2, the interceptors, the thread hand-offs).
 
 For k = 10 and 1000 and 1, 4 and 16 concurrent clients it measures p50/p99 latency and QPS of ``Similar`` (query
@@ -44,11 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lensdb.api_grpc.client import ApiError, Filters, LensDBClient  # noqa: E402
-from lensdb.api_grpc.config import ServeConfig  # noqa: E402
-from lensdb.api_grpc.services import Backends, Services  # noqa: E402
-from lensdb.api_grpc.services.types import SimilarQuery  # noqa: E402
 from lensdb.core.config import load_settings  # noqa: E402
 from lensdb.core.errors import LensDBError  # noqa: E402
+from lensdb.services import Backends, Services  # noqa: E402
+from lensdb.services.config import ServiceConfig  # noqa: E402
+from lensdb.services.types import SimilarQuery  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 VERSION = "bench-grpc-v1"
@@ -101,12 +101,13 @@ def start_milvus(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 def load(settings, data: dict, index: str) -> dict:
     """Write the catalogue rows (SQLite) and the vectors (Milvus); returns timings."""
+    from sqlalchemy import insert
+
     from lensdb.catalog.bulk import copy_columns
     from lensdb.catalog.db import make_engine, upgrade
     from lensdb.catalog.models import Shard
     from lensdb.vectordb.config import VectorDBConfig
     from lensdb.vectordb.store import VectorStore
-    from sqlalchemy import insert
 
     n = len(data["object_id"])
     t0 = time.perf_counter()
@@ -291,7 +292,7 @@ def main(argv=None) -> int:
                 warm = queries[: max(8, clients)]
                 # Fresh connections per setting (an idle pymilvus channel can be sent away by the server with
                 # GOAWAY too_many_pings, and the next call then stalls), one gRPC client per worker thread.
-                services = Services.build(Backends(settings, ServeConfig(encoder_version=VERSION)))
+                services = Services.build(Backends(settings, ServiceConfig(encoder_version=VERSION)))
                 pool = [LensDBClient(target, timeout=120) for _ in range(clients)]
 
                 def local_call(i, q, k=k, services=services):

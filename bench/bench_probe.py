@@ -172,9 +172,10 @@ def bench_scoring(args, x: np.ndarray, w: np.ndarray, b: float) -> dict:
 
 
 def bench_write(args) -> dict:
-    from lensdb.catalog.db import make_engine, upgrade
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+
+    from lensdb.catalog.db import make_engine, upgrade
 
     n = args.write_rows
     logits = np.sort(np.random.default_rng(0).standard_normal(n).astype(np.float32))[::-1]
@@ -213,9 +214,10 @@ def bench_write(args) -> dict:
 
 def _sources(engine, ids: np.ndarray) -> None:
     """Minimal source rows for ``ids`` (predictions reference sources)."""
+    from sqlalchemy import insert
+
     from lensdb.catalog.bulk import copy_columns
     from lensdb.catalog.models import Shard
-    from sqlalchemy import insert
 
     n = len(ids)
     with engine.begin() as conn:

@@ -33,6 +33,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
+
 from lensdb.vectordb.config import SimilarityConfig
 from lensdb.vectordb.similarity.builder import build_similarity, compute_rows, gather_rows, prepare_inputs
 from lensdb.vectordb.similarity.kernels import resolve_backend

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.core.config import load_settings
 from lensdb.vectordb import schema
 from lensdb.vectordb.config import VectorDBConfig

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy.spatial import cKDTree
+from sqlalchemy import Connection, Engine, and_, or_, select, text
+
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.models import Source
 from lensdb.core.errors import InvalidInput, LensDBError
-from scipy.spatial import cKDTree
-from sqlalchemy import Connection, Engine, and_, or_, select, text
 
 log = logging.getLogger(__name__)
 

@@ -7,17 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lensdb.core.errors import InvalidInput, LensDBError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
+
+from lensdb.core.errors import BackendUnavailable, Conflict, InvalidInput, LensDBError, first_line
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-class DatabaseUnavailable(LensDBError):
+class DatabaseUnavailable(BackendUnavailable):
     """The relational database cannot be reached or opened."""
 
 
@@ -145,3 +146,33 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _chain(exc: BaseException):
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def domain_error(exc: BaseException) -> LensDBError | None:
+    """The domain error a database failure stands for, or ``None`` when ``exc`` (and what caused it) is none.
+
+    A broken constraint is a :class:`~lensdb.core.errors.Conflict`; a missing table means the schema is behind
+    (:class:`SchemaOutOfDate`); a failed connection is :class:`DatabaseUnavailable` (retry later).
+    """
+    for e in _chain(exc):
+        if isinstance(e, IntegrityError):
+            return Conflict(f"the request contradicts stored data: {first_line(e.orig or e)}")
+        if isinstance(e, OperationalError | ProgrammingError) and _missing_table(e):
+            return SchemaOutOfDate(f"the database schema is missing tables ({first_line(e.orig or e)}); "
+                                   "run 'lensdb db upgrade'")
+        if isinstance(e, OperationalError) or (isinstance(e, DBAPIError) and e.connection_invalidated):
+            return DatabaseUnavailable(f"the relational database is unavailable: {first_line(e.orig or e)}")
+    return None
+
+
+def _missing_table(exc: DBAPIError) -> bool:
+    text = str(exc.orig or exc).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)

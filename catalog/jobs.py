@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import Engine, update
+
 from lensdb.catalog.db import session_scope
 from lensdb.catalog.models import Job, utcnow
-from sqlalchemy import Engine, update
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,14 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine, delete, func, insert, select, update
+
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.crossmatch import Matches, Method, crossmatch
 from lensdb.catalog.db import require_current
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
 from lensdb.catalog.models import Label, LabelSet, utcnow
 from lensdb.core.errors import Conflict, NotFound
-from sqlalchemy import Engine, delete, func, insert, select, update
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 
 log = logging.getLogger(__name__)

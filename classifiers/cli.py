@@ -297,8 +297,9 @@ def run_score(args, settings) -> int:
 
 
 def run_list(args, settings) -> int:
-    from lensdb.catalog.models import Model
     from sqlalchemy import select
+
+    from lensdb.catalog.models import Model
 
     engine = _engine(settings)
     m = Model.__table__.c

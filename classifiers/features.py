@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
 from lensdb.classifiers.probe import FeatureMatrix, temporary_matrix
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
@@ -221,8 +222,9 @@ def write_store(store: VectorStore, engine, ids, vectors, *, shard: str = "unkno
 
     For tests, benchmarks and demos that embed outside the embedding job. Returns rows written.
     """
-    from lensdb.catalog.models import Source
     from sqlalchemy import select
+
+    from lensdb.catalog.models import Source
 
     ids = np.asarray(ids, np.int64)
     vec = np.asarray(vectors, np.float32)

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from sqlalchemy import Engine, select
+from torch import nn
+
 from lensdb.catalog.models import Source
 from lensdb.classifiers.config import FinetuneConfig
 from lensdb.classifiers.metrics import default_top_n, top_n_report
 from lensdb.classifiers.sheets import image_locations, read_cutouts
 from lensdb.core.errors import InvalidInput
-from sqlalchemy import Engine, select
-from torch import nn
 
 log = logging.getLogger(__name__)
 

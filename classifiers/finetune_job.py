@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sqlalchemy import Engine, func, select
+
 from lensdb.catalog.models import Shard
 from lensdb.classifiers.config import FinetuneConfig
 from lensdb.classifiers.features import FeatureSource, check_version, load_matrix
@@ -36,7 +38,6 @@ from lensdb.classifiers.registry import StoredModel, file_sha256, save_model, up
 from lensdb.classifiers.sampling import TrainingSets, build_sets, load_pools
 from lensdb.classifiers.scoring import Ranked, ScoreFilter, ScoreReport, default_score_n, export_tsv, write_predictions
 from lensdb.core.errors import Conflict, InvalidInput
-from sqlalchemy import Engine, func, select
 
 log = logging.getLogger(__name__)
 FORMAT = "lensdb.finetune"

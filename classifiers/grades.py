@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine, delete, insert, select
+
 from lensdb.catalog.db import require_current
 from lensdb.catalog.models import Label, LabelSet, Source, utcnow
 from lensdb.classifiers.registry import get_model
 from lensdb.classifiers.sampling import GRADE_SOURCE
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import Engine, delete, insert, select
 
 log = logging.getLogger(__name__)
 DEFAULT_SET = "grades"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 
 #: The paper's inspection cut-off and the validation size it was chosen for.

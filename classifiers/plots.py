@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.classifiers.metrics import PAPER_SEARCH_SIZE, SKY_RATIO, ranking, recall_curve
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lensdb.classifiers.metrics import top_n_report
 from lensdb.core.errors import InvalidInput
 

@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
 from lensdb.catalog.db import require_current
 from lensdb.catalog.models import Model
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import Engine, insert, or_, select
-from sqlalchemy.exc import IntegrityError
 
 
 def encode_weights(weights) -> tuple[str, str]:

@@ -21,11 +21,12 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from sqlalchemy import Connection, Engine, select
+
 from lensdb.catalog.crossmatch import crossmatch
 from lensdb.catalog.db import require_current
 from lensdb.catalog.models import Label, LabelSet, Source
 from lensdb.core.errors import InvalidInput, NotFound
-from sqlalchemy import Connection, Engine, select
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine, delete, select
+
 from lensdb.catalog.bulk import copy_batches
 from lensdb.catalog.models import Prediction, Source
 from lensdb.classifiers.features import FeatureSource, check_query
 from lensdb.core.errors import Conflict, InvalidInput
-from sqlalchemy import Engine, delete, select
 
 log = logging.getLogger(__name__)
 #: Catalogue columns written next to each candidate in the TSV.

@@ -13,9 +13,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine, select
+
 from lensdb.catalog.models import Shard, Source
 from lensdb.core.errors import InvalidInput
-from sqlalchemy import Engine, select
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,9 @@ def read_rows(ds, rows: np.ndarray, block: int = 1024, density: float = 1 / 32) 
 def mosaic(images: np.ndarray, cols: int, titles: list[str] | None = None, gap: int = 2) -> np.ndarray:
     """(rows * (S + gap), cols * (S + gap), 3) uint8 RGB tiles of g, r, z cutouts (n, 3, S, S), row-major,
     in the Legacy Survey viewer stretch; captions drawn in the top-left corner of each tile."""
-    from lensdb.core.display import legacy_rgb
     from PIL import Image, ImageDraw
+
+    from lensdb.core.display import legacy_rgb
 
     n, size = len(images), images.shape[-1]
     rows = max(1, -(-n // cols))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lensdb.classifiers.config import ProbeConfig
 from lensdb.classifiers.features import FeatureSource, check_version, load_matrix
 from lensdb.classifiers.metrics import default_top_n, recall_curve, top_n_report

@@ -18,3 +18,14 @@ class NotFound(LensDBError):
 
 class Conflict(LensDBError):
     """The request contradicts what is stored (for example a shard changed since it was ingested)."""
+
+
+class BackendUnavailable(LensDBError):
+    """A backend (the relational database, Milvus) cannot be reached now; the same request may succeed later."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's text (at most ``limit`` characters), or its type name when it has none:
+    enough to say what failed without pasting an engine's multi-line report into a user's message."""
+    text = str(exc).strip().splitlines()
+    return text[0][:limit] if text else type(exc).__name__

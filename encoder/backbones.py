@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import torch
 import torchvision
-from lensdb.encoder.config import EMBED_DIM, EncoderConfig
 from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
+
+from lensdb.encoder.config import EMBED_DIM, EncoderConfig
 
 BACKBONES = ("resnet50", "resnet18_narrow")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from lensdb.core.config import ConfigError
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.encoder.config import EMBED_DIM, EncoderConfig

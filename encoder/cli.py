@@ -117,6 +117,7 @@ def run_train(args: argparse.Namespace, settings) -> int:
 
 def run_whiten(args: argparse.Namespace, settings) -> int:
     import torch
+
     from lensdb.encoder.embed import expand_shards
     from lensdb.encoder.whitening import whiten_checkpoint
 

@@ -19,9 +19,10 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Sampler
+
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.core.ids import RELEASE_SURVEY, make_object_id
-from torch.utils.data import Dataset, Sampler
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from lensdb.core.errors import InvalidInput, LensDBError
 from lensdb.encoder.inference import Embedder
 from lensdb.encoder.transforms.crop import host_centre_crop

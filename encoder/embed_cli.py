@@ -52,6 +52,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace, settings) -> int:
     import torch
+
     from lensdb.encoder.embed import ProgressBar, embed_shards, parse_partition
 
     if args.partition:

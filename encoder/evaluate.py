@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lensdb.core.errors import InvalidInput
 from lensdb.encoder.transforms import inference_pipeline
 
@@ -155,6 +156,7 @@ class SimulatedSurvey:
 def load_simulated(survey_dir: Path, crop: int) -> SimulatedSurvey:
     """Read every shard of a simulated survey folder (centre ``crop`` x ``crop`` pixels) and its truth.csv once."""
     import h5py
+
     from lensdb.ingest.simulate import read_truth
 
     images, mags, ebv = [], [], []
@@ -225,6 +227,7 @@ def invariant_projection(embedder, images: np.ndarray, ebv: np.ndarray, dims: in
         (mean (D,), projection (D, dims)): apply as ``(x - mean) @ projection``.
     """
     import scipy.linalg
+
     from lensdb.encoder.transforms import training_pipeline
 
     cfg = embedder.config

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lensdb.encoder.backbones import Backbone, build_backbone
 from lensdb.encoder.checkpoint import Checkpoint, backbone_state, load_checkpoint, load_state
 from lensdb.encoder.config import EMBED_DIM, EncoderConfig

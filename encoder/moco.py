@@ -13,9 +13,10 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
+
 from lensdb.encoder.backbones import Backbone, build_backbone
 from lensdb.encoder.config import EncoderConfig
-from torch import nn
 
 
 class MoCoOutput(NamedTuple):

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
+
 from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.encoder.checkpoint import Checkpoint, load_checkpoint, load_state, save_checkpoint
 from lensdb.encoder.config import EncoderConfig
@@ -37,7 +39,6 @@ from lensdb.encoder.data import (
 from lensdb.encoder.distributed import DistContext
 from lensdb.encoder.moco import MoCo
 from lensdb.encoder.transforms import training_pipeline
-from torch.utils.data import DataLoader
 
 log = logging.getLogger("lensdb.encoder")
 

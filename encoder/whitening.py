@@ -29,6 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+
 from lensdb.core.errors import InvalidInput
 
 #: Default number of objects whose vectors estimate the covariance.

@@ -83,8 +83,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ensure_schema(engine) -> None:
     """Create the schema in an empty SQLite database (the embedded default); else require the current one."""
-    from lensdb.catalog.db import require_current, upgrade
     from sqlalchemy import inspect
+
+    from lensdb.catalog.db import require_current, upgrade
 
     if engine.dialect.name == "sqlite" and not inspect(engine).get_table_names():
         log.info("creating the LensDB schema in the new SQLite database %s", engine.url.database)
@@ -95,8 +96,9 @@ def _ensure_schema(engine) -> None:
 def _tqdm_progress(disable: bool | None):
     """A :class:`lensdb.ingest.pipeline.Progress` that draws two tqdm bars with rows/s: rows checked (image scan)
     and rows written (catalogue copy). A context manager; the bars close on exit."""
-    from lensdb.ingest.pipeline import Progress
     from tqdm import tqdm
+
+    from lensdb.ingest.pipeline import Progress
 
     class TqdmProgress(Progress):
         def __enter__(self):

@@ -37,6 +37,9 @@ from typing import Literal
 
 import h5py
 import numpy as np
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
 from lensdb.catalog.bulk import copy_batches
 from lensdb.catalog.db import make_engine, require_current
 from lensdb.catalog.jobs import job_scope
@@ -46,8 +49,6 @@ from lensdb.core.errors import Conflict, InvalidInput, LensDBError
 from lensdb.core.ids import SURVEYS
 from lensdb.ingest import validate
 from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
-from sqlalchemy import Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
 

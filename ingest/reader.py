@@ -18,6 +18,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 from lensdb.core.ids import BANDS, make_object_id
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import h5py
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 from lensdb.core.ids import BANDS, BRICK_BITS, OBJ_BITS, RELEASE_BITS, RELEASE_SURVEY, SURVEYS, split_object_id
 from lensdb.ingest.reader import IMAGES, PER_BAND, PHOTO_Z, SCALAR_FLOATS, ShardReader, catalog_keys, text_values

@@ -162,6 +162,7 @@ def run_build(args: argparse.Namespace, settings) -> int:
 def run_get(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb similarity get``."""
     import numpy as np
+
     from lensdb.core.errors import InvalidInput
     from lensdb.vectordb.similarity.storage import SimilarityArray
 

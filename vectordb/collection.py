@@ -11,12 +11,13 @@ import json
 import logging
 from dataclasses import dataclass
 
+from pymilvus import MilvusClient, MilvusException
+
 from lensdb.core.errors import Conflict, LensDBError
 from lensdb.vectordb import naming, schema
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.connection import milvus_call
 from lensdb.vectordb.partitions import MagBins, all_partitions
-from pymilvus import MilvusClient, MilvusException
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,11 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import grpc
+from pymilvus import MilvusClient, MilvusException
+
 from lensdb.core.config import Settings
 from lensdb.core.errors import LensDBError
-from pymilvus import MilvusClient, MilvusException
 
 _lite_lock = threading.Lock()
 _lite_users: Counter[str] = Counter()
@@ -26,6 +28,25 @@ def milvus_call(what: str, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except MilvusException as exc:
         raise LensDBError(f"Milvus {what} failed: {exc.message}") from exc
+
+
+#: gRPC codes and Milvus error texts that mean "the server cannot be reached" (gRPC is Milvus's transport).
+_UNAVAILABLE_RPC = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_UNAVAILABLE_TEXT = ("fail connecting", "server unavailable", "connection refused", "failed to connect")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the Milvus server cannot be reached."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, grpc.RpcError) and getattr(e, "code", None) and e.code() in _UNAVAILABLE_RPC:
+            return True
+        if isinstance(e, MilvusException) and any(t in str(e.message).lower() for t in _UNAVAILABLE_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def is_lite_file(uri: str) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 from lensdb.core.ids import SURVEYS
 from lensdb.vectordb import sky

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 from lensdb.core.ids import SURVEYS
 from lensdb.vectordb.naming import bin_names, partition_name

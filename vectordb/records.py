@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 from lensdb.core.ids import SURVEYS
 from lensdb.vectordb.partitions import MAG_MISSING

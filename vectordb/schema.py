@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymilvus import CollectionSchema, DataType, MilvusClient
+
 from lensdb.core.errors import InvalidInput
 from lensdb.vectordb.config import VectorDBConfig
-from pymilvus import CollectionSchema, DataType, MilvusClient
 
 SCHEMA_VERSION = "1"
 PRIMARY = "object_id"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput, NotFound
 from lensdb.vectordb import filters as flt_mod
 from lensdb.vectordb import schema, sky

@@ -17,13 +17,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from pymilvus import MilvusClient
+
 from lensdb.core.config import Settings
 from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
 from lensdb.vectordb import collection, naming, records, schema
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.connection import connect, disconnect, milvus_call
 from lensdb.vectordb.partitions import all_partitions, row_partitions
-from pymilvus import MilvusClient
 
 #: Ids per ``object_id in [...]`` lookup: keeps each expression well under the gRPC message limit.
 _ID_CHUNK = 16384

@@ -7,6 +7,7 @@ health and reflection).
 from __future__ import annotations
 
 import grpc
+
 from lensdb.api_grpc.gen.lensdb.v1 import (
     catalogue_pb2,
     catalogue_pb2_grpc,
@@ -24,7 +25,7 @@ from lensdb.api_grpc.servicers.cutouts import CutoutsServicer
 from lensdb.api_grpc.servicers.labels import LabelsServicer
 from lensdb.api_grpc.servicers.probes import ProbesServicer
 from lensdb.api_grpc.servicers.search import SearchServicer
-from lensdb.api_grpc.services import Services
+from lensdb.services import Services
 
 SERVICE_NAMES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
@@ -38,9 +39,9 @@ SERVICE_NAMES = tuple(
 )
 
 
-def add_all(server: grpc.Server, services: Services) -> None:
-    """Register the five LensDB services on ``server``."""
-    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(services), server)
+def add_all(server: grpc.Server, services: Services, stream_chunk: int = 512) -> None:
+    """Register the five LensDB services on ``server``; a streamed search sends ``stream_chunk`` hits a message."""
+    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(services, stream_chunk), server)
     catalogue_pb2_grpc.add_CatalogueServicer_to_server(CatalogueServicer(services), server)
     probes_pb2_grpc.add_ProbesServicer_to_server(ProbesServicer(services), server)
     labels_pb2_grpc.add_LabelsServicer_to_server(LabelsServicer(services), server)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import catalogue_pb2, catalogue_pb2_grpc
 from lensdb.api_grpc.servicers import convert
-from lensdb.api_grpc.services import Services
-from lensdb.api_grpc.services.types import CatalogObject
+from lensdb.services import Services
+from lensdb.services.types import CatalogObject
 
 
 def object_pb(obj: CatalogObject) -> catalogue_pb2.CatalogObject:
@@ -23,7 +23,7 @@ def object_pb(obj: CatalogObject) -> catalogue_pb2.CatalogObject:
 
 
 class CatalogueServicer(catalogue_pb2_grpc.CatalogueServicer):
-    """Catalogue reads (see :class:`lensdb.api_grpc.services.catalogue.CatalogueService`)."""
+    """Catalogue reads (see :class:`lensdb.services.catalogue.CatalogueService`)."""
 
     def __init__(self, services: Services):
         self.services = services

@@ -5,15 +5,15 @@ from __future__ import annotations
 from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import cutouts_pb2, cutouts_pb2_grpc
 from lensdb.api_grpc.servicers import convert
-from lensdb.api_grpc.services import Services
 from lensdb.core.errors import InvalidInput
+from lensdb.services import Services
 
 RAW = cutouts_pb2.CUTOUT_FORMAT_RAW
 PNG = cutouts_pb2.CUTOUT_FORMAT_PNG
 
 
 class CutoutsServicer(cutouts_pb2_grpc.CutoutsServicer):
-    """Cutouts (see :class:`lensdb.api_grpc.services.cutouts.CutoutService`)."""
+    """Cutouts (see :class:`lensdb.services.cutouts.CutoutService`)."""
 
     def __init__(self, services: Services):
         self.services = services

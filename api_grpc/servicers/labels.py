@@ -5,8 +5,8 @@ from __future__ import annotations
 from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import labels_pb2, labels_pb2_grpc
 from lensdb.api_grpc.servicers import convert
-from lensdb.api_grpc.services import Services
-from lensdb.api_grpc.services.types import LensListUpload, NewLabel
+from lensdb.services import Services
+from lensdb.services.types import LensListUpload, NewLabel
 
 
 def summary_pb(s) -> labels_pb2.LabelSetSummary:
@@ -16,7 +16,7 @@ def summary_pb(s) -> labels_pb2.LabelSetSummary:
 
 
 class LabelsServicer(labels_pb2_grpc.LabelsServicer):
-    """Labels and grades (see :class:`lensdb.api_grpc.services.labels.LabelService`)."""
+    """Labels and grades (see :class:`lensdb.services.labels.LabelService`)."""
 
     def __init__(self, services: Services):
         self.services = services

@@ -5,8 +5,8 @@ from __future__ import annotations
 from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import probes_pb2, probes_pb2_grpc
 from lensdb.api_grpc.servicers import convert
-from lensdb.api_grpc.services import Services
-from lensdb.api_grpc.services.types import CandidateFilter, ModelSummary
+from lensdb.services import Services
+from lensdb.services.types import CandidateFilter, ModelSummary
 
 
 def model_pb(m: ModelSummary) -> probes_pb2.ModelInfo:
@@ -27,7 +27,7 @@ def candidate_filter(pb: probes_pb2.CandidateFilter) -> CandidateFilter:
 
 
 class ProbesServicer(probes_pb2_grpc.ProbesServicer):
-    """Classifier models (see :class:`lensdb.api_grpc.services.probes.ProbeService`)."""
+    """Classifier models (see :class:`lensdb.services.probes.ProbeService`)."""
 
     def __init__(self, services: Services):
         self.services = services

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+
 from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import search_pb2, search_pb2_grpc
 from lensdb.api_grpc.servicers import convert
-from lensdb.api_grpc.services import Services
-from lensdb.api_grpc.services.types import SimilarQuery, SimilarResult, SkyPosition
 from lensdb.core.errors import InvalidInput
+from lensdb.services import Services
+from lensdb.services.types import SimilarQuery, SimilarResult, SkyPosition
 from lensdb.vectordb.filters import Cone, MagWindow, SearchFilter
 
 
@@ -66,10 +67,10 @@ def response(hits, query: search_pb2.QueryInfo | None = None) -> search_pb2.Simi
 
 
 class SearchServicer(search_pb2_grpc.SearchServicer):
-    """Similarity search (see :class:`lensdb.api_grpc.services.search.SearchService`)."""
+    """Similarity search (see :class:`lensdb.services.search.SearchService`)."""
 
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, services: Services, stream_chunk: int = 512):
+        self.services, self.stream_chunk = services, stream_chunk
 
     @errors.unary
     def Similar(self, request, context):
@@ -80,7 +81,7 @@ class SearchServicer(search_pb2_grpc.SearchServicer):
     def SimilarStream(self, request, context):
         deadline = convert.deadline_of(context)
         result = self.services.search.similar(similar_query(request, self.services), deadline)
-        chunk = self.services.backends.config.stream_chunk
+        chunk = self.stream_chunk
         yield response(result.hits[:chunk], query_info(result))
         for start in range(chunk, len(result.hits), chunk):
             deadline.check("sending the next hits")

@@ -1,9 +1,10 @@
 """Alembic environment: runs LensDB's migrations against the URL set by catalog.db.alembic_config."""
 
 from alembic import context
+from sqlalchemy import pool
+
 from lensdb.catalog.db import make_engine
 from lensdb.catalog.models import Base
-from sqlalchemy import pool
 
 config = context.config
 target_metadata = Base.metadata

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
 from lensdb.encoder.transforms.base import Transform, differential, lognormal
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
 from lensdb.encoder.transforms.base import Transform, uniform
 
 PADDING_MODES = ("reflection", "zeros", "border")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from lensdb.encoder.transforms.base import Transform, differential, lognormal
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
 from lensdb.encoder.config import AugmentConfig
 from lensdb.encoder.transforms.base import Transform, check_batch
 from lensdb.encoder.transforms.blur import PSFBlur

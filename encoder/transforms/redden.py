@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from lensdb.core.errors import InvalidInput
 from lensdb.encoder.transforms.base import Transform, lognormal
 

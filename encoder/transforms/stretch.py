@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+
 from lensdb.encoder.transforms.base import Transform
 
 

@@ -13,6 +13,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.core.ids import SURVEY_RELEASE, make_object_id
 from lensdb.ingest.simulate.objects import ObjectSpec
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
 
 FWHM_PER_SIGMA = 2.3548  # 2 sqrt(2 ln 2), Gaussian FWHM / sigma

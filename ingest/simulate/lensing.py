@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
 from lensdb.ingest.simulate.profiles import Patch, sersic_sb
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
 from lensdb.ingest.simulate.conditions import Conditions, draw_conditions
 from lensdb.ingest.simulate.population import Component, draw_photoz, field_components

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.core.display import save_grid
 from lensdb.ingest.simulate.catalog import flux_to_mag
 from lensdb.ingest.simulate.config import SimulateConfig

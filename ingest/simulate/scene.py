@@ -16,12 +16,13 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
+from scipy.optimize import brentq
+
 from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
 from lensdb.ingest.simulate.conditions import FWHM_PER_SIGMA
 from lensdb.ingest.simulate.lensing import lensed_source_patch
 from lensdb.ingest.simulate.objects import ObjectSpec
 from lensdb.ingest.simulate.profiles import Patch, ring_patch, sersic_patch, spiral_patch
-from scipy.optimize import brentq
 
 PAD_PX = 16  # margin of the render grid around the cutout, pixels
 WING_FRACTION = 0.1  # flux fraction of the PSF wing Gaussian

@@ -24,6 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.core.errors import Conflict
 from lensdb.ingest.schema import shard_name, write_shard
 from lensdb.ingest.simulate.catalog import catalogue_columns, truth_rows, write_truth

@@ -17,6 +17,8 @@ galaxy record of the central object and, for lenses, the truth parameters.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
+
 from lensdb.ingest.simulate.conditions import Conditions
 from lensdb.ingest.simulate.lensing import LensModel, SourceModel, find_images, lensed_source_patch
 from lensdb.ingest.simulate.population import (
@@ -28,7 +30,6 @@ from lensdb.ingest.simulate.population import (
     flux_with_colours,
     galaxy_components,
 )
-from scipy.ndimage import gaussian_filter
 
 CLASSES = ("galaxy", "lens", "ring", "spiral", "companion", "merger")
 LOOKALIKES = ("ring", "spiral", "companion", "merger")

@@ -16,10 +16,12 @@ def round_trip(settings: Settings, version: str, checkpoint: str, query_id: int,
     from lensdb.api_grpc.client import LensDBClient
     from lensdb.api_grpc.config import ServeConfig
     from lensdb.api_grpc.server import LensDBServer
+    from lensdb.services.config import ServiceConfig
 
-    config = ServeConfig.from_settings(settings, host="127.0.0.1", port=0, metrics_port=0, encoder_version=version,
-                                       checkpoint=checkpoint, log_format="text", grace_s=2.0)
-    server = LensDBServer(settings, config).start()
+    config = ServeConfig.from_settings(settings, host="127.0.0.1", port=0, metrics_port=0, log_format="text",
+                                       grace_s=2.0)
+    service = ServiceConfig.from_settings(settings, encoder_version=version, checkpoint=checkpoint)
+    server = LensDBServer(settings, config, service_config=service).start()
     calls: list[dict] = []
 
     def timed(name: str, fn, describe):

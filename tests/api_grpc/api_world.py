@@ -7,19 +7,23 @@ run end to end; its vectors are 2048-d like every LensDB encoder's, which costs 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
+from sqlalchemy import insert
+
 from lensdb.api_grpc.config import ServeConfig
+from lensdb.api_grpc.server import LensDBServer
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.db import make_engine, upgrade
 from lensdb.catalog.models import Label, LabelSet, Prediction, Shard
 from lensdb.core.config import Settings, load_settings
 from lensdb.core.ids import SURVEY_RELEASE, make_object_id
-from sqlalchemy import insert
+from lensdb.services.config import ServiceConfig
 
 N_OBJECTS = 240
 SIZE = 40  # stored cutout side, pixels
@@ -148,10 +152,14 @@ def build_world(tmp: Path, db_url: str, milvus_uri: str, seed: int = 0) -> World
                  probe_b=b, ranked=ids[order])
 
 
-def serve_config(world, **overrides) -> ServeConfig:
-    """A config for a test server on a free loopback port (health checked only when a test asks)."""
-    values = dict(host="127.0.0.1", port=0, metrics_port=0, checkpoint=str(world.checkpoint),
-                  encoder_version=world.encoder_version, health_interval_s=3600.0, grace_s=5.0, max_workers=8,
+def make_server(world, settings=None, *, metrics_on_free_port: bool = False, **overrides) -> LensDBServer:
+    """A server (not started) on a free loopback port, health checked only when a test asks. ``overrides`` are
+    fields of :class:`ServeConfig` (the server) or of :class:`ServiceConfig` (the services behind it)."""
+    server = dict(host="127.0.0.1", port=0, metrics_port=0, health_interval_s=3600.0, grace_s=5.0, max_workers=8,
                   stream_chunk=64)
-    values.update(overrides)
-    return ServeConfig(**values)
+    service = dict(checkpoint=str(world.checkpoint), encoder_version=world.encoder_version)
+    service_fields = {f.name for f in dataclasses.fields(ServiceConfig)}
+    for key, value in overrides.items():
+        (service if key in service_fields else server)[key] = value
+    return LensDBServer(settings or world.settings, ServeConfig(**server), service_config=ServiceConfig(**service),
+                        metrics_on_free_port=metrics_on_free_port)

@@ -14,10 +14,10 @@ import uuid
 import grpc
 import pytest
 import torch
-from api_world import build_world, serve_config
-from lensdb.api_grpc.client import LensDBClient
-from lensdb.api_grpc.server import LensDBServer
+from api_world import build_world, make_server
 from lite_server import start_lite_server, stop_process
+
+from lensdb.api_grpc.client import LensDBClient
 
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
@@ -74,7 +74,7 @@ def world(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def server(world):
     """A server over the world, plaintext, no token, metrics on a free port."""
-    srv = LensDBServer(world.settings, serve_config(world), metrics_on_free_port=True).start()
+    srv = make_server(world, metrics_on_free_port=True).start()
     yield srv
     srv.stop(grace=0)
 

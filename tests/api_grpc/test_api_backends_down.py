@@ -7,12 +7,12 @@ import subprocess
 
 import grpc
 import pytest
-from api_world import serve_config
+from api_world import make_server
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from lensdb.api_grpc.client import ApiError, LensDBClient
-from lensdb.api_grpc.server import LensDBServer
-from lensdb.core.config import load_settings
 from lite_server import free_port, start_lite_server, stop_process
+
+from lensdb.api_grpc.client import ApiError, LensDBClient
+from lensdb.core.config import load_settings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -61,7 +61,7 @@ def own_milvus(world, tmp_path):
 def test_milvus_down_then_back(world, own_milvus):
     settings, restart, stop = own_milvus
     qid = int(world.ids[0])
-    with LensDBServer(settings, serve_config(world)) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, \
+    with make_server(world, settings) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, \
             LensDBClient(f"127.0.0.1:{srv.port}", timeout=60) as api:
         assert set(statuses(ch).values()) == {SERVING}
         expected = api.similar(object_id=qid, k=5).ids
@@ -84,7 +84,7 @@ def test_database_unreachable(world):
     dead = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/lensdb"
     settings = load_settings(env={}, data_dir=str(world.settings.data_dir), database_url=dead,
                              milvus_uri=world.settings.milvus_uri)
-    with LensDBServer(settings, serve_config(world)) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, \
+    with make_server(world, settings) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, \
             LensDBClient(f"127.0.0.1:{srv.port}", timeout=60) as api:
         st = statuses(ch)
         assert st[""] == NOT_SERVING and st["lensdb.v1.Catalogue"] == NOT_SERVING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from lensdb.catalog.crossmatch import separation_arcsec
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from lensdb.core.display import legacy_rgb
 from PIL import Image
+
+from lensdb.core.display import legacy_rgb
 
 
 def test_raw_cutout_is_the_stored_image(world, client):

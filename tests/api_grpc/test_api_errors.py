@@ -6,14 +6,15 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
+
 from lensdb.api_grpc.client import ApiError, Filters
 from lensdb.api_grpc.errors import STATUS_MAP, status_of
 from lensdb.api_grpc.gen.lensdb.v1 import common_pb2, cutouts_pb2, search_pb2
-from lensdb.api_grpc.services.deadline import Deadline
-from lensdb.api_grpc.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded
-from lensdb.api_grpc.services.types import SimilarQuery
 from lensdb.catalog.db import DatabaseUnavailable, SchemaOutOfDate
 from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
+from lensdb.services.deadline import Deadline
+from lensdb.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded
+from lensdb.services.types import SimilarQuery
 
 INJECTION = ['south" or 1 == 1 or survey == "', "'; DROP TABLE labels; --", "object_id >= 0", "\x00\n\t"]
 
@@ -145,11 +146,11 @@ def test_not_found(world, client, check_serving):
 
 
 def test_failed_precondition_without_an_encoder(world, check_serving):
-    from api_world import serve_config
-    from lensdb.api_grpc.client import LensDBClient
-    from lensdb.api_grpc.server import LensDBServer
+    from api_world import make_server
 
-    with LensDBServer(world.settings, serve_config(world, checkpoint="")) as srv, \
+    from lensdb.api_grpc.client import LensDBClient
+
+    with make_server(world, checkpoint="") as srv, \
             LensDBClient(f"127.0.0.1:{srv.port}") as api:
         with pytest.raises(ApiError) as err:
             api.similar(image=world.images[0], k=3)

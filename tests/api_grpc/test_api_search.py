@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from lensdb.api_grpc.client import Filters
-from lensdb.api_grpc.services.types import SimilarQuery
+from lensdb.services.types import SimilarQuery
 from lensdb.vectordb import sky
 
 

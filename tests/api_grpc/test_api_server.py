@@ -14,15 +14,15 @@ import urllib.request
 
 import grpc
 import pytest
-from api_world import serve_config
+from api_world import make_server
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
 from lensdb.api_grpc.client import ApiError, LensDBClient
 from lensdb.api_grpc.gen.lensdb.v1 import search_pb2
 from lensdb.api_grpc.health import LIVENESS
 from lensdb.api_grpc.logs import JsonFormatter
-from lensdb.api_grpc.server import LensDBServer
 from lensdb.api_grpc.servicers import SERVICE_NAMES
-from prometheus_client.parser import text_string_to_metric_families
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -41,7 +41,7 @@ def test_health_is_serving_for_every_service(server, channel):
 
 
 def test_token_auth(world):
-    with LensDBServer(world.settings, serve_config(world, token="s3cret-token")) as srv:
+    with make_server(world, token="s3cret-token") as srv:
         target = f"127.0.0.1:{srv.port}"
         for token in (None, "wrong", "s3cret-token-and-more"):
             with LensDBClient(target, token=token) as api, pytest.raises(ApiError) as err:
@@ -129,7 +129,7 @@ def test_tls(world, tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-    with LensDBServer(world.settings, serve_config(world, tls_cert=str(cert), tls_key=str(key))) as srv:
+    with make_server(world, tls_cert=str(cert), tls_key=str(key)) as srv:
         target = f"127.0.0.1:{srv.port}"
         with LensDBClient(target, root_certificates=cert.read_bytes()) as api:
             assert api.objects([int(world.ids[0])]).objects
@@ -177,7 +177,7 @@ def test_one_structured_log_record_per_call(world, client, caplog):
 
 
 def test_concurrent_rpcs_beyond_the_limit_are_refused(world):
-    with LensDBServer(world.settings, serve_config(world, max_concurrent_rpcs=1)) as srv, \
+    with make_server(world, max_concurrent_rpcs=1) as srv, \
             grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch, LensDBClient(f"127.0.0.1:{srv.port}") as api:
         watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(service=""))
         assert next(watch).status == SERVING  # this call now stays open: the one allowed RPC
@@ -221,7 +221,7 @@ def test_concurrent_clients_get_the_same_answers(world, server):
 
 
 def test_graceful_shutdown_finishes_calls_in_flight(world):
-    srv = LensDBServer(world.settings, serve_config(world, stream_chunk=1)).start()
+    srv = make_server(world, stream_chunk=1).start()
     target = f"127.0.0.1:{srv.port}"
     with LensDBClient(target) as api:
         stream = api.search.SimilarStream(api.similar_request(int(world.ids[0]), k=100), timeout=60)
@@ -243,7 +243,7 @@ def test_port_in_use_is_a_clear_error(world, server):
     from lensdb.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="cannot listen"):
-        LensDBServer(world.settings, serve_config(world, port=server.port)).start()
+        make_server(world, port=server.port).start()
 
 
 def test_request_with_a_client_deadline_shorter_than_the_search(world, server, channel):
@@ -264,3 +264,22 @@ def test_client_retries_reads_only():
     writes = {"AddLabels", "RemoveLabels", "RecordGrades", "ImportLensList"}
     assert not {m for _, m in names} & writes
     assert SERVICE_CONFIG["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+
+
+def test_server_and_service_settings_live_in_their_own_sections(tmp_path):
+    """[serve] configures the gRPC server, [service] what requests may ask (shared by every face)."""
+    from lensdb.api_grpc.config import ServeConfig
+    from lensdb.core.config import ConfigError, load_settings
+    from lensdb.services.config import ServiceConfig
+
+    (tmp_path / "ok.toml").write_text("[serve]\nmax_workers = 3\n[service]\nmax_page_size = 50\npage_size = 5\n")
+    settings = load_settings(config_file=tmp_path / "ok.toml", env={})
+    assert ServeConfig.from_settings(settings).max_workers == 3
+    assert (ServiceConfig.from_settings(settings).max_page_size, ServiceConfig.from_settings(settings).page_size) \
+        == (50, 5)
+    (tmp_path / "old.toml").write_text('[serve]\nport = 1\nencoder_version = "v1"\nmax_ids = 3\n')
+    old = load_settings(config_file=tmp_path / "old.toml", env={})
+    with pytest.raises(ConfigError, match=r"\[serve\] encoder_version, max_ids: .*move them to \[service\]"):
+        ServeConfig.from_settings(old)
+    with pytest.raises(ConfigError, match=r"\[service\] page_size 9 exceeds max_page_size 8"):
+        ServiceConfig(page_size=9, max_page_size=8)

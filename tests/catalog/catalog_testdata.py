@@ -9,10 +9,11 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine, func, insert, select
+
 from lensdb.catalog.db import make_engine, upgrade
 from lensdb.catalog.models import Shard, Source
 from lensdb.core.ids import SURVEY_RELEASE, make_object_id
-from sqlalchemy import Engine, func, insert, select
 
 DATA = Path(__file__).resolve().parents[2] / "catalog" / "data"
 TRAINING_LENSES = DATA / "training_lenses.tsv"

@@ -7,8 +7,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from lensdb.catalog.bulk import copy_batches, copy_columns
-from lensdb.catalog.db import make_engine
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,6 +23,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
+
+from lensdb.catalog.bulk import copy_batches, copy_columns
+from lensdb.catalog.db import make_engine
 
 metadata = MetaData()
 THINGS = Table(

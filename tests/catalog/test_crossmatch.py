@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from catalog_testdata import brute_force_pairs, insert_sources, migrated_engine, offset
+
 from lensdb.catalog.crossmatch import cone_search, crossmatch, q3c_installed, separation_arcsec
 from lensdb.core.errors import InvalidInput, LensDBError
 

@@ -12,15 +12,15 @@ from catalog_testdata import (
     offset,
     read_tsv,
 )
+from sqlalchemy import func, select
+
 from lensdb.catalog import cli as catalog_cli
 from lensdb.catalog.db import SchemaOutOfDate, make_engine
 from lensdb.catalog.labels import import_labels, list_label_sets
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map, read_lens_list
 from lensdb.catalog.models import Label, LabelSet
-from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import func, select
-
 from lensdb.cli import main
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 # Entries of training_lenses.tsv (0-based rows) that lie within 60" of another entry: kept out of the regular
 # pattern below and used on purpose. 1503/1512 are 2.0" apart (one lens listed twice), 79/195 are 18.8" apart.

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from catalog_testdata import brute_force_pairs, insert_sources, migrated_engine, offset
+from scipy.spatial import cKDTree
+from sqlalchemy import select
+
 from lensdb.catalog.crossmatch import unit_vectors
 from lensdb.catalog.labels import import_labels, list_label_sets
 from lensdb.catalog.lenslist import parse_grade_map
 from lensdb.catalog.models import Label
-from scipy.spatial import cKDTree
-from sqlalchemy import select
 
 RADIUS = 25.2
 

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from lensdb.catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
-from lensdb.catalog.models import Base
-from lensdb.core.errors import LensDBError
 from sqlalchemy import inspect, text
 
+from lensdb.catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
+from lensdb.catalog.models import Base
 from lensdb.cli import main
+from lensdb.core.errors import LensDBError
 
 VERSIONS = Path(__file__).resolve().parents[2] / "catalog" / "migrations" / "versions"
 Q3C_INDEX = "ix_sources_q3c_ang2ipix"

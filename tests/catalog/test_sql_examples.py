@@ -13,10 +13,11 @@ from catalog_testdata import (
     offset,
     read_tsv,
 )
+from sqlalchemy import insert, select
+
 from lensdb.catalog.crossmatch import cone_search, separation_arcsec
 from lensdb.catalog.labels import import_labels
 from lensdb.catalog.models import Label, Model, Prediction
-from sqlalchemy import insert, select
 
 SQL_MD = Path(__file__).resolve().parents[2] / "catalog" / "SQL.md"
 

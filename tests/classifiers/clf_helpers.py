@@ -9,10 +9,11 @@ probe can find them but not perfectly.
 from __future__ import annotations
 
 import numpy as np
+from sqlalchemy import Engine, func, insert, select
+
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.models import Label, LabelSet, Shard, Source
 from lensdb.core.ids import SURVEY_RELEASE, make_object_id
-from sqlalchemy import Engine, func, insert, select
 
 
 def add_sources(engine: Engine, n: int, *, survey="south", mag_z=18.0, ra=None, dec=None, shard_path="/dev/null",

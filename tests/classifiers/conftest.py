@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from lensdb.catalog.db import make_engine, upgrade
 
 

@@ -5,14 +5,14 @@ import csv
 import numpy as np
 import pytest
 from clf_helpers import survey
+from sqlalchemy import select
+
 from lensdb.catalog.db import make_engine
 from lensdb.catalog.models import Job, Label, Prediction
 from lensdb.classifiers.features import write_store
+from lensdb.cli import main
 from lensdb.core.config import load_settings
 from lensdb.vectordb.store import VectorStore
-from sqlalchemy import select
-
-from lensdb.cli import main
 
 
 @pytest.fixture

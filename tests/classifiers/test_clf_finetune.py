@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 from clf_helpers import add_labels, add_sources
+from sqlalchemy import text
+
 from lensdb.classifiers.config import FinetuneConfig
 from lensdb.classifiers.features import ArrayFeatures
 from lensdb.classifiers.finetune import cache_side, epoch_order
@@ -14,7 +16,6 @@ from lensdb.core.errors import InvalidInput
 from lensdb.encoder.backbones import build_backbone
 from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
 from lensdb.encoder.config import AugmentConfig, EncoderConfig
-from sqlalchemy import text
 
 N, N_LENS, SIZE = 160, 12, 48
 

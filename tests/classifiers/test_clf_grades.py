@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 from clf_helpers import add_labels, add_sources
+from sqlalchemy import select
+
 from lensdb.catalog.models import Label, LabelSet
 from lensdb.classifiers.grades import read_grade_file, record_grades
 from lensdb.classifiers.registry import save_model
 from lensdb.classifiers.sampling import build_sets, load_pools
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import select
 
 
 def test_grades_are_recorded_and_feed_the_next_training(engine):

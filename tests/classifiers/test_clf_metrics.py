@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lensdb.classifiers.metrics import (
     default_top_n,
     precision_at,

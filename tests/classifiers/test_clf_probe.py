@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from clf_helpers import lens_vectors
+
 from lensdb.classifiers.probe import (
     FeatureMatrix,
     LbfgsOptions,

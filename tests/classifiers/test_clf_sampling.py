@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from clf_helpers import add_labels, add_sources
+
 from lensdb.classifiers.sampling import PAPER_RATIOS, build_sets, load_pools
 from lensdb.core.errors import InvalidInput, NotFound
 

@@ -6,6 +6,8 @@ import h5py
 import numpy as np
 import pytest
 from clf_helpers import add_sources, lens_vectors
+from sqlalchemy import text
+
 from lensdb.classifiers.features import ArrayFeatures, StoreFeatures, write_store
 from lensdb.classifiers.registry import get_model, save_model
 from lensdb.classifiers.scoring import ScoreFilter, rank_by_search, rank_full_pass, score_probe
@@ -13,7 +15,6 @@ from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.store import VectorStore
-from sqlalchemy import text
 
 DIM = 16
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from clf_helpers import survey
+
 from lensdb.classifiers.config import ProbeConfig
 from lensdb.classifiers.features import ArrayFeatures
 from lensdb.classifiers.registry import get_model

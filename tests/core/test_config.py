@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+
 from lensdb.core.config import ConfigError, load_section, load_settings
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lensdb.core.ids import make_object_id, split_object_id, survey_from_release
 
 

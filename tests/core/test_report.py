@@ -9,8 +9,8 @@ import matplotlib
 import numpy as np
 import pytest
 from chromium import INSTALL_HINT, find_chromium, load_page
-from lensdb.core.errors import InvalidInput
 
+from lensdb.core.errors import InvalidInput
 from lensdb.report import Figure, Section, Table, section_id, write_report
 
 matplotlib.use("Agg")

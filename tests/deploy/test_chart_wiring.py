@@ -140,8 +140,9 @@ def test_external_postgres_without_a_secret_sets_no_password(chart):
 
 def test_database_url_is_one_lensdb_accepts(render_ci):
     """The rendered settings go through LensDB's own configuration loader and SQLAlchemy's URL parser."""
-    from lensdb.core.config import load_settings
     from sqlalchemy.engine import make_url
+
+    from lensdb.core.config import load_settings
 
     for values in ch.CI_VALUES:
         env = {k: v["value"] for k, v in _app_envs(render_ci(values))[0].items() if "value" in v}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.encoder.config import AugmentConfig, EncoderConfig
 from lensdb.ingest.schema import write_shard
 
@@ -55,6 +56,7 @@ def ddp_worker(rank: int, world: int, port: int, shard: str, out: str, result_di
     import os
 
     import torch
+
     from lensdb.encoder.train import train
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import make_shard, tiny_config
+
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.encoder.checkpoint import (
     Checkpoint,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import make_shard
+
 from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.encoder.data import EpochBatchSampler, ShardImages, TrainingSelection, select_training_sample
 

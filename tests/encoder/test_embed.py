@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import make_shard, tiny_config
+
+from lensdb import cli
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
@@ -25,8 +27,6 @@ from lensdb.encoder.moco import MoCo
 from lensdb.vectordb import collection, naming
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.store import VectorStore
-
-from lensdb import cli
 
 SIZE = 112  # the smallest cutout a shard may hold is 110 (training crop + jitter); the tiny model crops 32
 

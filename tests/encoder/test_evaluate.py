@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from encoder_testdata import tiny_config
+
 from lensdb.core.errors import InvalidInput
 from lensdb.encoder.backbones import build_backbone
 from lensdb.encoder.evaluate import centre, invariant_projection, lens_enrichment, pca, pixel_features

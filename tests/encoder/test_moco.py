@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from lensdb.encoder.backbones import Backbone, NarrowResNet18, ResNet50, build_backbone
 from lensdb.encoder.moco import MoCo, info_nce
-from torch import nn
 
 
 class Linear(Backbone):

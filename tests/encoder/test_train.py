@@ -10,14 +10,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from encoder_testdata import ddp_worker, make_shard, tiny_config
+from lite_server import free_port
+
+from lensdb.cli import main
 from lensdb.core.errors import Conflict
 from lensdb.encoder.checkpoint import load_checkpoint
 from lensdb.encoder.config import resolve_config
 from lensdb.encoder.moco import MoCo
 from lensdb.encoder.train import lr_at, train
-from lite_server import free_port
-
-from lensdb.cli import main
 
 
 @pytest.fixture

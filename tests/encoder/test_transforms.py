@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from lensdb.core.errors import InvalidInput
 from lensdb.encoder.config import AugmentConfig
 from lensdb.encoder.transforms import (

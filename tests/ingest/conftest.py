@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lensdb.catalog.db import make_engine, upgrade
 
 

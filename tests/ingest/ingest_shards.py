@@ -11,9 +11,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from sqlalchemy import select
+
 from lensdb.catalog.models import Shard, Source
 from lensdb.ingest.schema import SOURCE_TYPES, write_shard
-from sqlalchemy import select
 
 
 def make_columns(n: int, *, seed: int = 0, release: int | np.ndarray = 9010, brickid: int = 1234,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ingest_shards import edit_shard, make_columns, make_images, snapshot, write_test_shard
+
 from lensdb.core.errors import InvalidInput
 from lensdb.ingest.pipeline import IngestConfig, ingest_paths
 from lensdb.ingest.schema import write_shard

@@ -14,13 +14,14 @@ import h5py
 import numpy as np
 import pytest
 from ingest_shards import edit_shard, make_columns, snapshot, write_test_shard
+from sqlalchemy import func, select, text
+
 from lensdb.catalog.models import Job, Shard, Source
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict
 from lensdb.core.ids import make_object_id
 from lensdb.ingest.pipeline import PAUSE_ENV, PAUSE_FILE_ENV, IngestConfig, find_shards, ingest_paths, ingest_shard
 from lensdb.ingest.reader import MAG_ZEROPOINT
-from sqlalchemy import func, select, text
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 from ingest_shards import edit_shard, make_columns, make_images, write_test_shard
+
 from lensdb.catalog.models import Source
 from lensdb.core.errors import InvalidInput
 from lensdb.core.ids import make_object_id

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lensdb.core.display import legacy_rgb, save_grid
 from PIL import Image
+
+from lensdb.core.display import legacy_rgb, save_grid
 
 
 def _reference(g, r, z):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
+
 from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
 from lensdb.ingest.simulate.lensing import (
     LensModel,
@@ -17,7 +19,6 @@ from lensdb.ingest.simulate.lensing import (
     sie_convergence,
     sie_deflection,
 )
-from scipy.ndimage import gaussian_filter
 
 
 def test_sis_point_source_at_origin_maps_the_einstein_circle_to_the_origin():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
+from scipy.special import gamma
+
 from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
 from lensdb.ingest.simulate.conditions import (
     NOISE_SIGMA_FIT,
@@ -16,8 +19,6 @@ from lensdb.ingest.simulate.conditions import (
 )
 from lensdb.ingest.simulate.profiles import _sersic_radial_integral, ring_patch, sersic_bn, sersic_patch, spiral_patch
 from lensdb.ingest.simulate.scene import psf_image, psf_otf
-from scipy import stats
-from scipy.special import gamma
 
 
 @pytest.mark.parametrize("n", [0.5, 1.0, 2.5, 4.0, 6.0])

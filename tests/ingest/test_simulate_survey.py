@@ -8,6 +8,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+
 from lensdb.core.config import ConfigError, load_section
 from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.core.ids import RELEASE_SURVEY, make_object_id

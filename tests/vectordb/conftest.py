@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from lensdb.core.config import load_settings
-from lensdb.vectordb.config import VectorDBConfig
 from lite_server import start_lite_server, stop_process
 from vdb_helpers import DIM, make_columns
+
+from lensdb.core.config import load_settings
+from lensdb.vectordb.config import VectorDBConfig
 
 
 @pytest.fixture(scope="session")

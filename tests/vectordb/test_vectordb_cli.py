@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from vdb_helpers import DIM, make_columns
+
+from lensdb.cli import main
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.similarity.builder import similarity_topk
 from lensdb.vectordb.similarity.storage import SimilarityArray
 from lensdb.vectordb.store import VectorStore
-from vdb_helpers import DIM, make_columns
-
-from lensdb.cli import main
 
 
 @pytest.fixture

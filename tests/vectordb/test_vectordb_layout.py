@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from lensdb.core.errors import InvalidInput
 from lensdb.vectordb import naming, sky
 from lensdb.vectordb.config import DEFAULT_MAG_R_EDGES, VectorDBConfig

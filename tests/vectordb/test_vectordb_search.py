@@ -6,13 +6,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from vdb_helpers import DIM, make_columns
+
 from lensdb.core.config import load_settings
 from lensdb.core.errors import InvalidInput, NotFound
 from lensdb.vectordb import sky
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.filters import Cone, MagRange, MagWindow, SearchFilter
 from lensdb.vectordb.store import VectorStore
-from vdb_helpers import DIM, make_columns
 
 N = 3000
 QUERY = 1000 + 17  # an object id of the populated collection

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.vectordb.config import SimilarityConfig
 from lensdb.vectordb.similarity.builder import build_similarity, parse_shard, similarity_topk

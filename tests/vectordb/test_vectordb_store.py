@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lite_server import start_lite_server, stop_process
+from vdb_helpers import DIM, with_index
+
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.vectordb import collection, naming
 from lensdb.vectordb.partitions import MagBins, all_partitions
 from lensdb.vectordb.store import VectorStore
-from lite_server import start_lite_server, stop_process
-from vdb_helpers import DIM, with_index
 
 
 def test_create_makes_every_partition_and_rows_land_in_theirs(settings, version, config, columns):

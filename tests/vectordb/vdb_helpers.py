@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
 from lensdb.vectordb.config import VectorDBConfig
 
 DIM = 8  # the behaviour under test does not depend on the dimension; Lite inserts are fast at small dims

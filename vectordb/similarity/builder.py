@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from lensdb.core.errors import InvalidInput
 from lensdb.vectordb.config import SimilarityConfig
 from lensdb.vectordb.similarity import storage
 from lensdb.vectordb.similarity.kernels import block_topk, resolve_backend, slab
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from lensdb.core.errors import InvalidInput
 
 BACKENDS = ("torch", "faiss", "torch-bf16")

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 FORMAT = "lensdb-similarity/1"

@@ -14,6 +14,7 @@ may use it, and dropping an extension needs more privileges than using it.
 
 import sqlalchemy as sa
 from alembic import op
+
 from lensdb.core.errors import LensDBError
 
 revision = '0002'

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from lensdb.api_grpc.services import validate
-from lensdb.api_grpc.services.backends import Backends
-from lensdb.api_grpc.services.deadline import Deadline
-from lensdb.api_grpc.services.errors import as_domain
-from lensdb.api_grpc.services.types import Hit, ObjectSummary, SimilarQuery, SimilarResult, SkyPosition, optional_mag
+
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.services import validate
+from lensdb.services.backends import Backends
+from lensdb.services.deadline import Deadline
+from lensdb.services.errors import as_domain
+from lensdb.services.types import Hit, ObjectSummary, SimilarQuery, SimilarResult, SkyPosition, optional_mag
 
 log = logging.getLogger(__name__)
 #: Metadata returned with every hit.

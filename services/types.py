@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+
 from lensdb.vectordb.filters import SearchFilter
 from lensdb.vectordb.partitions import MAG_MISSING
 

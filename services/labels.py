@@ -13,13 +13,14 @@ import re
 import tempfile
 from pathlib import Path
 
-from lensdb.api_grpc.services import paging, validate
-from lensdb.api_grpc.services.backends import Backends
-from lensdb.api_grpc.services.errors import as_domain
-from lensdb.api_grpc.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
+from sqlalchemy import delete, insert, select, update
+
 from lensdb.catalog.models import GRADES, LABEL_CLASSES, Label, LabelSet, Model, Source, utcnow
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import delete, insert, select, update
+from lensdb.services import paging, validate
+from lensdb.services.backends import Backends
+from lensdb.services.errors import as_domain
+from lensdb.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
 
 API_SOURCE = "lensdb api"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -7,6 +7,7 @@ import numbers
 from collections.abc import Iterable
 
 import numpy as np
+
 from lensdb.core.errors import InvalidInput
 
 INT64_MAX = 2**63 - 1

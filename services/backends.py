@@ -15,14 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from lensdb.api_grpc.config import ServeConfig
-from lensdb.api_grpc.services.errors import BackendUnavailable, as_domain, is_milvus_unavailable
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+
 from lensdb.catalog.db import make_engine
 from lensdb.catalog.models import Label, LabelSet
 from lensdb.core.config import Settings
 from lensdb.core.errors import Conflict, NotFound
-from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
+from lensdb.services.config import ServiceConfig
+from lensdb.services.errors import BackendUnavailable, as_domain, milvus_unavailable
 
 if TYPE_CHECKING:
     from lensdb.encoder.inference import Embedder
@@ -58,12 +59,12 @@ class Backends:
 
     Args:
         settings: where the database and Milvus are.
-        config: the server's tunables (default encoder version, checkpoint, pool size).
+        config: the services' tunables (default encoder version, checkpoint, pool size).
     """
 
-    def __init__(self, settings: Settings, config: ServeConfig):
+    def __init__(self, settings: Settings, config: ServiceConfig):
         self.settings, self.config = settings, config
-        kwargs: dict = {"pool_size": config.max_workers, "max_overflow": 4, "pool_timeout": 30}
+        kwargs: dict = {"pool_size": config.pool_size, "max_overflow": 4, "pool_timeout": 30}
         if make_url(settings.database_url).get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": int(PING_TIMEOUT_S)}
         self.engine: Engine = make_engine(settings.database_url, **kwargs)
@@ -114,7 +115,7 @@ class Backends:
             try:
                 return fn(store)
             except Exception as exc:
-                if not is_milvus_unavailable(exc):
+                if not milvus_unavailable(exc):
                     raise
                 self.drop_store(version)
                 if attempt == 2:
@@ -134,7 +135,7 @@ class Backends:
         if len(versions) != 1:
             found = ", ".join(versions) or "none"
             raise Conflict(f"no default encoder version: the server has no checkpoint and Milvus holds {found}; "
-                           "set [serve] encoder_version or name encoder_version in the request")
+                           "set [service] encoder_version or name encoder_version in the request")
         self._default_version = versions[0]
         return self._default_version
 
@@ -184,7 +185,7 @@ class Backends:
                 path = self.checkpoint_path()
                 if path is None:
                     raise Conflict("this server has no encoder checkpoint, so it cannot embed cutouts; set "
-                                   "[serve] checkpoint (or put one at <data-dir>/encoder/checkpoint.pt)")
+                                   "[service] checkpoint (or put one at <data-dir>/encoder/checkpoint.pt)")
                 from lensdb.encoder.inference import Embedder
 
                 if self.config.embed_threads:

@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from lensdb.api_grpc.services import paging, validate
-from lensdb.api_grpc.services.backends import Backends
-from lensdb.api_grpc.services.catalogue import ID_CHUNK
-from lensdb.api_grpc.services.errors import as_domain
-from lensdb.api_grpc.services.types import (
+from sqlalchemy import and_, exists, func, not_, select
+
+from lensdb.catalog.models import MODEL_KINDS, Label, LabelSet, Model, Prediction, Source
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.services import paging, validate
+from lensdb.services.backends import Backends
+from lensdb.services.catalogue import ID_CHUNK
+from lensdb.services.errors import as_domain
+from lensdb.services.types import (
     Candidate,
     CandidateFilter,
     CandidatePage,
@@ -20,10 +24,7 @@ from lensdb.api_grpc.services.types import (
     Scores,
     optional_mag,
 )
-from lensdb.catalog.models import MODEL_KINDS, Label, LabelSet, Model, Prediction, Source
-from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.vectordb.filters import SearchFilter
-from sqlalchemy import and_, exists, func, not_, select
 
 CLASSIFIER_KINDS = ("probe", "finetune")
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lensdb.api_grpc.services.errors import Cancelled, DeadlineExceeded
+from lensdb.services.errors import Cancelled, DeadlineExceeded
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,23 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from lensdb.api_grpc.services import validate
-from lensdb.api_grpc.services.backends import Backends
-from lensdb.api_grpc.services.errors import as_domain
-from lensdb.api_grpc.services.types import CutoutImage
+from sqlalchemy import select
+
 from lensdb.catalog.models import Shard, Source
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import select
+from lensdb.services import validate
+from lensdb.services.backends import Backends
+from lensdb.services.errors import as_domain
+from lensdb.services.types import CutoutImage
 
 PIXEL_SCALE_ARCSEC = 0.262
 
 
 def png_bytes(image: np.ndarray) -> bytes:
     """PNG of a (3, S, S) g, r, z cutout in the viewer's stretch, north up (row 0 of the array is south)."""
-    from lensdb.core.display import legacy_rgb
     from PIL import Image
+
+    from lensdb.core.display import legacy_rgb
 
     rgb = legacy_rgb(image)  # (S, S, 3) in [0, 1]
     pixels = np.ascontiguousarray(np.flipud(np.round(rgb * 255.0).astype(np.uint8)))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from lensdb.api_grpc.services import validate
-from lensdb.api_grpc.services.backends import Backends
-from lensdb.api_grpc.services.errors import as_domain
-from lensdb.api_grpc.services.types import CatalogObject, ConeResult, LabelInfo
-from lensdb.catalog.models import Label, LabelSet, Shard, Source
 from sqlalchemy import select
+
+from lensdb.catalog.models import Label, LabelSet, Shard, Source
+from lensdb.services import validate
+from lensdb.services.backends import Backends
+from lensdb.services.errors import as_domain
+from lensdb.services.types import CatalogObject, ConeResult, LabelInfo
 
 #: Ids per ``IN (...)`` clause: well below every backend's bound-parameter limit.
 ID_CHUNK = 5000
