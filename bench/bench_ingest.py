@@ -40,10 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lensdb.catalog.bulk import copy_batches  # noqa: E402
 from lensdb.catalog.db import make_engine, upgrade  # noqa: E402
 from lensdb.catalog.models import Shard, Source  # noqa: E402
-from lensdb.ingest import validate  # noqa: E402
+from lensdb.core.ids import SOURCE_TYPES  # noqa: E402
+from lensdb.ingest import checks  # noqa: E402
 from lensdb.ingest.pipeline import IngestConfig, Progress, ingest_paths  # noqa: E402
 from lensdb.ingest.reader import catalog_columns, open_shard  # noqa: E402
-from lensdb.ingest.schema import SOURCE_TYPES, write_shard  # noqa: E402
+from lensdb.ingest.schema import write_shard  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 CHUNK = 100_000  # rows per batch handed to catalog.bulk, as ingest does
@@ -276,7 +277,7 @@ def bench_hdf5(path: Path, repeats: int) -> dict:
         with open_shard(path) as reader:
             for start, images in reader.iter_images(64 << 20):
                 if check:
-                    validate.check_images(path, images, start)
+                    checks.check_images(path, images, start)
 
     results = {"file_mb": round(size_mb, 1), "image_mb": round(image_mb, 1)}
     for name, fn, mb in (("raw_file_read", raw_bytes, size_mb), ("h5py_full_read", full_h5py, image_mb),

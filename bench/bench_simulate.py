@@ -26,7 +26,7 @@ from scipy.signal import fftconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC  # noqa: E402
+from lensdb.core.units import PIXEL_SCALE_ARCSEC  # noqa: E402
 from lensdb.ingest.simulate import SimulateConfig, simulate_survey  # noqa: E402
 from lensdb.ingest.simulate.conditions import FWHM_PER_SIGMA  # noqa: E402
 from lensdb.ingest.simulate.objects import draw_object  # noqa: E402

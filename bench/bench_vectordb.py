@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from lensdb.core.config import load_settings
+from lensdb.core.filters import MagRange, MagWindow, ObjectFilter
 from lensdb.vectordb import schema
 from lensdb.vectordb.config import VectorDBConfig
-from lensdb.vectordb.filters import MagRange, MagWindow, SearchFilter, expression
+from lensdb.vectordb.filters import expression
 from lensdb.vectordb.partitions import partitions_for
 from lensdb.vectordb.store import VectorStore
 
@@ -156,15 +157,15 @@ def filters_for(data, qi):
     m = data["mag_r"].astype(np.float64)
     qm = float(m[qi])
     return {
-        "none": (SearchFilter(), None),
-        "survey": (SearchFilter(surveys=("north",)), data["survey"] == "north"),
-        "window0.5": (SearchFilter(window=MagWindow(0.5)), np.abs(m - qm) < 0.5),
+        "none": (ObjectFilter(), None),
+        "survey": (ObjectFilter(surveys=("north",)), data["survey"] == "north"),
+        "window0.5": (ObjectFilter(window=MagWindow(0.5)), np.abs(m - qm) < 0.5),
         "window+survey+type": (
-            SearchFilter(surveys=("north",), window=MagWindow(0.5), source_types=("DEV",)),
+            ObjectFilter(surveys=("north",), window=MagWindow(0.5), source_types=("DEV",)),
             (np.abs(m - qm) < 0.5) & (data["survey"] == "north") & (data["source_type"] == "DEV"),
         ),
         "narrow_mag_g": (
-            SearchFilter(mag_ranges=(MagRange("g", qm + 0.8, qm + 0.83),)),
+            ObjectFilter(mag_ranges=(MagRange("g", qm + 0.8, qm + 0.83),)),
             (data["mag_g"] >= qm + 0.8) & (data["mag_g"] < qm + 0.83),
         ),
     }
@@ -177,7 +178,7 @@ def bench_latency(store, data, queries: np.ndarray) -> dict:
 
             def lensdb(qi, k=k, fname=fname):
                 flt, _ = filters_for(data, qi)[fname]
-                flt = SearchFilter(window=MagWindow(0.5, centre=float(data["mag_r"][qi]))) if fname != "none" else flt
+                flt = ObjectFilter(window=MagWindow(0.5, centre=float(data["mag_r"][qi]))) if fname != "none" else flt
                 return store.knn(data["vector"][qi], k=k, filters=flt, output_fields=("ra", "dec", "mag_r"))
 
             def by_id(qi, k=k, fname=fname):
@@ -186,7 +187,7 @@ def bench_latency(store, data, queries: np.ndarray) -> dict:
 
             def raw(qi, k=k, fname=fname):
                 qm = float(data["mag_r"][qi])
-                flt = SearchFilter(window=MagWindow(0.5, centre=qm)) if fname != "none" else SearchFilter()
+                flt = ObjectFilter(window=MagWindow(0.5, centre=qm)) if fname != "none" else ObjectFilter()
                 parts = partitions_for(store.bins, None, qm - 0.5, qm + 0.5) if fname != "none" else None
                 return store.client.search(
                     store.name,

@@ -6,12 +6,9 @@ import getpass
 import logging
 
 from lensdb.core.config import Settings
+from lensdb.core.units import CUTOUT_RADIUS_ARCSEC as DEFAULT_RADIUS_ARCSEC
 
 log = logging.getLogger(__name__)
-
-#: catalog.lenslist.DEFAULT_RADIUS_ARCSEC, repeated so that building the parser imports nothing heavy (a test
-#: checks that the two agree).
-DEFAULT_RADIUS_ARCSEC = 25.2
 
 
 def register(sub) -> None:

@@ -31,11 +31,12 @@ from sqlalchemy import Connection, Engine, and_, or_, select, text
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.models import Source
 from lensdb.core.errors import InvalidInput, LensDBError
+from lensdb.core.sky import separation_arcsec, unit_vectors
+from lensdb.core.units import ARCSEC_PER_DEG
 
 log = logging.getLogger(__name__)
 
 Method = Literal["auto", "q3c", "kdtree"]
-ARCSEC_PER_DEG = 3600.0
 #: Relative widening of every search before the exact cut, so no path loses a boundary pair to rounding.
 _MARGIN = 1e-6
 
@@ -61,21 +62,6 @@ class Matches:
 
     def __len__(self) -> int:
         return len(self.index)
-
-
-def unit_vectors(ra_deg, dec_deg) -> np.ndarray:
-    """(N, 3) unit vectors of positions in degrees."""
-    ra, dec = np.radians(np.asarray(ra_deg, float)), np.radians(np.asarray(dec_deg, float))
-    cos_dec = np.cos(dec)
-    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Great-circle separation, arcsec, of positions in degrees (atan2 of cross and dot: exact)."""
-    a, b = unit_vectors(ra1, dec1), unit_vectors(ra2, dec2)
-    cross = np.linalg.norm(np.cross(a, b), axis=-1)
-    dot = np.sum(a * b, axis=-1)
-    return np.degrees(np.arctan2(cross, dot)) * ARCSEC_PER_DEG
 
 
 def q3c_installed(conn: Connection) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,11 +49,25 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            _sqlite_math(dbapi_conn)
 
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise InvalidInput(f"database URL {url!r}: only sqlite:/// and postgresql:// are supported")
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+#: The SQL functions a cone condition uses (:func:`lensdb.catalog.queries.filter_conditions`): PostgreSQL has them,
+#: SQLite only when it was built with its math functions, so they are added to SQLite builds that lack them.
+_SQLITE_MATH = {"sin": (1, math.sin), "cos": (1, math.cos), "power": (2, math.pow)}
+
+
+def _sqlite_math(dbapi_conn) -> None:
+    for name, (nargs, fn) in _SQLITE_MATH.items():
+        try:
+            dbapi_conn.execute(f"SELECT {name}({', '.join(['1'] * nargs)})")
+        except sqlite3.OperationalError:
+            dbapi_conn.create_function(name, nargs, fn, deterministic=True)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -128,6 +144,16 @@ def _check_reachable(url: str) -> None:
         ) from exc
     finally:
         engine.dispose()
+
+
+def ping(engine: Engine) -> str | None:
+    """``None`` when the database answers a trivial query, else a one-line reason (for health checks)."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {first_line(exc, 200)}"
 
 
 def has_table(engine: Engine, name: str) -> bool:

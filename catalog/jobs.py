@@ -55,3 +55,9 @@ def _finish(engine: Engine, job_id: int, status: str, message: str | None) -> No
                                                                   finished_at=utcnow()))
     except Exception:  # the database itself may be what failed; the original error matters more
         log.warning("could not record the end of job %s", job_id, exc_info=True)
+
+
+def set_message(engine: Engine, job_id: int, message: str) -> None:
+    """Record a job's closing message (for example an ingest's summary)."""
+    with engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == job_id).values(message=message[:4000]))

@@ -28,9 +28,17 @@ from lensdb.catalog.crossmatch import Matches, Method, crossmatch
 from lensdb.catalog.db import require_current
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
 from lensdb.catalog.models import Label, LabelSet, utcnow
+from lensdb.catalog.queries import ID_CHUNK, existing_ids, label_set_named
 from lensdb.core.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
+
+#: ``label_sets.source`` of the sets written by grading (``lensdb grade``, RecordGrades): they take grades only.
+GRADE_SOURCE = "lensdb grade"
+#: ``label_sets.source`` of the hand-made sets written through the API (AddLabels); imported lists carry their
+#: file and its sha256 instead.
+API_SOURCE = "lensdb api"
+
 
 @dataclass(frozen=True)
 class ImportReport:
@@ -212,3 +220,127 @@ def list_label_sets(engine: Engine, name: str | None = None) -> list[LabelSetSum
             c[f"grade_{grade.lower()}"] = c.get(f"grade_{grade.lower()}", 0) + n
     return [LabelSetSummary(name=s.name, author=s.author, created_at=s.created_at, source=s.source,
                             **per_set.get(s.id, {})) for s in sets]
+
+
+# ---------------------------------------------------------------------------------------------------- hand labels
+@dataclass(frozen=True)
+class HandLabel:
+    """One label to add to a hand-made set: an object, a class, and optionally a grade (lens only), a name and a
+    note (kept as the label's provenance)."""
+
+    object_id: int
+    label_class: str
+    grade: str | None = None
+    name: str | None = None
+    note: str | None = None
+
+
+def check_editable(label_set: str, source: str | None) -> None:
+    """Conflict unless the set is hand-made: grading sets change through grading, imported lists by re-importing."""
+    if source == GRADE_SOURCE:
+        raise Conflict(f"label set {label_set!r} is a grading set: change it with RecordGrades")
+    if source not in (None, API_SOURCE):
+        raise Conflict(f"label set {label_set!r} is an imported list ({source}); re-import the list to "
+                       "change it, or label into another set")
+
+
+def add_labels(engine: Engine, label_set: str, labels: list[HandLabel], *, author: str | None = None,
+               description: str | None = None) -> tuple[int, int, bool]:
+    """Add ``labels`` to the hand-made set ``label_set`` (created when missing), in one transaction.
+
+    A label that exists already (same set, object and class) gets the new grade, name and note. Returns (added,
+    updated, whether the set was created).
+
+    Raises:
+        NotFound: an object id not in the catalogue (nothing is written).
+        Conflict: the set is a grading set or an imported list.
+    """
+    ids = sorted({lb.object_id for lb in labels})
+    with engine.begin() as conn:
+        found = existing_ids(conn, ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"{len(missing)} object(s) are not in the catalogue, e.g. {missing[:5]}; "
+                           "nothing was written")
+        row = label_set_named(conn, label_set)
+        created = row is None
+        if created:
+            set_id = conn.execute(insert(LabelSet).values(
+                name=label_set, source=API_SOURCE, author=author, description=description,
+            ).returning(LabelSet.id)).scalar_one()
+        else:
+            check_editable(label_set, row.source)
+            set_id = row.id
+        existing = {(o, c): i for i, o, c in conn.execute(
+            select(Label.id, Label.object_id, Label.label_class).where(
+                Label.label_set_id == set_id, Label.object_id.in_(ids)))}
+        now, added, updated = utcnow(), [], 0
+        for lb in labels:
+            values = {"grade": lb.grade, "name": lb.name, "provenance": lb.note or "added through the API",
+                      "author": author, "created_at": now}
+            key = (lb.object_id, lb.label_class)
+            if key in existing:
+                conn.execute(update(Label).where(Label.id == existing[key]).values(**values))
+                updated += 1
+            else:
+                added.append({"label_set_id": set_id, "object_id": lb.object_id, "class": lb.label_class,
+                              **values})
+        if added:
+            conn.execute(insert(Label), added)
+    return len(added), updated, created
+
+
+def remove_labels(engine: Engine, label_set: str, ids, label_class: str | None = None) -> int:
+    """Delete the labels of ``ids`` (of ``label_class``, or every class) from a hand-made set; returns how many.
+
+    Raises:
+        NotFound: no such set. Conflict: the set is a grading set or an imported list.
+    """
+    with engine.begin() as conn:
+        row = label_set_named(conn, label_set)
+        if row is None:
+            raise NotFound(f"no label set {label_set!r}")
+        check_editable(label_set, row.source)
+        cond = [Label.label_set_id == row.id, Label.object_id.in_([int(i) for i in ids])]
+        if label_class is not None:
+            cond.append(Label.label_class == label_class)
+        return int(conn.execute(delete(Label).where(*cond)).rowcount)
+
+
+def replace_grades(engine: Engine, label_set: str, pairs: dict[int, tuple[str, str | None]], *,
+                   author: str | None, model_id: int | None, provenance: str) -> int:
+    """Write grades into the grading set ``label_set`` (created when missing), one transaction: each object's
+    earlier grade in the set is replaced. ``pairs``: object id -> (label class, grade). Returns how many earlier
+    grades were replaced.
+
+    Raises:
+        NotFound: an object id not in the catalogue (nothing is written).
+        Conflict: ``label_set`` exists but is not a grading set.
+    """
+    ids = np.array(sorted(pairs), np.int64)
+    with engine.begin() as conn:
+        found = existing_ids(conn, ids)
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:
+            raise NotFound(f"{len(missing)} graded object(s) are not in the catalogue, e.g. {missing[:5]}; "
+                           "check the ids (nothing was recorded)")
+        row = label_set_named(conn, label_set)
+        if row is not None and row.source != GRADE_SOURCE:
+            raise Conflict(f"label set '{label_set}' is a lens list, not a grading set; grade into another "
+                           "set (--label-set)")
+        if row is None:
+            set_id = conn.execute(insert(LabelSet).values(
+                name=label_set, source=GRADE_SOURCE, author=author,
+                description="visual grades of candidates (A, B, not a lens)").returning(LabelSet.id)).scalar_one()
+        else:
+            set_id = row.id
+        replaced = 0
+        for s in range(0, len(ids), ID_CHUNK):
+            replaced += conn.execute(delete(Label).where(
+                Label.label_set_id == set_id, Label.object_id.in_(ids[s:s + ID_CHUNK].tolist()))).rowcount
+        now = utcnow()
+        conn.execute(insert(Label), [
+            {"label_set_id": set_id, "object_id": oid, "class": cls, "grade": grade, "author": author,
+             "model_id": model_id, "created_at": now, "provenance": provenance}
+            for oid, (cls, grade) in pairs.items()])
+    return replaced

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from lensdb.core.errors import InvalidInput
+from lensdb.core.units import CUTOUT_RADIUS_ARCSEC
 
 log = logging.getLogger(__name__)
 
 #: One training cutout (96 px at 0.262 arcsec/px), the paper's exclusion radius around known lenses, arcsec.
-DEFAULT_RADIUS_ARCSEC = 25.2
+DEFAULT_RADIUS_ARCSEC = CUTOUT_RADIUS_ARCSEC
 
 #: Header names recognised per column (compared lower-case, bracketed units stripped: "RA [deg]" -> "ra").
 ALIASES = {

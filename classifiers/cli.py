@@ -200,11 +200,11 @@ def _config(cls, settings, overrides: dict, after: dict):
 
 
 def _score_filter(args):
-    from lensdb.classifiers.scoring import ScoreFilter
+    from lensdb.classifiers.scoring import score_filter
 
-    flt = ScoreFilter(surveys=(args.score_survey,) if args.score_survey else None,
-                      mag_z_min=args.score_mag_z_min, mag_z_max=args.score_mag_z_max,
-                      mag_r_min=args.score_mag_r_min, mag_r_max=args.score_mag_r_max)
+    flt = score_filter(surveys=(args.score_survey,) if args.score_survey else None,
+                       mag_z_min=args.score_mag_z_min, mag_z_max=args.score_mag_z_max,
+                       mag_r_min=args.score_mag_r_min, mag_r_max=args.score_mag_r_max)
     return None if flt.empty else flt
 
 
@@ -297,21 +297,19 @@ def run_score(args, settings) -> int:
 
 
 def run_list(args, settings) -> int:
-    from sqlalchemy import select
-
-    from lensdb.catalog.models import Model
+    from lensdb.catalog import queries
 
     engine = _engine(settings)
-    m = Model.__table__.c
-    with engine.connect() as conn:
-        rows = conn.execute(select(m.id, m.name, m.kind, m.encoder_version, m.metrics, m.created_at)
-                            .where(m.kind.in_(("probe", "finetune"))).order_by(m.id)).all()
-    print("id\tname\tkind\tencoder_version\tTP@N\tcreated")
+    try:
+        rows = queries.model_rows(engine, ("probe", "finetune"))
+    finally:
+        engine.dispose()
+    print("id\tname\tkind\tencoder_version\tTP@N\tpredictions\tcreated")
     for r in rows:
         met = r.metrics or {}
         tp = f"{met.get('val_tp')}@{met.get('top_n')}" if "val_tp" in met else ""
-        print(f"{r.id}\t{r.name}\t{r.kind}\t{r.encoder_version}\t{tp}\t{r.created_at:%Y-%m-%d %H:%M}")
-    engine.dispose()
+        print(f"{r.id}\t{r.name}\t{r.kind}\t{r.encoder_version}\t{tp}\t{r.n_predictions}\t"
+              f"{r.created_at:%Y-%m-%d %H:%M}")
     return 0
 
 

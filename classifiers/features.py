@@ -222,21 +222,13 @@ def write_store(store: VectorStore, engine, ids, vectors, *, shard: str = "unkno
 
     For tests, benchmarks and demos that embed outside the embedding job. Returns rows written.
     """
-    from sqlalchemy import select
-
-    from lensdb.catalog.models import Source
+    from lensdb.catalog import queries
 
     ids = np.asarray(ids, np.int64)
     vec = np.asarray(vectors, np.float32)
     norm = np.linalg.norm(vec, axis=1)
-    s = Source.__table__.c
     cols = ("survey", "mag_g", "mag_r", "mag_z", "ra", "dec", "source_type")
-    meta: dict[int, tuple] = {}
-    with engine.connect() as conn:
-        for i in range(0, len(ids), 5000):
-            chunk = ids[i:i + 5000].tolist()
-            meta.update({int(r[0]): tuple(r[1:]) for r in conn.execute(
-                select(s.object_id, *(s[c] for c in cols)).where(s.object_id.in_(chunk)))})
+    meta = {i: tuple(r[1:]) for i, r in queries.sources(engine, ids, cols).items()}
     if len(meta) != len(ids):
         raise _missing(ids, np.fromiter(meta, np.int64), "catalogue (sources)")
     rows = [meta[int(i)] for i in ids]

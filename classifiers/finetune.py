@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from torch import nn
 
-from lensdb.catalog.models import Source
+from lensdb.catalog import queries
 from lensdb.classifiers.config import FinetuneConfig
 from lensdb.classifiers.metrics import default_top_n, top_n_report
-from lensdb.classifiers.sheets import image_locations, read_cutouts
 from lensdb.core.errors import InvalidInput
+from lensdb.core.filters import ObjectFilter
+from lensdb.ingest.cutouts import read_cutouts
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +77,14 @@ def load_cutouts(engine: Engine, ids: np.ndarray, side: int | None, max_gb: floa
     if need > max_gb:
         raise InvalidInput(f"the cutouts of {len(ids)} objects need {need:.1f} GiB, over max_cache_gb={max_gb}; "
                            "lower the training or validation ratio, or raise --max-cache-gb")
-    locations = image_locations(engine, ids)
+    locations = queries.image_locations(engine, ids)
     images = np.empty((0,), np.float16)
     chunks = []
     for s in range(0, len(ids), 4096):
         chunks.append(read_cutouts(locations, ids[s:s + 4096], side, missing="raise").astype(np.float16))
     images = np.concatenate(chunks) if chunks else images
-    ebv: dict[int, float] = {}
-    with engine.connect() as conn:
-        for s in range(0, len(ids), 5000):
-            chunk = ids[s:s + 5000].tolist()
-            ebv.update(conn.execute(select(Source.object_id, Source.ebv).where(Source.object_id.in_(chunk))).all())
-    return Cutouts(ids, torch.from_numpy(images), torch.tensor([ebv[int(i)] for i in ids], dtype=torch.float32))
+    ebv = queries.sources(engine, ids, ("ebv",))
+    return Cutouts(ids, torch.from_numpy(images), torch.tensor([ebv[int(i)].ebv for i in ids], dtype=torch.float32))
 
 
 def epoch_order(labels: np.ndarray, positive_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -185,22 +182,18 @@ def fit(model: LensClassifier, train: Cutouts, train_y: np.ndarray, val: Cutouts
     return best
 
 
-def iter_survey(engine: Engine, where: list | None = None, max_bytes: int = 64 << 20):
-    """Yield (object ids (b,), raw cutouts (b, 3, S, S) float32) for every catalogued source with a shard."""
-    from lensdb.catalog.models import Shard
+def iter_survey(engine: Engine, flt: ObjectFilter | None = None, max_bytes: int = 64 << 20):
+    """Yield (object ids (b,), raw cutouts (b, 3, S, S) float32) for every catalogued source with a shard (those
+    passing ``flt``)."""
     from lensdb.ingest.reader import ShardReader
 
-    with engine.connect() as conn:
-        shards = conn.execute(select(Shard.id, Shard.path).order_by(Shard.id)).all()
-    for shard_id, path in shards:
-        with engine.connect() as conn:
-            rows = conn.execute(select(Source.row, Source.object_id).where(Source.shard_id == shard_id, *(where or [])))
-            by_row = dict(rows.all())
+    for shard in queries.shards(engine):
+        by_row = queries.shard_objects(engine, shard.id, flt)
         if not by_row:
             continue
         lookup = np.full(max(by_row) + 1, -1, np.int64)
         lookup[list(by_row)] = list(by_row.values())
-        with ShardReader(path) as reader:
+        with ShardReader(shard.path) as reader:
             for start, images in reader.iter_images(max_bytes):
                 pos = np.arange(start, start + len(images))
                 inside = pos < len(lookup)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from lensdb.catalog.models import Shard
+from lensdb.catalog import queries
 from lensdb.classifiers.config import FinetuneConfig
 from lensdb.classifiers.features import FeatureSource, check_version, load_matrix
 from lensdb.classifiers.finetune import (
@@ -36,8 +36,9 @@ from lensdb.classifiers.plots import plot_scores
 from lensdb.classifiers.probe import LbfgsOptions, fit_probe
 from lensdb.classifiers.registry import StoredModel, file_sha256, save_model, update_metrics
 from lensdb.classifiers.sampling import TrainingSets, build_sets, load_pools
-from lensdb.classifiers.scoring import Ranked, ScoreFilter, ScoreReport, default_score_n, export_tsv, write_predictions
+from lensdb.classifiers.scoring import Ranked, ScoreReport, default_score_n, export_tsv, write_predictions
 from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.core.filters import ObjectFilter
 
 log = logging.getLogger(__name__)
 FORMAT = "lensdb.finetune"
@@ -64,7 +65,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def run_finetune(engine: Engine, config: FinetuneConfig, *, checkpoint: str | Path, out_dir: str | Path,
                  name: str | None = None, baseline: FeatureSource | None = None, score: bool = True,
-                 flt: ScoreFilter | None = None, n: int | None = None, export: bool = True,
+                 flt: ObjectFilter | None = None, n: int | None = None, export: bool = True,
                  progress: bool = False, job_id: int | None = None) -> FinetuneRun:
     """Fine-tune the encoder of ``checkpoint`` with a linear head, store it, and (optionally) score the survey.
 
@@ -91,8 +92,7 @@ def run_finetune(engine: Engine, config: FinetuneConfig, *, checkpoint: str | Pa
     sets = build_sets(load_pools(engine, **config.pool_kwargs()), **config.set_kwargs())
     tr_ids, tr_y = sets.train(config.ratio)
     va_ids, va_y = sets.validation()
-    with engine.connect() as conn:
-        cutout = conn.execute(select(func.min(Shard.cutout))).scalar()
+    cutout = queries.smallest_cutout(engine)
     if cutout is None or cutout < enc.min_cutout:
         raise InvalidInput(f"fine-tuning needs cutouts of at least {enc.min_cutout} px; the catalogue's shards have "
                            f"{cutout}")
@@ -183,7 +183,7 @@ def load_finetuned(model: StoredModel, device: torch.device) -> tuple[LensClassi
 
 @torch.no_grad()
 def score_finetuned(engine: Engine, stored: StoredModel, *, model: LensClassifier | None = None,
-                    config: FinetuneConfig | None = None, flt: ScoreFilter | None = None, n: int | None = None,
+                    config: FinetuneConfig | None = None, flt: ObjectFilter | None = None, n: int | None = None,
                     out_dir: str | Path | None = None, sheet_shape: tuple[int, int] = (5, 100),
                     progress: bool = False) -> ScoreReport:
     """Run every catalogued image (in ``flt``) through a fine-tuned model; write all predictions, export the top."""
@@ -205,7 +205,7 @@ def score_finetuned(engine: Engine, stored: StoredModel, *, model: LensClassifie
         from tqdm import tqdm
 
         bar = tqdm(desc="score images", unit="img", leave=False)
-    for ids, images in iter_survey(engine, flt.where() if flt else None):
+    for ids, images in iter_survey(engine, flt):
         for s in range(0, len(ids), config.score_batch):
             x = pipeline(torch.from_numpy(images[s:s + config.score_batch]).to(device))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

@@ -1,7 +1,7 @@
 """Human grades of candidates: A (clear lens), B (probable lens) or not a lens, and who gave them, when, and
 which model surfaced the object.
 
-Grades are labels in a label set whose ``source`` is :data:`lensdb.classifiers.sampling.GRADE_SOURCE` (default set
+Grades are labels in a label set whose ``source`` is :data:`lensdb.catalog.labels.GRADE_SOURCE` (default set
 ``grades``): A and B become ``lens`` labels with that grade, not-a-lens a ``non_lens`` label. Grading an object
 again in the same set replaces its earlier grade there (the latest judgement stands). The next probe training
 reads them (see :func:`lensdb.classifiers.sampling.load_pools`): graded lenses as training positives, graded false
@@ -16,14 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine
 
 from lensdb.catalog.db import require_current
-from lensdb.catalog.models import Label, LabelSet, Source, utcnow
+from lensdb.catalog.labels import replace_grades
 from lensdb.classifiers.registry import get_model
-from lensdb.classifiers.sampling import GRADE_SOURCE
-from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.core.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 DEFAULT_SET = "grades"
@@ -86,36 +84,9 @@ def record_grades(engine: Engine, grades: Iterable[tuple[int, str]], *, author: 
         raise InvalidInput("no grades given")
     require_current(engine)
     model_row = get_model(engine, model) if model is not None else None
-    ids = np.array(sorted(pairs), np.int64)
-    with engine.begin() as conn:
-        found = set()
-        for s in range(0, len(ids), 10_000):
-            chunk = ids[s:s + 10_000].tolist()
-            found.update(conn.execute(select(Source.object_id).where(Source.object_id.in_(chunk))).scalars())
-        missing = [int(i) for i in ids if int(i) not in found]
-        if missing:
-            raise NotFound(f"{len(missing)} graded object(s) are not in the catalogue, e.g. {missing[:5]}; "
-                           "check the ids (nothing was recorded)")
-        row = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == label_set)).first()
-        if row is not None and row.source != GRADE_SOURCE:
-            raise Conflict(f"label set '{label_set}' is a lens list, not a grading set; grade into another "
-                           "set (--label-set)")
-        if row is None:
-            set_id = conn.execute(insert(LabelSet).values(
-                name=label_set, source=GRADE_SOURCE, author=author,
-                description="visual grades of candidates (A, B, not a lens)").returning(LabelSet.id)).scalar_one()
-        else:
-            set_id = row.id
-        replaced = 0
-        for s in range(0, len(ids), 10_000):
-            replaced += conn.execute(delete(Label).where(
-                Label.label_set_id == set_id, Label.object_id.in_(ids[s:s + 10_000].tolist()))).rowcount
-        now = utcnow()
-        conn.execute(insert(Label), [
-            {"label_set_id": set_id, "object_id": oid, "class": cls, "grade": grade, "author": author,
-             "model_id": model_row.id if model_row else None, "created_at": now,
-             "provenance": note or ("graded in lensdb" + (f" from model {model_row.name}" if model_row else ""))}
-            for oid, (cls, grade) in pairs.items()])
+    provenance = note or ("graded in lensdb" + (f" from model {model_row.name}" if model_row else ""))
+    replaced = replace_grades(engine, label_set, pairs, author=author, model_id=model_row.id if model_row else None,
+                              provenance=provenance)
     verdicts = list(pairs.values())
     report = GradeReport(label_set=label_set, grade_a=verdicts.count(("lens", "A")),
                          grade_b=verdicts.count(("lens", "B")), not_lens=verdicts.count(("non_lens", None)),

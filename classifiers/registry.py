@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, insert, or_, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from lensdb.catalog import queries
 from lensdb.catalog.db import require_current
-from lensdb.catalog.models import Model
+from lensdb.catalog.registry import insert_model, merge_metrics
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 
@@ -103,12 +104,10 @@ def save_model(engine: Engine, *, kind: str, name: str | None, encoder_version: 
                   artefact_path=str(artefact_path) if artefact_path is not None else None)
     require_current(engine)
     try:
-        with engine.begin() as conn:
-            model_id = conn.execute(insert(Model).values(**values).returning(Model.id)).scalar_one()
+        model_id = insert_model(engine, values)
     except IntegrityError as exc:
-        with engine.connect() as conn:
-            if conn.execute(select(Model.id).where(Model.name == name)).first() is not None:
-                raise Conflict(f"a model called {name!r} exists already; choose another --name") from exc
+        if queries.model_named(engine, name) is not None:
+            raise Conflict(f"a model called {name!r} exists already; choose another --name") from exc
         raise
     return get_model(engine, model_id)
 
@@ -119,22 +118,13 @@ def get_model(engine: Engine, ref: int | str, kinds: tuple[str, ...] | None = No
     Raises:
         NotFound: no such model (or not of ``kinds``), naming some that exist.
     """
-    m = Model.__table__.c
-    conds = [m.name == str(ref)]
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        conds.append(m.id == int(ref))
-    with engine.connect() as conn:
-        rows = conn.execute(select(Model.__table__).where(or_(*conds))).mappings().all()
-        rows = sorted(rows, key=lambda r: r["name"] != str(ref))  # an exact name beats an id
-        if kinds:
-            rows = [r for r in rows if r["kind"] in kinds]
-        if not rows:
-            q = select(m.name).order_by(m.id.desc()).limit(10)
-            if kinds:
-                q = q.where(m.kind.in_(kinds))
-            known = conn.execute(q).scalars().all()
-            what = "/".join(kinds) if kinds else "model"
-            raise NotFound(f"unknown {what} {ref!r}; recent ones: {', '.join(known) or 'none (train one first)'}")
+    rows = sorted(queries.models_matching(engine, ref), key=lambda r: r["name"] != str(ref))  # a name beats an id
+    if kinds:
+        rows = [r for r in rows if r["kind"] in kinds]
+    if not rows:
+        known = queries.recent_model_names(engine, kinds)
+        what = "/".join(kinds) if kinds else "model"
+        raise NotFound(f"unknown {what} {ref!r}; recent ones: {', '.join(known) or 'none (train one first)'}")
     r = rows[0]
     return StoredModel(id=r["id"], name=r["name"], kind=r["kind"], version=r["version"],
                        encoder_version=r["encoder_version"], params=r["params"] or {}, metrics=r["metrics"] or {},
@@ -144,8 +134,4 @@ def get_model(engine: Engine, ref: int | str, kinds: tuple[str, ...] | None = No
 
 def update_metrics(engine: Engine, model_id: int, **metrics) -> None:
     """Merge ``metrics`` into a model's metrics (e.g. the scoring run's counts)."""
-    from sqlalchemy import update
-
-    with engine.begin() as conn:
-        old = conn.execute(select(Model.metrics).where(Model.id == model_id)).scalar_one()
-        conn.execute(update(Model).where(Model.id == model_id).values(metrics={**(old or {}), **metrics}))
+    merge_metrics(engine, model_id, metrics)

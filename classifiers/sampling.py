@@ -21,20 +21,21 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
+from lensdb.catalog import queries
 from lensdb.catalog.crossmatch import crossmatch
 from lensdb.catalog.db import require_current
-from lensdb.catalog.models import Label, LabelSet, Source
+from lensdb.catalog.labels import GRADE_SOURCE
 from lensdb.core.errors import InvalidInput, NotFound
+from lensdb.core.filters import MagRange, ObjectFilter
+from lensdb.core.units import CUTOUT_RADIUS_ARCSEC
 
 log = logging.getLogger(__name__)
 
 PAPER_RATIOS = (1, 10, 100, 1000, 4000, 10_000)
 #: One cutout of 96 pixels at 0.262 arcsec: sources this close to a lens may show it (paper, Section 3.3.1).
-NEAR_LENS_ARCSEC = 25.2
-#: ``label_sets.source`` of the sets written by ``lensdb grade``.
-GRADE_SOURCE = "lensdb grade"
+NEAR_LENS_ARCSEC = CUTOUT_RADIUS_ARCSEC
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,6 @@ class LabelPools:
     selection: dict = field(default_factory=dict)
 
 
-def _ids(conn: Connection, stmt) -> np.ndarray:
-    """A one-column integer query as a sorted unique int64 array, fetched in partitions (millions of rows)."""
-    parts = [np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
-             for part in conn.execute(stmt.execution_options(yield_per=200_000)).partitions()]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-
-
 def load_pools(engine: Engine, *, label_sets: tuple[str, ...] = (), use_grades: bool = True,
                survey: str | None = "south", mag_z_max: float | None = 20.0,
                near_radius_arcsec: float = NEAR_LENS_ARCSEC, available: np.ndarray | None = None) -> LabelPools:
@@ -82,35 +76,28 @@ def load_pools(engine: Engine, *, label_sets: tuple[str, ...] = (), use_grades: 
         InvalidInput: no lens is labelled (in the chosen sets, after the filter).
     """
     require_current(engine)
-    lab, src = Label.__table__.c, Source.__table__.c
     with engine.connect() as conn:
-        sets = conn.execute(select(LabelSet.id, LabelSet.name, LabelSet.source)).all()
+        sets = queries.label_set_rows(conn)
         grade_ids = [s.id for s in sets if s.source == GRADE_SOURCE]
         lists = {s.name: s.id for s in sets if s.source != GRADE_SOURCE}
         unknown = sorted(set(label_sets) - set(lists))
         if unknown:
             raise NotFound(f"no lens list called {', '.join(unknown)}; known: {', '.join(sorted(lists)) or 'none'}")
         list_ids = [lists[n] for n in label_sets] if label_sets else list(lists.values())
-        known = _ids(conn, select(lab.object_id).where(lab.label_set_id.in_(list_ids), lab["class"] == "lens"))
-        flagged = _ids(conn, select(lab.object_id).where(lab["class"].in_(("lens", "near_lens"))))
+        known = queries.labelled_ids(conn, classes=("lens",), set_ids=list_ids)
+        flagged = queries.labelled_ids(conn, classes=("lens", "near_lens"))
         graded_lens = graded_neg = np.zeros(0, np.int64)
         if grade_ids:
-            rows = conn.execute(select(lab.object_id, lab["class"]).where(lab.label_set_id.in_(grade_ids))
-                                .order_by(lab.created_at, lab.id)).all()
-            latest = {int(o): c for o, c in rows}  # the most recent grade of an object wins
+            latest = queries.latest_labels(conn, grade_ids)  # the most recent grade of an object wins
             graded_lens = np.array(sorted(o for o, c in latest.items() if c == "lens"), np.int64)
             graded_neg = np.array(sorted(o for o, c in latest.items() if c == "non_lens"), np.int64)
-        where = []
-        if survey is not None:
-            where.append(src.survey == survey)
-        if mag_z_max is not None:
-            where.append(src.mag_z < float(mag_z_max))
-        passing = _ids(conn, select(src.object_id).where(*where))
+        ranges = (MagRange("z", high=float(mag_z_max)),) if mag_z_max is not None else ()
+        passing = queries.ids_matching(conn, ObjectFilter(surveys=(survey,) if survey else None, mag_ranges=ranges))
         near_graded = np.zeros(0, np.int64)
         if use_grades and graded_lens.size:
-            pos = conn.execute(select(src.ra, src.dec).where(src.object_id.in_(graded_lens.tolist()))).all()
+            pos = list(queries.positions(conn, graded_lens).values())
             if pos:
-                m = crossmatch(conn, [p.ra for p in pos], [p.dec for p in pos], near_radius_arcsec)
+                m = crossmatch(conn, [p[0] for p in pos], [p[1] for p in pos], near_radius_arcsec)
                 near_graded = np.unique(m.object_id)
     if available is not None:
         passing = np.intersect1d(passing, np.asarray(available, np.int64))

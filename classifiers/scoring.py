@@ -19,70 +19,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
-from lensdb.catalog.bulk import copy_batches
-from lensdb.catalog.models import Prediction, Source
+from lensdb.catalog import queries
+from lensdb.catalog.registry import replace_predictions
 from lensdb.classifiers.features import FeatureSource, check_query
 from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.core.filters import MagRange, ObjectFilter
 
 log = logging.getLogger(__name__)
 #: Catalogue columns written next to each candidate in the TSV.
 TSV_COLUMNS = ("survey", "ra", "dec", "mag_g", "mag_r", "mag_z", "source_type")
 
 
-@dataclass(frozen=True)
-class ScoreFilter:
-    """Which part of the survey to rank (all given conditions hold; magnitudes AB).
-
-    The search path hands these to the vector engine (its metadata); the full pass and in-memory sources
-    apply the same conditions to the catalogue's ``sources`` rows.
-    """
-
-    surveys: tuple[str, ...] | None = None
-    mag_z_min: float | None = None
-    mag_z_max: float | None = None
-    mag_r_min: float | None = None
-    mag_r_max: float | None = None
-
-    @property
-    def empty(self) -> bool:
-        return all(v is None for v in self.__dict__.values())
-
-    def where(self) -> list:
-        s, out = Source.__table__.c, []
-        if self.surveys is not None:
-            out.append(s.survey.in_(list(self.surveys)))
-        for col, lo, hi in ((s.mag_z, self.mag_z_min, self.mag_z_max), (s.mag_r, self.mag_r_min, self.mag_r_max)):
-            if lo is not None:
-                out.append(col >= float(lo))
-            if hi is not None:
-                out.append(col < float(hi))
-        return out
-
-    def search_filter(self):
-        """The same conditions as a :class:`lensdb.vectordb.filters.SearchFilter` (None when empty)."""
-        if self.empty:
-            return None
-        from lensdb.vectordb.filters import MagRange, SearchFilter
-
-        ranges = tuple(MagRange(band, lo, hi) for band, lo, hi in
-                       (("z", self.mag_z_min, self.mag_z_max), ("r", self.mag_r_min, self.mag_r_max))
-                       if lo is not None or hi is not None)
-        return SearchFilter(surveys=self.surveys, mag_ranges=ranges)
-
-    def as_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items() if v is not None}
+def score_filter(surveys=None, mag_z_min=None, mag_z_max=None, mag_r_min=None, mag_r_max=None) -> ObjectFilter:
+    """The part of the survey to rank, from the command line's flags (magnitudes AB; ``None`` = no bound)."""
+    ranges = tuple(MagRange(band, lo, hi) for band, lo, hi in
+                   (("z", mag_z_min, mag_z_max), ("r", mag_r_min, mag_r_max)) if lo is not None or hi is not None)
+    return ObjectFilter(surveys=tuple(surveys) if surveys else None, mag_ranges=ranges)
 
 
-def allowed_ids(engine: Engine, flt: ScoreFilter | None) -> np.ndarray | None:
+def allowed_ids(engine: Engine, flt: ObjectFilter | None) -> np.ndarray | None:
     """Sorted ids of the sources passing ``flt``; None when there is no filter."""
     if flt is None or flt.empty:
         return None
-    from lensdb.classifiers.sampling import _ids
-
-    with engine.connect() as conn:
-        return _ids(conn, select(Source.object_id).where(*flt.where()))
+    return queries.ids_matching(engine, flt)
 
 
 @dataclass
@@ -138,12 +100,12 @@ def rank_full_pass(source: FeatureSource, weights, bias: float, *, n: int | None
     return Ranked(ids, logits, "full", scanned, time.perf_counter() - t0)
 
 
-def rank_by_search(source: FeatureSource, weights, bias: float, n: int, *, flt: ScoreFilter | None = None,
+def rank_by_search(source: FeatureSource, weights, bias: float, n: int, *, flt: ObjectFilter | None = None,
                    allowed: np.ndarray | None = None) -> Ranked:
     """The top ``n`` by one inner-product search whose query is the weight vector."""
     w = check_query(weights, source.dim)
     t0 = time.perf_counter()
-    ids, ip = source.search(w, n, filters=flt.search_filter() if flt else None, allowed=allowed)
+    ids, ip = source.search(w, n, filters=None if flt is None or flt.empty else flt, allowed=allowed)
     ids, logits = _order(np.asarray(ids, np.int64), (np.asarray(ip, np.float32) + np.float32(bias)), n)
     return Ranked(ids, logits, "search", len(ids), time.perf_counter() - t0)
 
@@ -154,20 +116,15 @@ def write_predictions(engine: Engine, model_id: int, ranked: Ranked, *, batch_ro
     Raises:
         Conflict: some ranked objects are not in the catalogue (predictions reference ``sources``).
     """
-    from sqlalchemy.exc import IntegrityError
-
     scores, ranks = ranked.scores, ranked.ranks
 
     def batches():
         for s in range(0, len(ranked), batch_rows):
-            e = s + batch_rows
-            yield {"model_id": np.full(min(e, len(ranked)) - s, model_id, np.int64), "object_id": ranked.ids[s:e],
-                   "score": scores[s:e], "rank": ranks[s:e]}
+            yield {"object_id": ranked.ids[s:s + batch_rows], "score": scores[s:s + batch_rows],
+                   "rank": ranks[s:s + batch_rows]}
 
     try:
-        with engine.begin() as conn:
-            conn.execute(delete(Prediction).where(Prediction.model_id == model_id))
-            return copy_batches(conn, Prediction.__tablename__, batches()) if len(ranked) else 0
+        return replace_predictions(engine, model_id, batches())
     except IntegrityError as exc:
         raise Conflict("some scored objects are not in the catalogue's sources (their shards were embedded "
                        "but not ingested?); ingest them, or score a filtered part") from exc
@@ -175,14 +132,7 @@ def write_predictions(engine: Engine, model_id: int, ranked: Ranked, *, batch_ro
 
 def catalogue_rows(engine: Engine, ids: np.ndarray, columns=TSV_COLUMNS) -> dict[int, tuple]:
     """object_id -> values of ``columns`` from ``sources``."""
-    s = Source.__table__.c
-    out: dict[int, tuple] = {}
-    with engine.connect() as conn:
-        for i in range(0, len(ids), 5000):
-            chunk = [int(x) for x in ids[i:i + 5000]]
-            for row in conn.execute(select(s.object_id, *(s[c] for c in columns)).where(s.object_id.in_(chunk))):
-                out[int(row[0])] = tuple(row[1:])
-    return out
+    return {i: tuple(r[1:]) for i, r in queries.sources(engine, ids, columns).items()}
 
 
 def export_tsv(engine: Engine, ranked: Ranked, path: str | Path, n: int | None = None) -> Path:
@@ -239,7 +189,7 @@ def default_score_n(n_objects: int) -> int:
 
 
 def score_probe(engine: Engine, source: FeatureSource, model, *, mode: str = "search", n: int | None = None,
-                flt: ScoreFilter | None = None, write: str = "top", out_dir: str | Path | None = None,
+                flt: ObjectFilter | None = None, write: str = "top", out_dir: str | Path | None = None,
                 tsv: bool = True, sheets: bool = True, sheet_shape: tuple[int, int] = (5, 100),
                 crop: int | None = 96, progress: Callable[[int], None] | None = None) -> ScoreReport:
     """Rank the survey (or the part passing ``flt``) by a stored probe and record the ranking.

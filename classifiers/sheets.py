@@ -9,91 +9,16 @@ points at (``sources.shard_id``, ``sources.row``), a shard at a time with rows i
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from lensdb.catalog.models import Shard, Source
+from lensdb.catalog import queries
 from lensdb.core.errors import InvalidInput
+from lensdb.ingest.cutouts import read_cutouts
 
 log = logging.getLogger(__name__)
-
-
-def image_locations(engine: Engine, ids: np.ndarray) -> dict[int, tuple[str, int]]:
-    """object_id -> (shard path, row) for the ids that have a shard."""
-    out: dict[int, tuple[str, int]] = {}
-    with engine.connect() as conn:
-        for i in range(0, len(ids), 5000):
-            chunk = [int(x) for x in ids[i:i + 5000]]
-            q = (select(Source.object_id, Shard.path, Source.row).join(Shard, Shard.id == Source.shard_id)
-                 .where(Source.object_id.in_(chunk)))
-            out.update({int(o): (p, int(r)) for o, p, r in conn.execute(q)})
-    return out
-
-
-def read_cutouts(locations: dict[int, tuple[str, int]], ids: np.ndarray, crop: int | None = None,
-                 missing: str = "blank") -> np.ndarray:
-    """(n, 3, S, S) float32 g, r, z cutouts (nanomaggies) of ``ids`` in that order, centre-cropped to ``crop``.
-
-    Args:
-        missing: ``blank`` (zeros, with a warning) or ``raise`` for ids whose shard or row cannot be read.
-    """
-    from lensdb.ingest.reader import IMAGES, ShardReader
-
-    per_shard: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for k, oid in enumerate(ids.tolist()):
-        if oid in locations:
-            path, row = locations[oid]
-            per_shard[path].append((row, k))
-    out: np.ndarray | None = None
-    lost = len(ids) - sum(len(v) for v in per_shard.values())
-    for path, pairs in per_shard.items():
-        pairs.sort()
-        rows = np.array([r for r, _ in pairs])
-        try:
-            with ShardReader(path) as reader:
-                ds = reader.dataset(IMAGES)
-                uniq, inverse = np.unique(rows, return_inverse=True)
-                images = read_rows(ds, uniq)[inverse]
-        except (InvalidInput, OSError) as exc:
-            if missing == "raise":
-                raise
-            log.warning("cutouts of %d objects unavailable: %s", len(pairs), exc)
-            lost += len(pairs)
-            continue
-        size = images.shape[-1]
-        c = min(crop or size, size)
-        lo = (size - c) // 2
-        images = images[:, :, lo:lo + c, lo:lo + c].astype(np.float32)
-        if out is None:
-            out = np.zeros((len(ids), 3, c, c), np.float32)
-        if images.shape[-1] != out.shape[-1]:
-            raise InvalidInput(f"shard {path} has {size}-px cutouts, others are smaller; pass a common --crop")
-        out[[k for _, k in pairs]] = images
-    if lost:
-        log.warning("%d of %d cutouts could not be read (no shard, or shard file missing): left blank", lost,
-                    len(ids))
-    if out is None:
-        out = np.zeros((len(ids), 3, crop or 64, crop or 64), np.float32)
-    return out
-
-
-def read_rows(ds, rows: np.ndarray, block: int = 1024, density: float = 1 / 32) -> np.ndarray:
-    """``ds[rows]`` for sorted unique ``rows``, fast: dense stretches are read as contiguous slices and picked in
-    memory; only sparse ones use h5py's point selection, which costs per row and is slow for long lists."""
-    out = np.empty((len(rows), *ds.shape[1:]), ds.dtype)
-    i = 0
-    while i < len(rows):
-        j = int(np.searchsorted(rows, rows[i] + block, side="left"))  # rows[i:j] lie within one block
-        lo, hi = int(rows[i]), int(rows[j - 1]) + 1
-        if (j - i) >= density * (hi - lo):
-            out[i:j] = ds[lo:hi][rows[i:j] - lo]
-        else:
-            out[i:j] = ds[rows[i:j].tolist()]
-        i = j
-    return out
 
 
 def mosaic(images: np.ndarray, cols: int, titles: list[str] | None = None, gap: int = 2) -> np.ndarray:
@@ -138,7 +63,7 @@ def write_sheets(engine: Engine, ids: np.ndarray, folder: str | Path, *, prefix:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     per = rows * cols
-    locations = image_locations(engine, ids)
+    locations = queries.image_locations(engine, ids)
     paths = []
     for start in range(0, len(ids), per):
         chunk = ids[start:start + per]

@@ -22,6 +22,8 @@ RELEASE_SURVEY = {9010: "south", 9011: "north"}
 SURVEY_RELEASE = {v: k for k, v in RELEASE_SURVEY.items()}
 SURVEYS = ("south", "north")
 BANDS = ("g", "r", "z")
+#: Tractor morphological types of the Legacy Surveys catalogues.
+SOURCE_TYPES = ("PSF", "REX", "DEV", "EXP", "SER", "DUP")
 
 
 def make_object_id(release, brickid, objid) -> np.ndarray:

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from lensdb.core.errors import Conflict, InvalidInput, NotFound
-from lensdb.core.ids import RELEASE_SURVEY, make_object_id
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.ingest.reader import ShardReader
 
 
 @dataclass(frozen=True)
@@ -36,50 +35,17 @@ class ShardInfo:
 
 
 def read_catalogue(path: str | Path) -> tuple[ShardInfo, dict[str, np.ndarray]]:
-    """The columns the training selection needs from one shard: survey, mag_z, ebv, object_id.
+    """The columns the training selection needs from one shard: survey, mag_z, ebv, object_id (see
+    :meth:`lensdb.ingest.reader.ShardReader.training_columns`).
 
     Raises:
-        NotFound: no such file. InvalidInput: not HDF5, or a needed column is missing or malformed.
+        InvalidInput: no such file, not HDF5, or a needed column is missing or malformed.
     """
     path = Path(path).resolve()
-    if not path.is_file():
-        raise NotFound(f"shard {path} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InvalidInput(f"shard {path} is not a readable HDF5 file ({exc})") from exc
-    with f:
-        if "images" not in f or f["images"].ndim != 4 or f["images"].shape[1] != 3 \
-                or f["images"].shape[2] != f["images"].shape[3]:
-            raise InvalidInput(f"shard {path}: needs 'images' of shape (N, 3, S, S) in bands g, r, z")
-        n, size = f["images"].shape[0], f["images"].shape[2]
-        missing = [c for c in ("ebv", "release", "brickid", "objid") if c not in f]
-        if missing:
-            raise InvalidInput(f"shard {path}: missing column(s) {', '.join(missing)}")
-        if "mag_z" in f:
-            mag_z = f["mag_z"][:].astype(np.float64)
-        elif "flux" in f and f["flux"].shape == (n, 3):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mag_z = 22.5 - 2.5 * np.log10(
-                    f["flux"][:, 2].astype(np.float64)
-                )  # flux <= 0 -> nan, never selected
-        else:
-            raise InvalidInput(f"shard {path}: needs 'mag_z' or 'flux' (N, 3) to select the training sample")
-        release = f["release"][:]
-        if "survey" in f:
-            survey = np.char.decode(f["survey"][:].astype("S"), "ascii")
-        else:
-            survey = np.array([RELEASE_SURVEY.get(int(r), "unknown") for r in release])
-        columns = {
-            "survey": survey,
-            "mag_z": mag_z,
-            "ebv": f["ebv"][:].astype(np.float32),
-            "object_id": make_object_id(release, f["brickid"][:], f["objid"][:]),
-        }
-    for name, values in columns.items():
-        if values.shape != (n,):
-            raise InvalidInput(f"shard {path}: column {name} has shape {values.shape}, expected ({n},)")
-    return ShardInfo(str(path), int(n), path.stat().st_size, int(size)), columns
+    with ShardReader(path) as reader:
+        n, size = reader.image_shape()
+        columns = reader.training_columns()
+    return ShardInfo(str(path), n, path.stat().st_size, size), columns
 
 
 @dataclass(frozen=True)
@@ -253,21 +219,21 @@ class ShardImages(Dataset):
         ebv = np.zeros(len(selection), np.float32)
         for i, s in enumerate(selection.shards):
             mine = selection.shard_index == i
-            with h5py.File(s.path, "r") as f:
-                ebv[mine] = f["ebv"][:][selection.row[mine]]
+            with ShardReader(s.path) as reader:
+                ebv[mine] = reader.read_rows("ebv", selection.row[mine])
         self.ebv = torch.from_numpy(ebv)
-        self._files: dict[int, h5py.File] = {}
+        self._readers: dict[int, ShardReader] = {}
         self._pid = -1
 
     def __len__(self) -> int:
         return len(self.selection)
 
-    def _file(self, i: int) -> h5py.File:
+    def _reader(self, i: int) -> ShardReader:
         if self._pid != os.getpid():  # a forked worker must not reuse the parent's handles
-            self._files, self._pid = {}, os.getpid()
-        if i not in self._files:
-            self._files[i] = h5py.File(self.selection.shards[i].path, "r")
-        return self._files[i]
+            self._readers, self._pid = {}, os.getpid()
+        if i not in self._readers:
+            self._readers[i] = ShardReader(self.selection.shards[i].path)
+        return self._readers[i]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         images, ebv = self.__getitems__([index])
@@ -279,11 +245,9 @@ class ShardImages(Dataset):
         out = np.empty((idx.size, 3, self.size, self.size), np.float32)
         shard_of, row_of = self.selection.shard_index[idx], self.selection.row[idx]
         for i in np.unique(shard_of):
-            dset = self._file(int(i))["images"]
-            a = (dset.shape[-1] - self.size) // 2
-            # One slice per row: h5py's list (fancy) selection is ~50x slower for scattered rows.
-            for pos in np.flatnonzero(shard_of == i):
-                out[pos] = dset[row_of[pos], :, a:a + self.size, a:a + self.size]
+            pos = np.flatnonzero(shard_of == i)
+            # The shards were checked by ingest (finite pixels); training does not pay for the check again.
+            out[pos] = self._reader(int(i)).cutouts(row_of[pos], self.size, check=False)
         return torch.from_numpy(out), self.ebv[idx]
 
 

@@ -36,10 +36,11 @@ import numpy as np
 import torch
 
 from lensdb.core.errors import InvalidInput, LensDBError
+from lensdb.core.partition import parse_partition, select_partition  # noqa: F401 (the CLI's)
 from lensdb.encoder.inference import Embedder
 from lensdb.encoder.transforms.crop import host_centre_crop
-from lensdb.ingest import validate
-from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
+from lensdb.ingest import checks, validate
+from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, find_shards, object_ids, open_shard
 
 log = logging.getLogger("lensdb.embed")
 
@@ -50,40 +51,15 @@ READ_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------------------------------------- shard lists
 def expand_shards(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given and folders expanded to their ``*.h5`` files (sorted, not recursive), each once, in order.
+    """Files as given and folders expanded to their ``*.h5`` files (see :func:`lensdb.ingest.reader.find_shards`).
 
     Raises:
         InvalidInput: a path does not exist, or nothing is left.
     """
-    found: dict[Path, Path] = {}
-    for item in paths:
-        path = Path(item)
-        if not path.exists():
-            raise InvalidInput(f"{path}: no such file or folder; give .h5 shard files or folders holding them")
-        for shard in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
-            found.setdefault(shard.resolve(), shard)
+    found = find_shards(paths, must_exist=True)
     if not found:
         raise InvalidInput("no shards to embed: give .h5 files or folders that hold some")
-    return list(found.values())
-
-
-def parse_partition(text: str) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n`` (the index of a Kubernetes indexed Job and its completions)."""
-    try:
-        i, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise InvalidInput(f"--shard {text!r}: expected i/n, e.g. 0/16") from None
-    if n < 1 or not 0 <= i < n:
-        raise InvalidInput(f"--shard {text!r}: need 0 <= i < n")
-    return i, n
-
-
-def select_partition(shards: Sequence[Path], part: tuple[int, int] | str | None) -> list[Path]:
-    """Every n-th shard of the sorted list, starting at i; the n parts are disjoint and cover all shards."""
-    if part is None:
-        return list(shards)
-    i, n = parse_partition(part) if isinstance(part, str) else part
-    return list(shards)[i::n]
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------- device side
@@ -135,7 +111,7 @@ class BatchEncoder:
 
         Raises:
             NonFinitePixels: with ``check_finite`` (default: on CUDA), a NaN or infinite pixel anywhere in
-                ``images``, tested on the device (:func:`lensdb.ingest.validate.check_images` then names the row and
+                ``images``, tested on the device (:func:`lensdb.ingest.checks.check_images` then names the row and
                 band).
         """
         x = torch.as_tensor(images)
@@ -211,7 +187,7 @@ def read_chunk(reader: ShardReader, start: int, stop: int, keys: Sequence[str] |
     """Rows ``[start, stop)``: see :func:`read_chunks`."""
     images = reader.read(IMAGES, start, stop)
     if check_images:
-        validate.check_images(reader.path, images, start)
+        checks.check_images(reader.path, images, start)
     columns = None
     if keys is not None:
         raw = {key: reader.read(key, start, stop) for key in keys}
@@ -280,7 +256,7 @@ def encoded_chunks(reader: ShardReader, encode: BatchEncoder, rows: int, keys: S
 
     Pixels are checked for NaN/inf on the device when ``encode.check_finite`` (on by default on CUDA: with the check
     and the crop on the host the same H200 run gave 9,100 images/s, not 12,900), else as they are read; either way a
-    bad chunk raises :func:`lensdb.ingest.validate.check_images`'s error, which names the shard, the row and the band.
+    bad chunk raises :func:`lensdb.ingest.checks.check_images`'s error, which names the shard, the row and the band.
     """
     cuda = encode.device.type == "cuda"
     check_on_read = not encode.check_finite
@@ -293,7 +269,7 @@ def encoded_chunks(reader: ShardReader, encode: BatchEncoder, rows: int, keys: S
             try:
                 raw = encode(chunk.images)
             except NonFinitePixels:
-                validate.check_images(reader.path, np.asarray(chunk.images), chunk.start)
+                checks.check_images(reader.path, np.asarray(chunk.images), chunk.start)
                 raise
             yield chunk, raw
 
@@ -521,7 +497,7 @@ def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_r
         layout = validate.check_structure(reader)
         crop = encode.embedder.crop
         if layout.cutout < crop:
-            raise validate.problem(path, IMAGES, f"cutouts of {layout.cutout} pixels are smaller than the "
+            raise checks.problem(path, IMAGES, f"cutouts of {layout.cutout} pixels are smaller than the "
                                    f"encoder's {crop}-pixel crop", "cut larger stamps or use another encoder")
         ids = object_ids({k: reader.read(k, 0, layout.n_rows) for k in ("release", "brickid", "objid")})
         validate.check_unique_ids(path, ids)

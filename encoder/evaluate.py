@@ -155,18 +155,17 @@ class SimulatedSurvey:
 
 def load_simulated(survey_dir: Path, crop: int) -> SimulatedSurvey:
     """Read every shard of a simulated survey folder (centre ``crop`` x ``crop`` pixels) and its truth.csv once."""
-    import h5py
-
+    from lensdb.core.units import MAG_ZEROPOINT
+    from lensdb.ingest.reader import ShardReader, find_shards
     from lensdb.ingest.simulate import read_truth
 
     images, mags, ebv = [], [], []
-    for shard in sorted(Path(survey_dir).glob("*.h5")):
-        with h5py.File(shard, "r") as f:
-            size = f["images"].shape[-1]
-            lo = (size - crop) // 2
-            images.append(np.asarray(f["images"][:, :, lo:lo + crop, lo:lo + crop], dtype=np.float32))
-            mags.append(22.5 - 2.5 * np.log10(np.maximum(f["flux"][:, 1], 1e-6)))
-            ebv.append(np.asarray(f["ebv"][:], dtype=np.float32))
+    for shard in find_shards([survey_dir]):
+        with ShardReader(shard) as reader:
+            n, _ = reader.image_shape()
+            images.append(reader.cutouts(np.arange(n), crop, check=False))
+            mags.append(MAG_ZEROPOINT - 2.5 * np.log10(np.maximum(reader.read("flux", 0, n)[:, 1], 1e-6)))
+            ebv.append(np.asarray(reader.read("ebv", 0, n), dtype=np.float32))
     truth = read_truth(Path(survey_dir) / "truth.csv")
     is_lens = np.array([row["class"] == "lens" for row in truth])
     snr = np.array([float(r["arc_snr"]) if r["class"] == "lens" and r["arc_snr"] else np.nan for r in truth])

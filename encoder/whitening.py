@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
 from lensdb.core.errors import InvalidInput
+from lensdb.ingest.reader import ShardReader
 
 #: Default number of objects whose vectors estimate the covariance.
 DEFAULT_SAMPLE = 20000
@@ -123,14 +123,15 @@ def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 
     Raises:
         InvalidInput: no shards, no rows, or cutouts smaller than ``crop``.
     """
-    from lensdb.ingest.validate import check_images
-
     if not shards:
         raise InvalidInput("give at least one shard to sample the whitening from")
     rows = []
     for path in shards:
-        with h5py.File(path, "r") as f:
-            rows.append(f["images"].shape[0])
+        with ShardReader(path) as reader:
+            held, size = reader.image_shape()
+        if size < crop:
+            raise InvalidInput(f"{path}: cutouts of {size} px are smaller than the encoder's {crop}-px crop")
+        rows.append(held)
     total = int(sum(rows))
     if total == 0:
         raise InvalidInput("the shards hold no images to fit the whitening on")
@@ -139,20 +140,9 @@ def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 
     for path, count in zip(shards, rows, strict=True):
         mine = pick[(pick >= start) & (pick < start + count)] - start
         start += count
-        if mine.size == 0:
-            continue
-        with h5py.File(path, "r") as f:
-            dset = f["images"]
-            size = dset.shape[-1]
-            if size < crop:
-                raise InvalidInput(f"{path}: cutouts of {size} px are smaller than the encoder's {crop}-px crop")
-            lo = (size - crop) // 2
-            # One slice per row: h5py's list selection is far slower for scattered rows.
-            part = np.stack([dset[r, :, lo:lo + crop, lo:lo + crop] for r in mine]).astype(np.float32)
-        bad = np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))
-        if bad.size:  # ingest's message, naming the shard's own row
-            check_images(path, part[bad[0]:bad[0] + 1], int(mine[bad[0]]))
-        out.append(part)
+        if mine.size:
+            with ShardReader(path) as reader:
+                out.append(reader.cutouts(mine, crop))  # a NaN pixel is named by the shard's own row
     return np.concatenate(out)
 
 

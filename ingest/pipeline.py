@@ -37,27 +37,20 @@ from typing import Literal
 
 import h5py
 import numpy as np
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from lensdb.catalog.bulk import copy_batches
+from lensdb.catalog import queries
 from lensdb.catalog.db import make_engine, require_current
-from lensdb.catalog.jobs import job_scope
-from lensdb.catalog.models import Job, Shard, Source
+from lensdb.catalog.jobs import job_scope, set_message
+from lensdb.catalog.shards import write_shard
 from lensdb.core.config import Settings
 from lensdb.core.errors import Conflict, InvalidInput, LensDBError
 from lensdb.core.ids import SURVEYS
-from lensdb.ingest import validate
-from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, object_ids, open_shard
+from lensdb.ingest import checks, validate
+from lensdb.ingest.reader import IMAGES, ShardReader, catalog_columns, find_shards, object_ids, open_shard
 
 log = logging.getLogger(__name__)
-
-#: Test hook: once this many catalogue chunks have gone into the open write transaction (counted per process),
-#: write "paused" to the file named by PAUSE_FILE_ENV and sleep until killed, so that a test can SIGKILL a real
-#: ingest mid-transaction. Never set it in production.
-PAUSE_ENV = "LENSDB_TEST_INGEST_PAUSE_AFTER_CHUNKS"
-PAUSE_FILE_ENV = "LENSDB_TEST_INGEST_PAUSE_FILE"
-_chunks_sent = 0
 
 FINGERPRINT_VERSION = b"lensdb-shard-fingerprint-v1"
 #: Evenly spaced image rows hashed into the fingerprint: a few MB even for a 277 GB shard, yet a re-rendered or
@@ -175,17 +168,6 @@ class Progress:
     def shard_finished(self, outcome: ShardOutcome) -> None: ...
 
 
-def find_shards(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given and folders expanded to their ``*.h5`` files (name order, not recursive), each once.
-    Paths that do not exist are kept, to be reported as rejected."""
-    found: dict[Path, Path] = {}
-    for item in paths:
-        path = Path(item)
-        for shard in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
-            found.setdefault(shard.resolve(), shard)
-    return list(found.values())
-
-
 def ingest_paths(target: Engine | Settings | str, paths: Iterable[str | os.PathLike], *,
                  config: IngestConfig | None = None, progress: Progress | None = None) -> IngestReport:
     """Ingest shard files and folders of shards, one transaction per shard, recorded as one ``ingest`` job.
@@ -238,8 +220,7 @@ def ingest_paths(target: Engine | Settings | str, paths: Iterable[str | os.PathL
                         pool.shutdown(wait=True, cancel_futures=True)
                         raise
         report.seconds = time.perf_counter() - started
-        with engine.begin() as conn:  # job_scope leaves no message on success: keep the summary there
-            conn.execute(update(Job).where(Job.id == job_id).values(message=report.summary()))
+        set_message(engine, job_id, report.summary())  # job_scope leaves no message on success: keep the summary
         return report
     finally:
         if engine is not target:
@@ -273,9 +254,7 @@ def _ingest(engine: Engine, reader: ShardReader, config: IngestConfig, job_id: i
     progress.shard_started(reader.name, layout.n_rows)
     fingerprint, ids = _catalogue_pass(reader, layout, config)
 
-    with engine.connect() as conn:
-        known = conn.execute(select(Shard.id, Shard.fingerprint, Shard.n_rows, Shard.path)
-                             .where(Shard.name == reader.name)).first()
+    known = queries.shard_named(engine, reader.name)
     if known is not None:
         if known.fingerprint == fingerprint:
             return ShardOutcome(reader.path, "skipped", known.n_rows, "already ingested (same content)",
@@ -288,7 +267,7 @@ def _ingest(engine: Engine, reader: ShardReader, config: IngestConfig, job_id: i
 
     validate.check_unique_ids(reader.path, ids)
     for start, images in reader.iter_images(int(config.image_chunk_mb * (1 << 20))):
-        validate.check_images(reader.path, images, start)
+        checks.check_images(reader.path, images, start)
         progress.rows_checked(reader.name, len(images))
 
     try:
@@ -321,61 +300,38 @@ def _catalogue_pass(reader: ShardReader, layout: validate.Layout, config: Ingest
 def _write(engine: Engine, reader: ShardReader, layout: validate.Layout, fingerprint: str,
            job_id: int | None, config: IngestConfig, progress: Progress) -> int:
     """Insert the shard row and its sources in one transaction; returns the shard id."""
-    with engine.begin() as conn:
-        shard_id = conn.execute(insert(Shard).values(
-            name=reader.name, path=str(reader.path.resolve()), fingerprint=fingerprint, n_rows=layout.n_rows,
-            cutout=layout.cutout, image_dtype=layout.image_dtype, job_id=job_id)).inserted_primary_key[0]
-        copy_batches(conn, Source.__tablename__, _source_batches(reader, layout, shard_id, config, progress))
-    return int(shard_id)
+    shard = dict(name=reader.name, path=str(reader.path.resolve()), fingerprint=fingerprint, n_rows=layout.n_rows,
+                 cutout=layout.cutout, image_dtype=layout.image_dtype, job_id=job_id)
+    return write_shard(engine, shard, _source_batches(reader, layout, config, progress))
 
 
-def _source_batches(reader: ShardReader, layout: validate.Layout, shard_id: int, config: IngestConfig,
+def _source_batches(reader: ShardReader, layout: validate.Layout, config: IngestConfig,
                     progress: Progress) -> Iterator[dict[str, np.ndarray]]:
     """The ``sources`` columns chunk by chunk, read lazily while the database stores the previous chunk."""
-    global _chunks_sent
     for start, raw in reader.iter_columns(layout.read_keys, config.chunk_rows, layout.n_rows):
         survey = validate.resolve_survey(reader.path, raw, start, config.survey)
         cols = catalog_columns(raw, survey)
         n = len(cols["object_id"])
-        cols["shard_id"] = np.full(n, shard_id, dtype=np.int64)
         cols["row"] = np.arange(start, start + n, dtype=np.int64)
         yield cols
-        progress.rows_written(reader.name, n)
-        _chunks_sent += 1
-        _maybe_pause()
-
-
-def _maybe_pause() -> None:
-    limit = os.environ.get(PAUSE_ENV)
-    if not limit or _chunks_sent < int(limit):
-        return
-    marker = os.environ.get(PAUSE_FILE_ENV)
-    if marker:
-        Path(marker).write_text("paused\n")
-    while True:  # until the test kills this process
-        time.sleep(3600)
+        progress.rows_written(reader.name, n)  # inside the open write transaction
 
 
 def _explain_integrity_error(engine: Engine, reader: ShardReader, ids: np.ndarray, fingerprint: str,
                              exc: IntegrityError) -> LensDBError:
     """A message for a constraint violation during the write (whose transaction has rolled back)."""
-    with engine.connect() as conn:
-        other = conn.execute(select(Shard.fingerprint).where(Shard.name == reader.name)).first()
-        if other is not None:  # another process ingested a shard of this name in the meantime
-            same = "" if other.fingerprint == fingerprint else " with different content"
-            return Conflict(f"{reader.path}: another run ingested shard {reader.name!r}{same} at the same "
-                            "time; run the ingest again to see its state")
-        query = (select(Source.object_id, Shard.name).join(Shard, Shard.id == Source.shard_id)
-                 .where(Source.object_id.in_(bindparam("ids", expanding=True))))
-        clashes: list = []
-        for start in range(0, len(ids), 5000):  # well within both backends' bound-parameter limits
-            clashes += conn.execute(query, {"ids": ids[start:start + 5000].tolist()}).all()
+    other = queries.shard_named(engine, reader.name)
+    if other is not None:  # another process ingested a shard of this name in the meantime
+        same = "" if other.fingerprint == fingerprint else " with different content"
+        return Conflict(f"{reader.path}: another run ingested shard {reader.name!r}{same} at the same "
+                        "time; run the ingest again to see its state")
+    clashes = queries.id_owners(engine, ids)
     if not clashes:
         return InvalidInput(f"{reader.path}: the database refused the rows ({exc.orig}); nothing was written")
-    oid = int(clashes[0].object_id)
-    return validate.problem(
+    oid = clashes[0][0]
+    return checks.problem(
         reader.path, "release/brickid/objid",
         f"{len(clashes)} object id(s) were already ingested from shard(s) "
-        f"{', '.join(sorted({c.name for c in clashes}))} (e.g. object_id {oid} at row "
+        f"{', '.join(sorted({name for _, name in clashes}))} (e.g. object_id {oid} at row "
         f"{int(np.flatnonzero(ids == oid)[0])}); nothing of this shard was written",
         "drop the overlapping rows from this shard, or delete the other shard's rows first")

@@ -13,17 +13,17 @@ Nothing here judges values: :mod:`lensdb.ingest.validate` does.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from lensdb.core.errors import InvalidInput
-from lensdb.core.ids import BANDS, make_object_id
+from lensdb.core.ids import BANDS, RELEASE_SURVEY, make_object_id
+from lensdb.core.units import flux_to_mag
+from lensdb.ingest.checks import IMAGES, check_images
 
-IMAGES = "images"
-MAG_ZEROPOINT = 22.5  # AB magnitude of a flux of 1 nanomaggy
 PHOTO_Z = ("z_phot_mean", "z_phot_median", "z_phot_std", "z_phot_l68", "z_phot_u68")
 SCALAR_FLOATS = ("ra", "dec", "ebv")  # copied to ``sources`` as they are
 PER_BAND = ("psfsize", "psfdepth")  # (N, 3) columns, split into ``<name>_g``, ``_r``, ``_z``
@@ -100,6 +100,97 @@ class ShardReader:
             stop = min(n_rows, start + chunk_rows)
             yield start, {key: self.read(key, start, stop) for key in keys}
 
+    def image_shape(self) -> tuple[int, int]:
+        """(rows N, cutout side S) of the ``images`` dataset; InvalidInput unless it is (N, 3, S, S) g, r, z."""
+        shape = self.dataset(IMAGES).shape
+        if len(shape) != 4 or shape[1] != len(BANDS) or shape[2] != shape[3]:
+            raise InvalidInput(f"{self.path}: key '{IMAGES}': shape {shape} is not (N, 3, S, S) in bands g, r, z; "
+                               "store the cutouts as (objects, bands g/r/z, pixels, pixels)")
+        return int(shape[0]), int(shape[2])
+
+    def read_rows(self, key: str, rows, block: int = 1024, density: float = 1 / 32) -> np.ndarray:
+        """Rows ``rows`` (any order, repeats allowed) of dataset ``key``, in that order.
+
+        Dense stretches are read as contiguous slices and picked in memory; only sparse ones use h5py's point
+        selection, which costs per row and is slow for long lists.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        ds = self.dataset(key)
+        if uniq.size and (uniq[0] < 0 or uniq[-1] >= ds.shape[0]):
+            raise InvalidInput(f"{self.path}: key '{key}': rows {uniq[0]}-{uniq[-1]} asked, the shard has "
+                               f"{ds.shape[0]}; the catalogue and the shard disagree: re-ingest the shard")
+        out = np.empty((len(uniq), *ds.shape[1:]), ds.dtype)
+        i = 0
+        try:
+            while i < len(uniq):
+                j = int(np.searchsorted(uniq, uniq[i] + block, side="left"))  # uniq[i:j] lie within one block
+                lo, hi = int(uniq[i]), int(uniq[j - 1]) + 1
+                if (j - i) >= density * (hi - lo):
+                    out[i:j] = ds[lo:hi][uniq[i:j] - lo]
+                else:
+                    out[i:j] = ds[uniq[i:j].tolist()]
+                i = j
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise InvalidInput(f"{self.path}: key '{key}': rows cannot be read ({exc}); " + _DAMAGED) from None
+        return out[inverse]
+
+    def cutouts(self, rows, crop: int | None = None, *, check: bool = True) -> np.ndarray:
+        """(n, 3, c, c) float32 nanomaggies of ``rows`` (any order), centre-cropped to ``crop`` pixels (the stored
+        side when ``None``), the crop at ``(S - c) // 2`` as the encoder's CenterCrop takes it.
+
+        Scattered rows are read one slice each with the crop in the HDF5 selection (h5py's list selection is far
+        slower for scattered rows); dense ones through :meth:`read_rows`. With ``check``, NaN or infinite pixels are
+        refused naming the shard's own row and band.
+        """
+        n, size = self.image_shape()
+        c = size if crop is None else int(crop)
+        if c > size:
+            raise InvalidInput(f"{self.path}: cutouts of {size} px are smaller than the {c}-px crop asked for")
+        rows = np.asarray(rows, dtype=np.int64)
+        lo = (size - c) // 2
+        if rows.size and rows.size * 32 >= (rows.max() - rows.min() + 1):
+            out = self.read_rows(IMAGES, rows)[:, :, lo:lo + c, lo:lo + c].astype(np.float32)
+        else:
+            ds = self.dataset(IMAGES)
+            out = np.empty((rows.size, 3, c, c), np.float32)
+            try:
+                for k, r in enumerate(rows.tolist()):
+                    out[k] = ds[r, :, lo:lo + c, lo:lo + c]
+            except (OSError, RuntimeError, ValueError, IndexError) as exc:
+                raise InvalidInput(f"{self.path}: key '{IMAGES}': rows cannot be read ({exc}); " + _DAMAGED) from None
+        if check:
+            bad = np.flatnonzero(~np.isfinite(out.reshape(len(out), -1)).all(axis=1))
+            if bad.size:  # the usual message, naming the shard's own row
+                check_images(self.path, out[bad[0]:bad[0] + 1], int(rows[bad[0]]))
+        return out
+
+    def training_columns(self) -> dict[str, np.ndarray]:
+        """The columns the encoder's training selection needs, for every row: ``survey`` (str), ``mag_z``
+        (float64, NaN for a flux <= 0), ``ebv`` (float32) and ``object_id`` (int64)."""
+        n, _ = self.image_shape()
+        missing = [c for c in ("ebv", "release", "brickid", "objid") if c not in self.keys]
+        if missing:
+            raise InvalidInput(f"{self.path}: missing column(s) {', '.join(missing)}; the shard has: "
+                               + ", ".join(self.keys))
+        if "mag_z" in self.keys:
+            mag_z = np.asarray(self.read("mag_z", 0, n), dtype=np.float64)
+        elif "flux" in self.keys and self.dataset("flux").shape == (n, 3):
+            mag_z = flux_to_mag(self.read("flux", 0, n)[:, 2])
+        else:
+            raise InvalidInput(f"{self.path}: needs 'mag_z' or 'flux' (N, 3) to select the training sample")
+        raw = {k: self.read(k, 0, n) for k in ("release", "brickid", "objid")}
+        if "survey" in self.keys:
+            survey = np.char.decode(text_values(self.read("survey", 0, n)), "ascii")
+        else:
+            survey = np.array([RELEASE_SURVEY.get(int(r), "unknown") for r in raw["release"]])
+        columns = {"survey": survey, "mag_z": mag_z, "ebv": np.asarray(self.read("ebv", 0, n), dtype=np.float32),
+                   "object_id": object_ids(raw)}
+        for name, values in columns.items():
+            if values.shape != (n,):
+                raise InvalidInput(f"{self.path}: column {name} has shape {values.shape}, expected ({n},)")
+        return columns
+
     def image_rows_per_read(self, max_bytes: int) -> int:
         """Image rows per read within ``max_bytes`` (at least one), in whole HDF5 chunks when they fit, so
         that each compressed chunk is decoded once."""
@@ -127,6 +218,22 @@ class ShardReader:
                 raise InvalidInput(f"{self.path}: key '{IMAGES}': rows {start}-{stop} cannot be read ({exc}); "
                                    + _DAMAGED) from None
             yield start, out
+
+
+def find_shards(paths: Iterable[str | os.PathLike], *, must_exist: bool = False) -> list[Path]:
+    """Files as given and folders expanded to their ``*.h5`` files (name order, not recursive), each once, in order.
+
+    A path that does not exist is kept (an ingest reports it as a rejected shard), or with ``must_exist`` refused
+    with InvalidInput.
+    """
+    found: dict[Path, Path] = {}
+    for item in paths:
+        path = Path(item)
+        if must_exist and not path.exists():
+            raise InvalidInput(f"{path}: no such file or folder; give .h5 shard files or folders holding them")
+        for shard in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
+            found.setdefault(shard.resolve(), shard)
+    return list(found.values())
 
 
 def open_shard(source: str | os.PathLike | h5py.File) -> ShardReader:
@@ -162,9 +269,7 @@ def magnitudes(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     is stored as NULL.
     """
     if "flux" in raw:
-        flux = np.asarray(raw["flux"], dtype=np.float64)
-        positive = flux > 0
-        mags = np.where(positive, MAG_ZEROPOINT - 2.5 * np.log10(np.where(positive, flux, 1.0)), np.nan)
+        mags = flux_to_mag(raw["flux"])
         return {f"mag_{b}": mags[:, i] for i, b in enumerate(BANDS)}
     return {f"mag_{b}": np.asarray(raw[f"mag_{b}"], dtype=np.float64) for b in BANDS}
 

@@ -17,12 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-PIXEL_SCALE_ARCSEC = 0.262
-RELEASED_CUTOUT = 152
-TRAIN_CROP = 96
-JITTER_PX = 7
-#: Smallest cutout that still allows the training crop with its jitter.
-MIN_CUTOUT = TRAIN_CROP + 2 * JITTER_PX
+from lensdb.core.units import RELEASED_CUTOUT
+
 IMAGE_DTYPES = (np.dtype("float32"), np.dtype("float16"))
 
 
@@ -64,7 +60,6 @@ COLUMNS: tuple[Column, ...] = (
     Column("inds", "i", doc="row position in the authors' sorted survey (not an id)"),
 )
 COLUMN_BY_NAME = {c.name: c for c in COLUMNS}
-SOURCE_TYPES = ("PSF", "REX", "DEV", "EXP", "SER", "DUP")
 
 
 def shard_name(start: int, end: int, npix: int = RELEASED_CUTOUT) -> str:

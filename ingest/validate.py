@@ -8,6 +8,9 @@ Cheapest first:
 - :func:`check_chunk`: the values of a chunk of catalogue rows (finite, in range, known types and surveys).
 - :func:`check_images` and :func:`check_unique_ids`: finite pixels, object ids unique within the shard.
 
+The message format and the pixel check live in :mod:`lensdb.ingest.checks`, where the shard reader uses them too
+(:meth:`lensdb.ingest.reader.ShardReader.cutouts`); they are part of this module's interface.
+
 Values are checked in the catalogue columns LensDB stores; the other known columns (nobs, maskbits, ...) get
 the shape and dtype checks, and keys LensDB does not know are ignored (the released shards carry several).
 """
@@ -20,10 +23,20 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from lensdb.core.errors import InvalidInput
-from lensdb.core.ids import BANDS, BRICK_BITS, OBJ_BITS, RELEASE_BITS, RELEASE_SURVEY, SURVEYS, split_object_id
+from lensdb.core.ids import (
+    BANDS,
+    BRICK_BITS,
+    OBJ_BITS,
+    RELEASE_BITS,
+    RELEASE_SURVEY,
+    SOURCE_TYPES,
+    SURVEYS,
+    split_object_id,
+)
+from lensdb.core.units import MIN_CUTOUT
+from lensdb.ingest.checks import problem
 from lensdb.ingest.reader import IMAGES, PER_BAND, PHOTO_Z, SCALAR_FLOATS, ShardReader, catalog_keys, text_values
-from lensdb.ingest.schema import COLUMN_BY_NAME, COLUMNS, IMAGE_DTYPES, MIN_CUTOUT, SOURCE_TYPES
+from lensdb.ingest.schema import COLUMN_BY_NAME, COLUMNS, IMAGE_DTYPES
 
 _KIND_OK = {"f": "fiu", "i": "iu", "S": "SO"}
 _KIND_WORD = {"f": "a number (float)", "i": "an integer", "S": "text (bytes or str)"}
@@ -38,11 +51,6 @@ class Layout:
     cutout: int
     image_dtype: str
     read_keys: tuple[str, ...]
-
-
-def problem(path, key: str, what: str, todo: str) -> InvalidInput:
-    """The one message format for a rejected shard."""
-    return InvalidInput(f"{path}: key '{key}': {what}; {todo}")
 
 
 def check_structure(reader: ShardReader) -> Layout:
@@ -193,31 +201,6 @@ def resolve_survey(path, raw: Mapping[str, np.ndarray], start: int, survey: str 
                       f"(known: {RELEASE_SURVEY}); unknown survey for {int((~known).sum())} row(s)",
                       f"pass --survey {'|'.join(SURVEYS)} or add a 'survey' column")
     return out
-
-
-def check_images(path, images: np.ndarray, start: int) -> None:
-    """Reject NaN or infinite pixels in a chunk of images (N, 3, S, S).
-
-    The clean chunk, the usual case, is cleared by fast reductions; only a bad chunk pays for locating the
-    first bad object. float32: min and max propagate NaN and reach +-inf (two SIMD passes, no temporary).
-    float16: numpy reduces float16 some 50x slower, so test the bits instead: NaN and inf are the values whose
-    exponent bits (0x7C00) are all set.
-    """
-    if images.size == 0:
-        return
-    if images.dtype.itemsize == 2:
-        bits = images.view(images.dtype.str.replace("f", "u"))  # same byte order as stored
-        finite = int((bits & np.uint16(0x7FFF)).max()) < 0x7C00
-    else:
-        finite = bool(np.isfinite(images.min()) and np.isfinite(images.max()))
-    if finite:
-        return
-    bad = (~np.isfinite(images)).reshape(len(images), images.shape[1], -1).any(axis=2)
-    rows, bands = np.nonzero(bad)
-    first = f"first at row {start + int(rows[0])}, band {BANDS[int(bands[0])]}"
-    raise problem(path, IMAGES, f"NaN or infinite pixels in {len(np.unique(rows))} image(s) of rows "
-                  f"{start}-{start + len(images)} ({first})",
-                  "replace masked pixels with 0 (or drop those objects) before ingesting")
 
 
 def check_unique_ids(path, object_ids: np.ndarray) -> None:

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from lensdb.catalog.db import make_engine
-from lensdb.catalog.models import Label, LabelSet
+from lensdb.catalog import queries
+from lensdb.catalog.db import make_engine, ping
 from lensdb.core.config import Settings
-from lensdb.core.errors import Conflict, NotFound
+from lensdb.core.errors import Conflict
 from lensdb.services.config import ServiceConfig
 from lensdb.services.errors import BackendUnavailable, as_domain, milvus_unavailable
 
@@ -42,16 +42,9 @@ class CatalogueLabels:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def labelled_ids(self, label_set: str | None) -> list[int]:
-        """Ids carrying a label of any class in ``label_set`` (any set when ``None``); NotFound for an unknown set."""
-        query = select(Label.object_id).distinct()
-        with self.engine.connect() as conn:
-            if label_set:
-                set_id = conn.execute(select(LabelSet.id).where(LabelSet.name == label_set)).scalar()
-                if set_id is None:
-                    raise NotFound(f"no label set {label_set!r}; list them with ListLabelSets")
-                query = query.where(Label.label_set_id == set_id)
-            return [int(i) for i in conn.execute(query).scalars()]
+    def labelled_ids(self, label_sets=()) -> list[int]:
+        """Ids carrying a label of any class in ``label_sets`` (any set when empty); NotFound for an unknown set."""
+        return queries.labelled_ids(self.engine, tuple(label_sets)).tolist()
 
 
 class Backends:
@@ -199,12 +192,7 @@ class Backends:
     # ------------------------------------------------------------------ health
     def ping_database(self) -> str | None:
         """``None`` when the database answers, else why not."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return None
-        except Exception as exc:
-            return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        return ping(self.engine)
 
     def ping_milvus(self) -> str | None:
         """``None`` when Milvus answers, else why not."""

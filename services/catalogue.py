@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
-from sqlalchemy import select
 
-from lensdb.catalog.models import Label, LabelSet, Shard, Source
+from lensdb.catalog import queries
 from lensdb.services import validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
 from lensdb.services.types import CatalogObject, ConeResult, LabelInfo
-
-#: Ids per ``IN (...)`` clause: well below every backend's bound-parameter limit.
-ID_CHUNK = 5000
 
 
 def _opt(value) -> float | None:
@@ -75,27 +69,9 @@ class CatalogueService:
         )
 
     def _rows(self, ids: np.ndarray) -> dict[int, object]:
-        s = Source.__table__.c
-        out: dict[int, object] = {}
-        unique = np.unique(ids)
-        with self.backends.engine.connect() as conn:
-            for start in range(0, unique.size, ID_CHUNK):
-                chunk = unique[start:start + ID_CHUNK].tolist()
-                query = (select(Source.__table__, Shard.name.label("shard"))
-                         .join(Shard, Shard.id == s.shard_id, isouter=True).where(s.object_id.in_(chunk)))
-                out.update({int(r.object_id): r for r in conn.execute(query)})
-        return out
+        return queries.sources(self.backends.engine, ids)
 
     def labels_of(self, ids) -> dict[int, list[LabelInfo]]:
         """object id -> its labels in every set, oldest first."""
-        ids = list(ids)
-        out: dict[int, list[LabelInfo]] = defaultdict(list)
-        with self.backends.engine.connect() as conn:
-            for start in range(0, len(ids), ID_CHUNK):
-                query = (select(Label.object_id, LabelSet.name, Label.label_class, Label.grade, Label.author,
-                                Label.created_at)
-                         .join(LabelSet, LabelSet.id == Label.label_set_id)
-                         .where(Label.object_id.in_(ids[start:start + ID_CHUNK])).order_by(Label.id))
-                for oid, set_name, cls, grade, author, created in conn.execute(query):
-                    out[int(oid)].append(LabelInfo(set_name, cls, grade, author, created))
-        return out
+        return {i: [LabelInfo(lb.label_set, lb.label_class, lb.grade, lb.author, lb.created_at) for lb in labels]
+                for i, labels in queries.labels_of(self.backends.engine, ids).items()}

@@ -7,16 +7,15 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from sqlalchemy import select
 
-from lensdb.catalog.models import Shard, Source
+from lensdb.catalog import queries
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.core.units import PIXEL_SCALE_ARCSEC
+from lensdb.ingest.reader import ShardReader
 from lensdb.services import validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
 from lensdb.services.types import CutoutImage
-
-PIXEL_SCALE_ARCSEC = 0.262
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -46,23 +45,19 @@ class CutoutService:
             InvalidInput: ``crop`` is larger than the stored cutout.
             Conflict: the object's shard file is missing or unreadable on the server.
         """
-        from lensdb.ingest.reader import IMAGES, ShardReader
-
         object_id = validate.count("object_id", object_id, 0, validate.INT64_MAX)
         crop = validate.count("crop", crop, 0, 100_000)
         try:
-            with self.backends.engine.connect() as conn:
-                row = conn.execute(select(Shard.path, Shard.name, Source.row).join(Shard, Shard.id == Source.shard_id)
-                                   .where(Source.object_id == object_id)).first()
+            row = queries.image_locations(self.backends.engine, [object_id]).get(object_id)
         except Exception as exc:
             raise as_domain(exc) from exc
         if row is None:
             raise NotFound(f"object {object_id} is not in the catalogue (or has no shard)")
         try:
             with ShardReader(row.path) as reader:
-                image = np.asarray(reader.read(IMAGES, row.row, row.row + 1)[0], dtype=np.float32)
+                image = reader.cutouts([row.row], check=False)[0]
         except (InvalidInput, OSError) as exc:
-            raise Conflict(f"the image of object {object_id} cannot be read from shard {row.name} on the server: "
+            raise Conflict(f"the image of object {object_id} cannot be read from shard {row.shard} on the server: "
                            f"{exc}") from exc
         size = image.shape[-1]
         if crop > size:

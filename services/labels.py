@@ -1,10 +1,9 @@
 """Labels and label sets: add and remove labels, record grades (:mod:`lensdb.classifiers.grades`), list sets
 (:mod:`lensdb.catalog.labels`), page through one set, and import an uploaded known-lens list.
 
-Sets written here carry ``source = "lensdb api"``. Grading sets (written by
-:func:`lensdb.classifiers.grades.record_grades`)
-take grades only, and imported lens lists are replaced whole by re-imports, so AddLabels and RemoveLabels refuse
-both: they change hand-made sets.
+Sets written here carry ``source = "lensdb api"`` (:data:`lensdb.catalog.labels.API_SOURCE`). Grading sets
+(written by :func:`lensdb.classifiers.grades.record_grades`) take grades only, and imported lens lists are replaced
+whole by re-imports, so AddLabels and RemoveLabels refuse both: they change hand-made sets.
 """
 
 from __future__ import annotations
@@ -13,16 +12,16 @@ import re
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, update
-
-from lensdb.catalog.models import GRADES, LABEL_CLASSES, Label, LabelSet, Model, Source, utcnow
-from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.catalog import queries
+from lensdb.catalog.labels import HandLabel, add_labels, import_labels, list_label_sets, remove_labels
+from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map
+from lensdb.catalog.models import GRADES, LABEL_CLASSES
+from lensdb.core.errors import InvalidInput
 from lensdb.services import paging, validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
 from lensdb.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
 
-API_SOURCE = "lensdb api"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -72,49 +71,10 @@ class LabelService:
         return _guard(lambda: self._add(label_set, labels, author, description))
 
     def _add(self, label_set, labels, author, description) -> AddLabelsResult:
-        ids = sorted({lb.object_id for lb in labels})
-        with self.backends.engine.begin() as conn:
-            found = set(conn.execute(select(Source.object_id).where(Source.object_id.in_(ids))).scalars())
-            missing = [i for i in ids if i not in found]
-            if missing:
-                raise NotFound(f"{len(missing)} object(s) are not in the catalogue, e.g. {missing[:5]}; "
-                               "nothing was written")
-            row = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == label_set)).first()
-            created = row is None
-            if created:
-                set_id = conn.execute(insert(LabelSet).values(
-                    name=label_set, source=API_SOURCE, author=author, description=description,
-                ).returning(LabelSet.id)).scalar_one()
-            else:
-                self._check_editable(label_set, row.source)
-                set_id = row.id
-            existing = {(o, c): i for i, o, c in conn.execute(
-                select(Label.id, Label.object_id, Label.label_class).where(
-                    Label.label_set_id == set_id, Label.object_id.in_(ids)))}
-            now, added, updated = utcnow(), [], 0
-            for lb in labels:
-                values = {"grade": lb.grade, "name": lb.name, "provenance": lb.note or "added through the API",
-                          "author": author, "created_at": now}
-                key = (lb.object_id, lb.label_class)
-                if key in existing:
-                    conn.execute(update(Label).where(Label.id == existing[key]).values(**values))
-                    updated += 1
-                else:
-                    added.append({"label_set_id": set_id, "object_id": lb.object_id, "class": lb.label_class,
-                                  **values})
-            if added:
-                conn.execute(insert(Label), added)
-        return AddLabelsResult(label_set, len(added), updated, created)
-
-    @staticmethod
-    def _check_editable(label_set: str, source: str | None) -> None:
-        from lensdb.classifiers.sampling import GRADE_SOURCE
-
-        if source == GRADE_SOURCE:
-            raise Conflict(f"label set {label_set!r} is a grading set: change it with RecordGrades")
-        if source not in (None, API_SOURCE):
-            raise Conflict(f"label set {label_set!r} is an imported list ({source}); re-import the list to "
-                           "change it, or label into another set")
+        hand = [HandLabel(lb.object_id, lb.label_class, lb.grade, lb.name, lb.note) for lb in labels]
+        added, updated, created = add_labels(self.backends.engine, label_set, hand, author=author,
+                                             description=description)
+        return AddLabelsResult(label_set, added, updated, created)
 
     def remove_labels(self, label_set: str, ids, label_class: str | None = None) -> int:
         """Delete the labels of ``ids`` (of ``label_class``, or every class) from a set; returns how many."""
@@ -123,18 +83,7 @@ class LabelService:
         if label_class is not None and label_class not in LABEL_CLASSES:
             raise InvalidInput(f"label_class {label_class!r} is not one of {', '.join(LABEL_CLASSES)}")
 
-        def run() -> int:
-            with self.backends.engine.begin() as conn:
-                row = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == label_set)).first()
-                if row is None:
-                    raise NotFound(f"no label set {label_set!r}")
-                self._check_editable(label_set, row.source)
-                cond = [Label.label_set_id == row.id, Label.object_id.in_(arr.tolist())]
-                if label_class is not None:
-                    cond.append(Label.label_class == label_class)
-                return int(conn.execute(delete(Label).where(*cond)).rowcount)
-
-        return _guard(run)
+        return _guard(lambda: remove_labels(self.backends.engine, label_set, arr.tolist(), label_class))
 
     def record_grades(self, grades: list[tuple[int, str]], *, author: str | None, model: str | None = None,
                       label_set: str | None = None, note: str | None = None):
@@ -151,9 +100,6 @@ class LabelService:
 
     def import_lens_list(self, upload: LensListUpload):
         """Import an uploaded CSV/TSV known-lens list (see :func:`lensdb.catalog.labels.import_labels`)."""
-        from lensdb.catalog.labels import import_labels
-        from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map
-
         if not upload.content:
             raise InvalidInput("content: the uploaded list is empty")
         for field in ("name", "author", "ra_column", "dec_column", "name_column", "grade_column"):
@@ -176,8 +122,6 @@ class LabelService:
     # ------------------------------------------------------------------ reads
     def list_sets(self, name: str | None = None):
         """Label sets with their counts (see :func:`lensdb.catalog.labels.list_label_sets`)."""
-        from lensdb.catalog.labels import list_label_sets
-
         validate.name("name", name, required=False)
         return _guard(lambda: list_label_sets(self.backends.engine, name or None))
 
@@ -193,21 +137,7 @@ class LabelService:
         after = paging.decode(page_token, scope)
         summary = self.list_sets(name)[0]
 
-        def run():
-            lb = Label.__table__.c
-            cond = [LabelSet.name == name]
-            if label_class is not None:
-                cond.append(lb["class"] == label_class)
-            if after is not None:
-                cond.append(lb.id > after)
-            query = (select(lb.id, lb.object_id, lb["class"], lb.grade, lb.name, lb.author, lb.provenance,
-                            lb.separation_arcsec, lb.created_at, Model.name.label("model"))
-                     .join(LabelSet, LabelSet.id == lb.label_set_id).join(Model, Model.id == lb.model_id, isouter=True)
-                     .where(*cond).order_by(lb.id).limit(size + 1))
-            with self.backends.engine.connect() as conn:
-                return conn.execute(query).all()
-
-        rows = _guard(run)
+        rows = _guard(lambda: queries.label_page(self.backends.engine, name, label_class, after, size + 1))
         more = len(rows) > size
         rows = rows[:size]
         records = [LabelRecord(int(r.object_id), r[2], r.grade, r.name, r.author, r.provenance,

@@ -49,7 +49,6 @@ class SearchService:
             raise InvalidInput("give exactly one query: an object id, a sky position, a vector or a cutout")
         version = query.encoder_version or None
         validate.count("k", query.k, 1, self.max_k)
-        validate.name("label_set", query.filters.label_set, required=False)
         target, separation = None, None
         deadline.check("resolving the query")
         if query.object_id is not None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
-from lensdb.vectordb.filters import SearchFilter
+from lensdb.core.filters import ObjectFilter
 from lensdb.vectordb.partitions import MAG_MISSING
 
 
@@ -63,7 +63,7 @@ class SimilarQuery:
     position: SkyPosition | None = None
     vector: np.ndarray | None = None
     cutout: np.ndarray | None = None
-    filters: SearchFilter = field(default_factory=SearchFilter)
+    filters: ObjectFilter = field(default_factory=ObjectFilter)
     encoder_version: str | None = None
     include_query: bool = False
 
@@ -127,18 +127,6 @@ class ConeResult:
     separation_arcsec: list[float]
     truncated: bool
     method: str
-
-
-@dataclass(frozen=True)
-class CandidateFilter:
-    """Conditions on a model's candidates (applied to the catalogue row of each prediction)."""
-
-    surveys: tuple[str, ...] | None = None
-    mag_ranges: tuple = ()  # vectordb.filters.MagRange
-    source_types: tuple[str, ...] | None = None
-    exclude_labelled: bool = False
-    label_sets: tuple[str, ...] = ()
-    min_score: float | None = None
 
 
 @dataclass(frozen=True)

@@ -122,8 +122,9 @@ def read_collection(store, progress: bool):
 
 def run_build(args: argparse.Namespace, settings) -> int:
     """Handle ``lensdb similarity build``."""
+    from lensdb.core.partition import parse_partition
     from lensdb.vectordb.config import SimilarityConfig
-    from lensdb.vectordb.similarity.builder import build_similarity, parse_shard
+    from lensdb.vectordb.similarity.builder import build_similarity
     from lensdb.vectordb.store import VectorStore
 
     cfg = SimilarityConfig.from_settings(
@@ -135,7 +136,7 @@ def run_build(args: argparse.Namespace, settings) -> int:
         block_rows=args.block_rows,
         tile_rows=args.tile_rows,
     )
-    shard = parse_shard(args.shard)
+    shard = parse_partition(args.shard)
     out = Path(args.out) if args.out else default_folder(settings, args.encoder_version)
     progress = not args.no_progress and sys.stderr.isatty()
     with VectorStore.open(settings, args.encoder_version) as store:

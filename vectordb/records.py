@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from lensdb.core.errors import InvalidInput
-from lensdb.core.ids import SURVEYS
+from lensdb.core.ids import SOURCE_TYPES, SURVEYS
 from lensdb.vectordb.partitions import MAG_MISSING
-from lensdb.vectordb.schema import SHARD_MAX_LEN, SOURCE_TYPES
+from lensdb.vectordb.schema import SHARD_MAX_LEN
 
 REQUIRED = (
     "object_id",

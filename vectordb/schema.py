@@ -29,8 +29,6 @@ from lensdb.vectordb.config import VectorDBConfig
 SCHEMA_VERSION = "1"
 PRIMARY = "object_id"
 VECTOR = "vector"
-#: Tractor morphological types, as in :data:`lensdb.ingest.schema.SOURCE_TYPES` (a test checks they agree).
-SOURCE_TYPES = ("PSF", "REX", "DEV", "EXP", "SER", "DUP")
 SHARD_MAX_LEN = 256
 #: Scalar fields a search may return, with their numpy dtypes.
 METADATA_FIELDS: dict[str, str] = {

@@ -21,11 +21,12 @@ from typing import Protocol
 
 import numpy as np
 
+from lensdb.core import sky
 from lensdb.core.errors import InvalidInput, NotFound
+from lensdb.core.filters import ObjectFilter, object_ids
 from lensdb.vectordb import filters as flt_mod
-from lensdb.vectordb import schema, sky
+from lensdb.vectordb import schema
 from lensdb.vectordb.connection import milvus_call
-from lensdb.vectordb.filters import SearchFilter
 from lensdb.vectordb.partitions import partitions_for
 from lensdb.vectordb.store import VectorStore
 
@@ -36,8 +37,8 @@ DEFAULT_FIELDS = ("ra", "dec", "mag_r")
 class LabelSource(Protocol):
     """Anything that can list labelled object ids (the catalogue's label store implements it)."""
 
-    def labelled_ids(self, label_set: str | None) -> Iterable[int]:
-        """Ids of objects carrying a label in ``label_set`` (any label set when ``None``)."""
+    def labelled_ids(self, label_sets: Sequence[str] = ()) -> Iterable[int]:
+        """Ids of objects carrying a label in ``label_sets`` (in any label set when empty)."""
 
 
 @dataclass
@@ -107,7 +108,7 @@ def knn(
     query,
     k: int = 10,
     *,
-    filters: SearchFilter | None = None,
+    filters: ObjectFilter | None = None,
     output_fields: Sequence[str] = DEFAULT_FIELDS,
     with_vectors: bool = False,
     include_query: bool = False,
@@ -120,7 +121,7 @@ def knn(
         query: an object id (its stored vector is the query) or a raw vector of ``store.dim`` floats (normalised
             here).
         k: hits wanted, 1..``config.max_k``; fewer come back when fewer objects pass the filter.
-        filters: conditions on the hits (see :class:`lensdb.vectordb.filters.SearchFilter`).
+        filters: conditions on the hits (see :class:`lensdb.core.filters.ObjectFilter`).
         output_fields: metadata to return (any of :data:`lensdb.vectordb.schema.METADATA_FIELDS`).
         with_vectors: also return the hits' unit vectors.
         include_query: keep the query object itself among the hits (querying by id).
@@ -134,9 +135,9 @@ def knn(
     bad = [f for f in output_fields if not isinstance(f, str) or f not in schema.METADATA_FIELDS]
     if bad:
         raise InvalidInput(f"unknown output field(s) {bad}; known: {', '.join(schema.METADATA_FIELDS)}")
-    filters = filters if filters is not None else SearchFilter()
-    if not isinstance(filters, SearchFilter):
-        raise InvalidInput(f"filters must be a SearchFilter; got {type(filters).__name__}")
+    filters = filters if filters is not None else ObjectFilter()
+    if not isinstance(filters, ObjectFilter):
+        raise InvalidInput(f"filters must be an ObjectFilter; got {type(filters).__name__}")
     qvec, qrow = _query_vector(store, query)
 
     centre = (
@@ -144,7 +145,7 @@ def knn(
         if filters.window and filters.window.centre is not None
         else (float(qrow["mag_r"]) if qrow else None)
     )
-    low, high = flt_mod.r_bounds(filters, centre)
+    low, high = filters.r_bounds(centre)
     parts = (
         partitions_for(store.bins, filters.surveys, low, high)
         if (filters.surveys is not None or low is not None or high is not None)
@@ -154,7 +155,7 @@ def knn(
     if filters.exclude_labelled:
         if labels is None:
             raise InvalidInput("exclude_labelled needs a label source (the catalogue); none was given")
-        excluded.update(flt_mod._ids("labelled ids", labels.labelled_ids(filters.label_set)))
+        excluded.update(object_ids("labelled ids", labels.labelled_ids(filters.label_sets)))
     if qrow is not None and not include_query:
         excluded.add(int(qrow[schema.PRIMARY]))
     in_expr = sorted(excluded)[: cfg.max_expr_ids]
@@ -190,7 +191,7 @@ def knn(
         need = k - len(kept)
         limit = min(page_max, 2 * need + 16 if post else need)
         page_expr = (
-            expr if not seen else " and ".join(p for p in (expr, flt_mod.expression(SearchFilter(), None, seen)) if p)
+            expr if not seen else " and ".join(p for p in (expr, flt_mod.expression(ObjectFilter(), None, seen)) if p)
         )
         hits = _search_page(store, qvec, limit, page_expr, engine_fields, parts, selectivity)
         pages += 1
@@ -264,7 +265,7 @@ def _search_page(
 
 
 def _post_filter(
-    hits: list[dict], filters: SearchFilter, excluded: set[int], dedupe: sky.DuplicateFilter | None
+    hits: list[dict], filters: ObjectFilter, excluded: set[int], dedupe: sky.DuplicateFilter | None
 ) -> list[dict]:
     """The hits of one page that pass the client-side conditions, in the engine's order."""
     keep = np.array([h[schema.PRIMARY] not in excluded for h in hits], dtype=bool)

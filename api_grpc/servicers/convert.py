@@ -15,9 +15,9 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from lensdb.api_grpc.gen.lensdb.v1 import common_pb2
 from lensdb.core.errors import InvalidInput
+from lensdb.core.filters import MagRange
 from lensdb.services import types
 from lensdb.services.deadline import Deadline
-from lensdb.vectordb.filters import MagRange
 
 ARRAY_DTYPES = {"float32": "<f4", "float16": "<f2"}
 

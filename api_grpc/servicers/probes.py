@@ -5,8 +5,9 @@ from __future__ import annotations
 from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import probes_pb2, probes_pb2_grpc
 from lensdb.api_grpc.servicers import convert
+from lensdb.core.filters import ObjectFilter
 from lensdb.services import Services
-from lensdb.services.types import CandidateFilter, ModelSummary
+from lensdb.services.types import ModelSummary
 
 
 def model_pb(m: ModelSummary) -> probes_pb2.ModelInfo:
@@ -18,12 +19,13 @@ def model_pb(m: ModelSummary) -> probes_pb2.ModelInfo:
     )
 
 
-def candidate_filter(pb: probes_pb2.CandidateFilter) -> CandidateFilter:
-    return CandidateFilter(
+def candidate_filter(pb: probes_pb2.CandidateFilter) -> tuple[ObjectFilter, float | None]:
+    """(the typed filter, the lowest score) of a request's candidate filter."""
+    return ObjectFilter(
         surveys=tuple(pb.surveys) or None, mag_ranges=convert.mag_ranges(pb.mag_ranges),
         source_types=tuple(pb.source_types) or None, exclude_labelled=pb.exclude_labelled,
-        label_sets=tuple(pb.label_sets), min_score=convert.opt(pb, "min_score"),
-    )
+        label_sets=tuple(pb.label_sets),
+    ), convert.opt(pb, "min_score")
 
 
 class ProbesServicer(probes_pb2_grpc.ProbesServicer):
@@ -39,8 +41,9 @@ class ProbesServicer(probes_pb2_grpc.ProbesServicer):
 
     @errors.unary
     def TopCandidates(self, request, context):
-        page = self.services.probes.top_candidates(request.model, candidate_filter(request.filter),
-                                                   request.page_size, request.page_token)
+        flt, min_score = candidate_filter(request.filter)
+        page = self.services.probes.top_candidates(request.model, flt, request.page_size, request.page_token,
+                                                   min_score=min_score)
         out = probes_pb2.TopCandidatesResponse(model=page.model, next_page_token=page.next_page_token)
         for c in page.candidates:
             item = out.candidates.add(rank=c.rank, score=c.score, label_classes=c.label_classes, grade=c.grade or "")

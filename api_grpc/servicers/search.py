@@ -8,12 +8,12 @@ from lensdb.api_grpc import errors
 from lensdb.api_grpc.gen.lensdb.v1 import search_pb2, search_pb2_grpc
 from lensdb.api_grpc.servicers import convert
 from lensdb.core.errors import InvalidInput
+from lensdb.core.filters import Cone, MagWindow, ObjectFilter
 from lensdb.services import Services
 from lensdb.services.types import SimilarQuery, SimilarResult, SkyPosition
-from lensdb.vectordb.filters import Cone, MagWindow, SearchFilter
 
 
-def search_filter(pb: search_pb2.SearchFilter, max_ids: int) -> SearchFilter:
+def search_filter(pb: search_pb2.SearchFilter, max_ids: int) -> ObjectFilter:
     """The typed filter (which validates every value) of a request's filter message."""
     if len(pb.exclude_ids) > max_ids:
         raise InvalidInput(f"exclude_ids: {len(pb.exclude_ids)} ids is more than the {max_ids} allowed")
@@ -21,7 +21,8 @@ def search_filter(pb: search_pb2.SearchFilter, max_ids: int) -> SearchFilter:
     if pb.HasField("cone"):
         radius = pb.cone.radius_arcsec
         cone = Cone(pb.cone.ra, pb.cone.dec, radius / 3600.0 if np.isfinite(radius) else radius)
-    return SearchFilter(
+    label_set = convert.text(pb.label_set)
+    return ObjectFilter(
         surveys=tuple(pb.surveys) or None,
         mag_ranges=convert.mag_ranges(pb.mag_ranges),
         window=MagWindow(pb.window.width, convert.opt(pb.window, "centre")) if pb.HasField("window") else None,
@@ -29,7 +30,7 @@ def search_filter(pb: search_pb2.SearchFilter, max_ids: int) -> SearchFilter:
         source_types=tuple(pb.source_types) or None,
         exclude_ids=tuple(pb.exclude_ids),
         exclude_labelled=pb.exclude_labelled,
-        label_set=convert.text(pb.label_set),
+        label_sets=(label_set,) if label_set else (),
         drop_duplicates_px=convert.opt(pb, "drop_duplicates_px"),
     )
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.core.units import PIXEL_SCALE_ARCSEC
 
 FWHM_PER_SIGMA = 2.3548  # 2 sqrt(2 ln 2), Gaussian FWHM / sigma
 

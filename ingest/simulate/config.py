@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lensdb.core.errors import InvalidInput
-from lensdb.ingest.schema import MIN_CUTOUT, RELEASED_CUTOUT
+from lensdb.core.units import MIN_CUTOUT, RELEASED_CUTOUT
 
 DTYPES = ("float32", "float16")
 COMPRESSIONS = ("none", "gzip", "lzf")

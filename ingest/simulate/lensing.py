@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.core.units import PIXEL_SCALE_ARCSEC
 from lensdb.ingest.simulate.profiles import Patch, sersic_sb
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
+from lensdb.core.units import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
 from lensdb.ingest.simulate.conditions import Conditions, draw_conditions
 from lensdb.ingest.simulate.population import Component, draw_photoz, field_components
 from lensdb.ingest.simulate.sky import draw_position

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.fft
 from scipy.optimize import brentq
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
+from lensdb.core.units import PIXEL_SCALE_ARCSEC, RELEASED_CUTOUT
 from lensdb.ingest.simulate.conditions import FWHM_PER_SIGMA
 from lensdb.ingest.simulate.lensing import lensed_source_patch
 from lensdb.ingest.simulate.objects import ObjectSpec

@@ -38,19 +38,14 @@ class Truth:
 
 def known_ids(settings: Settings) -> np.ndarray:
     """Object ids labelled ``lens`` in the demo's known-lens set."""
-    from sqlalchemy import text
-
+    from lensdb.catalog import queries
     from lensdb.catalog.db import make_engine
 
     engine = make_engine(settings.database_url)
     try:
-        with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT l.object_id FROM labels l JOIN label_sets s ON s.id = l.label_set_id "
-                "WHERE s.name = :name AND l.class = 'lens' ORDER BY l.object_id"), {"name": KNOWN_SET}).all()
+        return queries.labelled_ids(engine, (KNOWN_SET,), classes=("lens",))
     finally:
         engine.dispose()
-    return np.array([r[0] for r in rows], dtype=np.int64)
 
 
 def pick_queries(truth: Truth, known: np.ndarray) -> dict[str, int]:
@@ -119,6 +114,7 @@ def similarity_search(settings: Settings, plan: DemoPlan, version: str, truth: T
 def probes(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known: np.ndarray, out_dir: Path) -> dict:
     """Linear probes at each training ratio; the best by TP@N is stored, scores the survey, and its top N are
     checked against the truth: the lenses that were not among the known ones are the new discoveries."""
+    from lensdb.catalog import queries
     from lensdb.catalog.db import make_engine
     from lensdb.classifiers.config import ProbeConfig
     from lensdb.classifiers.features import StoreFeatures
@@ -148,7 +144,7 @@ def probes(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known
             model = train_probe(engine, source, config, out_dir=out_dir, name=name).model
         n = default_score_n(source.count()) if plan.name == "full" else 60
         report = score_probe(engine, source, model, mode="full", n=n, out_dir=out_dir, sheets=False)
-        top = _top_predictions(engine, model.id, n)
+        top = queries.top_predictions(engine, model.id, n)
         known_set = set(int(i) for i in known)
         fresh = [i for i in top if i not in known_set]
         classes = truth.classes(fresh)
@@ -170,12 +166,3 @@ def probes(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known
         "candidate_classes": dict(Counter(classes).most_common()), "candidate_ids": fresh[:100],
         "new_lens_ids": new_lenses, "grid": str(grid) if grid else None, "figures": figures,
     }
-
-
-def _top_predictions(engine, model_id: int, n: int) -> list[int]:
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT object_id FROM predictions WHERE model_id = :m ORDER BY rank "
-                                 "LIMIT :n"), {"m": model_id, "n": n}).all()
-    return [int(r[0]) for r in rows]

@@ -13,11 +13,12 @@ def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
     from lensdb.encoder.checkpoint import load_checkpoint
     from lensdb.encoder.config import resolve_config
     from lensdb.encoder.train import CHECKPOINT_NAME, train
+    from lensdb.ingest.reader import find_shards
 
     out_dir = settings.path("encoder")
     ckpt = out_dir / CHECKPOINT_NAME
     config = resolve_config(settings, preset="small", epochs=plan.epochs, seed=plan.seed)
-    shards = sorted(survey_dir.glob("*.h5"))
+    shards = find_shards([survey_dir])
     stored = load_checkpoint(ckpt) if ckpt.exists() else None
     trained_now = stored is None or not stored.complete
     if trained_now:

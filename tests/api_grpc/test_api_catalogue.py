@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lensdb.catalog.crossmatch import separation_arcsec
+from lensdb.core.sky import separation_arcsec
 
 
 def test_get_objects_in_order_with_missing_ids(world, client):

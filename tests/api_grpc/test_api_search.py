@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lensdb.api_grpc.client import Filters
+from lensdb.core import sky
 from lensdb.services.types import SimilarQuery
-from lensdb.vectordb import sky
 
 
 def brute(world, query_vec, k, keep=None, exclude=()):

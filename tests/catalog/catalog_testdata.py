@@ -45,7 +45,7 @@ def offset(ra, dec, sep_arcsec, pa_deg):
 
 def brute_force_pairs(ra1, dec1, ra2, dec2, radius_arcsec):
     """All (i, j, separation) with separation(position i, source j) <= radius: the O(N*M) reference."""
-    from lensdb.catalog.crossmatch import separation_arcsec
+    from lensdb.core.sky import separation_arcsec
 
     ra1, dec1, ra2, dec2 = map(np.asarray, (ra1, dec1, ra2, dec2))
     out = []

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from catalog_testdata import brute_force_pairs, insert_sources, migrated_engine, offset
 
-from lensdb.catalog.crossmatch import cone_search, crossmatch, q3c_installed, separation_arcsec
+from lensdb.catalog.crossmatch import cone_search, crossmatch, q3c_installed
 from lensdb.core.errors import InvalidInput, LensDBError
+from lensdb.core.sky import separation_arcsec
 
 RADIUS = 25.2
 

@@ -285,4 +285,4 @@ def test_cli_import_and_list(db_url, tmp_path, capsys):
 
 
 def test_cli_default_radius_is_the_library_default():
-    assert catalog_cli.DEFAULT_RADIUS_ARCSEC == DEFAULT_RADIUS_ARCSEC == 25.2
+    assert catalog_cli.DEFAULT_RADIUS_ARCSEC == DEFAULT_RADIUS_ARCSEC == 25.2  # one 96-px cutout, as the paper

@@ -10,10 +10,10 @@ from catalog_testdata import brute_force_pairs, insert_sources, migrated_engine,
 from scipy.spatial import cKDTree
 from sqlalchemy import select
 
-from lensdb.catalog.crossmatch import unit_vectors
 from lensdb.catalog.labels import import_labels, list_label_sets
 from lensdb.catalog.lenslist import parse_grade_map
 from lensdb.catalog.models import Label
+from lensdb.core.sky import unit_vectors
 
 RADIUS = 25.2
 

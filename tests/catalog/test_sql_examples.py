@@ -15,9 +15,10 @@ from catalog_testdata import (
 )
 from sqlalchemy import insert, select
 
-from lensdb.catalog.crossmatch import cone_search, separation_arcsec
+from lensdb.catalog.crossmatch import cone_search
 from lensdb.catalog.labels import import_labels
 from lensdb.catalog.models import Label, Model, Prediction
+from lensdb.core.sky import separation_arcsec
 
 SQL_MD = Path(__file__).resolve().parents[2] / "catalog" / "SQL.md"
 

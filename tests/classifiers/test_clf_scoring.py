@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from lensdb.classifiers.features import ArrayFeatures, StoreFeatures, write_store
 from lensdb.classifiers.registry import get_model, save_model
-from lensdb.classifiers.scoring import ScoreFilter, rank_by_search, rank_full_pass, score_probe
+from lensdb.classifiers.scoring import rank_by_search, rank_full_pass, score_filter, score_probe
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.vectordb.config import VectorDBConfig
@@ -64,7 +64,7 @@ def test_milvus_search_equals_full_pass_and_predictions_join_sources(engine, tmp
         ref_ids, ref_logits = _brute(ids, raw, model.weights, model.bias, 50)
         assert np.array_equal(search.ids, full.ids) and np.array_equal(full.ids, ref_ids)
         assert np.allclose(search.logits, full.logits, atol=1e-4)
-        flt = ScoreFilter(surveys=("north",), mag_z_max=19.0)
+        flt = score_filter(surveys=("north",), mag_z_max=19.0)
         north = score_probe(engine, source, model, mode="search", n=30, flt=flt, out_dir=None)
         with engine.connect() as conn:
             got = conn.execute(text("SELECT p.object_id FROM predictions p WHERE p.model_id = :m ORDER BY p.rank"),
@@ -123,16 +123,3 @@ def test_bad_input_is_refused(sqlite_engine):
     stranger = ArrayFeatures(np.r_[ids, 99_999_999], np.r_[raw, raw[:1]], "enc")
     with pytest.raises(Conflict, match="not in the catalogue"):
         score_probe(sqlite_engine, stranger, model, write="all")
-
-
-def test_read_rows_matches_h5py_for_dense_and_sparse_rows(tmp_path):
-    from lensdb.classifiers.sheets import read_rows
-
-    data = np.arange(5000 * 3 * 2 * 2, dtype=np.float32).reshape(5000, 3, 2, 2)
-    with h5py.File(tmp_path / "a.h5", "w") as f:
-        f["images"] = data
-    rng = np.random.default_rng(0)
-    with h5py.File(tmp_path / "a.h5", "r") as f:
-        for rows in (np.arange(0, 5000, 2), np.sort(rng.choice(5000, 7, replace=False)), np.array([4999]),
-                     np.r_[np.arange(10, 900), np.arange(3000, 3003), [4500]]):
-            assert np.array_equal(read_rows(f["images"], rows, block=512), data[rows])

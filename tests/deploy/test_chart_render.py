@@ -248,7 +248,8 @@ def test_indexed_jobs_exist_for_embedding_and_similarity(render_ci):
 
 def test_job_completion_indices_map_one_to_one_onto_shards(render_ci):
     """Pod i of an indexed Job gets ``--shard i/N`` with N = completions; the N pods cover the work exactly once."""
-    from lensdb.vectordb.similarity.builder import parse_shard, shard_chunks
+    from lensdb.core.partition import parse_partition as parse_shard
+    from lensdb.vectordb.similarity.builder import shard_chunks
 
     checked = 0
     for values, job in _indexed_jobs(render_ci):

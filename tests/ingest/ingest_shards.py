@@ -14,7 +14,8 @@ import numpy as np
 from sqlalchemy import select
 
 from lensdb.catalog.models import Shard, Source
-from lensdb.ingest.schema import SOURCE_TYPES, write_shard
+from lensdb.core.ids import SOURCE_TYPES
+from lensdb.ingest.schema import write_shard
 
 
 def make_columns(n: int, *, seed: int = 0, release: int | np.ndarray = 9010, brickid: int = 1234,

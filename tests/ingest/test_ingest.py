@@ -20,8 +20,9 @@ from lensdb.catalog.models import Job, Shard, Source
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict
 from lensdb.core.ids import make_object_id
-from lensdb.ingest.pipeline import PAUSE_ENV, PAUSE_FILE_ENV, IngestConfig, find_shards, ingest_paths, ingest_shard
-from lensdb.ingest.reader import MAG_ZEROPOINT
+from lensdb.core.units import MAG_ZEROPOINT
+from lensdb.ingest.pipeline import IngestConfig, ingest_paths, ingest_shard
+from lensdb.ingest.reader import find_shards
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,6 +178,29 @@ def _ingest_command(url: str, folder: Path) -> list[str]:
             "--no-progress"]
 
 
+#: A real ingest in its own process whose progress callback, once ``after`` catalogue chunks have gone into the
+#: open write transaction, writes a marker file and sleeps until the test kills the process.
+PAUSING_INGEST = """
+import sys, time
+from pathlib import Path
+from lensdb.ingest.pipeline import IngestConfig, Progress, ingest_paths
+
+url, folder, after, marker = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+
+class Pause(Progress):
+    sent = 0
+
+    def rows_written(self, name, n):
+        Pause.sent += 1
+        if Pause.sent >= after:
+            marker.write_text("paused")
+            while True:
+                time.sleep(3600)
+
+ingest_paths(url, [folder], config=IngestConfig(chunk_rows=10), progress=Pause())
+"""
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -217,9 +241,8 @@ def test_sigkill_mid_ingest_then_rerun(tmp_path, catalog_engine, catalog_url, pa
     for k in range(3):
         write_test_shard(folder / f"s{k}.h5", n, seed=k, first_objid=1000 * k)
     marker = tmp_path / "paused"
-    env = {**os.environ, PAUSE_ENV: str(pause_after_chunks), PAUSE_FILE_ENV: str(marker)}
-    proc = subprocess.Popen(_ingest_command(catalog_url, folder), cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", PAUSING_INGEST, catalog_url, str(folder), str(pause_after_chunks),
+                             str(marker)], cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(marker, proc)
     # Paused inside the write transaction of the next shard: only whole shards are visible.
     assert _write_transaction_open(catalog_engine)

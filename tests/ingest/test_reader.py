@@ -119,3 +119,33 @@ def test_missing_dataset_names_file_and_key(tmp_path):
     path = edit_shard(write_test_shard(tmp_path / "a.h5", 5), ebv=None)
     with open_shard(path) as reader, pytest.raises(InvalidInput, match=r"a\.h5: key 'ebv': is missing"):
         reader.dataset("ebv")
+
+
+def test_read_rows_and_cutouts_match_h5py_for_dense_and_sparse_rows(tmp_path):
+    """One reader for every part: any row order and repeats, dense stretches and scattered rows, the centre crop of
+    the encoder's CenterCrop, and a NaN pixel named by the shard's own row."""
+    import h5py
+
+    from lensdb.ingest.reader import ShardReader
+
+    data = np.arange(5000 * 3 * 6 * 6, dtype=np.float32).reshape(5000, 3, 6, 6)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["images"] = data
+    rng = np.random.default_rng(0)
+    with ShardReader(tmp_path / "a.h5") as reader:
+        assert reader.image_shape() == (5000, 6)
+        for rows in (np.arange(0, 5000, 2), np.sort(rng.choice(5000, 7, replace=False)), np.array([4999]),
+                     np.r_[np.arange(10, 900), np.arange(3000, 3003), [4500]], np.array([7, 3, 7, 4000])):
+            assert np.array_equal(reader.read_rows("images", rows, block=512), data[rows])
+            assert np.array_equal(reader.cutouts(rows, 4), data[rows][:, :, 1:5, 1:5])
+        with pytest.raises(InvalidInput, match="smaller than the 8-px crop"):
+            reader.cutouts([0], 8)
+        with pytest.raises(InvalidInput, match="rows 4999-5000 asked, the shard has 5000"):
+            reader.read_rows("images", [4999, 5000])
+    data[1234, 2, 3, 3] = np.nan
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f["images"] = data
+    with ShardReader(tmp_path / "b.h5") as reader:
+        with pytest.raises(InvalidInput, match="row 1234, band z"):
+            reader.cutouts([5, 1234, 4000])
+        assert reader.cutouts([5, 1234], check=False).shape == (2, 3, 6, 6)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.core.units import PIXEL_SCALE_ARCSEC
 from lensdb.ingest.simulate.lensing import (
     LensModel,
     SourceModel,

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from scipy.special import gamma
 
-from lensdb.ingest.schema import PIXEL_SCALE_ARCSEC
+from lensdb.core.units import PIXEL_SCALE_ARCSEC
 from lensdb.ingest.simulate.conditions import (
     NOISE_SIGMA_FIT,
     PSF_SIGMA_PX_FIT,

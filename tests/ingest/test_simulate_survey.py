@@ -11,8 +11,8 @@ import pytest
 
 from lensdb.core.config import ConfigError, load_section
 from lensdb.core.errors import Conflict, InvalidInput
-from lensdb.core.ids import RELEASE_SURVEY, make_object_id
-from lensdb.ingest.schema import COLUMN_BY_NAME, COLUMNS, SOURCE_TYPES
+from lensdb.core.ids import RELEASE_SURVEY, SOURCE_TYPES, make_object_id
+from lensdb.ingest.schema import COLUMN_BY_NAME, COLUMNS
 from lensdb.ingest.simulate import (
     CLASSES,
     SimulateConfig,

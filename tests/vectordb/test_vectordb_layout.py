@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lensdb.core import sky
 from lensdb.core.errors import InvalidInput
-from lensdb.vectordb import naming, sky
+from lensdb.core.filters import Cone, MagRange, MagWindow, ObjectFilter
+from lensdb.vectordb import naming
 from lensdb.vectordb.config import DEFAULT_MAG_R_EDGES, VectorDBConfig
-from lensdb.vectordb.filters import Cone, MagRange, MagWindow, SearchFilter, expression, fmt, r_bounds
+from lensdb.vectordb.filters import expression, fmt
 from lensdb.vectordb.partitions import MagBins, all_partitions, partitions_for, row_partitions
 from lensdb.vectordb.records import batches, validate
-from lensdb.vectordb.schema import SOURCE_TYPES, hnsw_ef
+from lensdb.vectordb.schema import hnsw_ef
 
 HOSTILE = [
     'south" or 1==1 or survey=="',
@@ -60,7 +62,7 @@ def test_config_validation():
 
 
 def test_expression_is_built_from_typed_values_only():
-    flt = SearchFilter(
+    flt = ObjectFilter(
         surveys=("south",),
         source_types=("DEV", "SER"),
         mag_ranges=(MagRange("g", 18, 20.5),),
@@ -73,15 +75,15 @@ def test_expression_is_built_from_typed_values_only():
         "(mag_g < 20.5) and (mag_r > 18.75 and mag_r < 19.75) and (object_id not in [3,5])"
     )
     assert fmt(1e-7) == "0.0000001" and fmt(-2.5) == "-2.5"
-    assert r_bounds(SearchFilter(mag_ranges=(MagRange("r", 17, 19),), window=MagWindow(1.0)), 18.5) == (17.5, 19)
+    assert ObjectFilter(mag_ranges=(MagRange("r", 17, 19),), window=MagWindow(1.0)).r_bounds(18.5) == (17.5, 19)
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_text_never_reaches_an_expression(text):
     with pytest.raises(InvalidInput):
-        SearchFilter(surveys=(text,))
+        ObjectFilter(surveys=(text,))
     with pytest.raises(InvalidInput):
-        SearchFilter(source_types=[text])
+        ObjectFilter(source_types=[text])
     with pytest.raises(InvalidInput):
         MagRange(text, 1, 2)
     with pytest.raises(InvalidInput):
@@ -91,7 +93,7 @@ def test_hostile_text_never_reaches_an_expression(text):
     with pytest.raises(InvalidInput):
         Cone(text, 0, 1)
     with pytest.raises(InvalidInput):
-        SearchFilter(exclude_ids=(1, text))
+        ObjectFilter(exclude_ids=(1, text))
 
 
 def test_filter_values_are_checked():
@@ -99,17 +101,17 @@ def test_filter_values_are_checked():
         with pytest.raises(InvalidInput):
             MagRange("r", bad, 20) if bad is not None else MagRange("r")
     with pytest.raises(InvalidInput):
-        SearchFilter(exclude_ids=(-1,))
+        ObjectFilter(exclude_ids=(-1,))
     with pytest.raises(InvalidInput):
-        SearchFilter(exclude_ids=(2**63,))
+        ObjectFilter(exclude_ids=(2**63,))
     with pytest.raises(InvalidInput):
-        SearchFilter(surveys=())
+        ObjectFilter(surveys=())
     with pytest.raises(InvalidInput):
         Cone(10, 95, 1)
     with pytest.raises(InvalidInput):
-        SearchFilter(drop_duplicates_px=-3)
+        ObjectFilter(drop_duplicates_px=-3)
     with pytest.raises(InvalidInput, match="centre"):
-        expression(SearchFilter(window=MagWindow(0.5)), None)
+        expression(ObjectFilter(window=MagWindow(0.5)), None)
 
 
 def test_cone_box_contains_the_cone_and_wraps_at_ra_zero():
@@ -134,12 +136,6 @@ def test_duplicate_filter_keeps_the_best_of_each_galaxy():
     dup = sky.DuplicateFilter(radius)
     dup.add(200.0, 0.0005)
     assert dup.keep(ra, dec).tolist() == [True, False, True, False, False]
-
-
-def test_source_types_match_the_shard_format():
-    from lensdb.ingest.schema import SOURCE_TYPES as INGEST_TYPES
-
-    assert SOURCE_TYPES == INGEST_TYPES
 
 
 def test_records_validation_names_the_problem(columns):

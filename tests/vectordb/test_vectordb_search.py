@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from vdb_helpers import DIM, make_columns
 
+from lensdb.core import sky
 from lensdb.core.config import load_settings
 from lensdb.core.errors import InvalidInput, NotFound
-from lensdb.vectordb import sky
+from lensdb.core.filters import Cone, MagRange, MagWindow, ObjectFilter
 from lensdb.vectordb.config import VectorDBConfig
-from lensdb.vectordb.filters import Cone, MagRange, MagWindow, SearchFilter
 from lensdb.vectordb.store import VectorStore
 
 N = 3000
@@ -25,8 +25,8 @@ class Labels:
     def __init__(self, ids):
         self.ids = ids
 
-    def labelled_ids(self, label_set):
-        return self.ids if label_set in (None, "lenses") else []
+    def labelled_ids(self, label_sets=()):
+        return self.ids if not label_sets or "lenses" in label_sets else []
 
 
 def _settings(kind, tmp_path_factory, request):
@@ -79,17 +79,17 @@ def _case_masks(cols, qi):
     qm = float(cols["mag_r"][qi])
     cone = sky.in_cone(cols["ra"], cols["dec"], 151.0, 2.0, 0.3)
     return {
-        "none": (SearchFilter(), np.ones(len(m), bool)),
-        "survey": (SearchFilter(surveys=("north",)), cols["survey"] == "north"),
+        "none": (ObjectFilter(), np.ones(len(m), bool)),
+        "survey": (ObjectFilter(surveys=("north",)), cols["survey"] == "north"),
         "mag ranges": (
-            SearchFilter(mag_ranges=(MagRange("g", 18, 20), MagRange("z", high=19))),
+            ObjectFilter(mag_ranges=(MagRange("g", 18, 20), MagRange("z", high=19))),
             (cols["mag_g"] >= 18) & (cols["mag_g"] < 20) & (cols["mag_z"] < 19),
         ),
-        "window": (SearchFilter(window=MagWindow(0.5)), np.abs(m - qm) < 0.5),
-        "cone": (SearchFilter(cone=Cone(151.0, 2.0, 0.3)), cone),
-        "source types": (SearchFilter(source_types=("DEV", "SER")), np.isin(cols["source_type"], ["DEV", "SER"])),
+        "window": (ObjectFilter(window=MagWindow(0.5)), np.abs(m - qm) < 0.5),
+        "cone": (ObjectFilter(cone=Cone(151.0, 2.0, 0.3)), cone),
+        "source types": (ObjectFilter(source_types=("DEV", "SER")), np.isin(cols["source_type"], ["DEV", "SER"])),
         "combined": (
-            SearchFilter(surveys=("south",), window=MagWindow(1.0), source_types=("EXP",)),
+            ObjectFilter(surveys=("south",), window=MagWindow(1.0), source_types=("EXP",)),
             (cols["survey"] == "south") & (np.abs(m - qm) < 1.0) & (cols["source_type"] == "EXP"),
         ),
     }
@@ -109,12 +109,12 @@ def test_filters_match_brute_force(populated, case):
 def test_window_prunes_partitions(populated):
     store, cols = populated
     qm = float(cols["mag_r"][cols["object_id"] == QUERY][0])
-    result = store.knn(QUERY, k=5, filters=SearchFilter(surveys=("south",), window=MagWindow(0.5)))
+    result = store.knn(QUERY, k=5, filters=ObjectFilter(surveys=("south",), window=MagWindow(0.5)))
     bins = store.bins.bins_overlapping(qm - 0.5, qm + 0.5)
     assert len(bins) <= 3 and len(result.partitions) == len(bins)
     assert all(p.startswith("south_magr_") for p in result.partitions)
     assert store.knn(QUERY, k=5).partitions is None  # unfiltered: all partitions
-    ranged = store.knn(QUERY, k=5, filters=SearchFilter(mag_ranges=(MagRange("r", 30, 31),)))
+    ranged = store.knn(QUERY, k=5, filters=ObjectFilter(mag_ranges=(MagRange("r", 30, 31),)))
     assert len(ranged) == 0 and ranged.partitions == ["south_magr_ge23", "north_magr_ge23"]
 
 
@@ -123,7 +123,7 @@ def test_excluded_ids_and_labelled_objects(populated):
     qi = int(np.flatnonzero(cols["object_id"] == QUERY)[0])
     top = store.knn(QUERY, k=40).ids
     excluded, labelled = top[:10].tolist(), top[10:20].tolist()
-    flt = SearchFilter(exclude_ids=excluded, exclude_labelled=True, label_set="lenses")
+    flt = ObjectFilter(exclude_ids=excluded, exclude_labelled=True, label_sets=("lenses",))
     result = store.knn(QUERY, k=20, filters=flt, labels=Labels(labelled))
     keep = ~np.isin(cols["object_id"], excluded + labelled + [QUERY])
     assert_same(result, *brute(cols, cols["vector"][qi], 20, keep))
@@ -142,7 +142,7 @@ def test_excluded_ids_and_labelled_objects(populated):
 def test_duplicates_of_one_galaxy_are_dropped(populated):
     store, cols = populated
     group = cols["object_id"][N : N + 3]  # three near-identical vectors within 10 arcsec
-    result = store.knn(int(group[0]), k=10, filters=SearchFilter(drop_duplicates_px=96), output_fields=())
+    result = store.knn(int(group[0]), k=10, filters=ObjectFilter(drop_duplicates_px=96), output_fields=())
     assert not set(group[1:]) & set(result.ids.tolist())  # within 96 px of the query itself
     plain = store.knn(int(group[0]), k=10, output_fields=())
     assert set(group[1:]) <= set(plain.ids.tolist())
@@ -168,7 +168,7 @@ def test_raw_vector_queries_and_vectors_on_request(populated):
     finally:
         store.config = saved
     assert small_pages.pages >= 4 and small_pages.ids.tolist() == by_vector.ids.tolist()
-    centred = store.knn(raw, k=10, filters=SearchFilter(window=MagWindow(0.3, centre=19.0)))
+    centred = store.knn(raw, k=10, filters=ObjectFilter(window=MagWindow(0.3, centre=19.0)))
     got = store.get(centred.ids.tolist(), ("mag_r",))["mag_r"]
     assert (np.abs(got - 19.0) < 0.3).all()
 
@@ -181,13 +181,13 @@ def test_bad_and_hostile_input_is_refused(populated):
     before = store.count()
     for text in HOSTILE:
         with pytest.raises(InvalidInput):
-            store.knn(QUERY, filters=SearchFilter(surveys=(text,)))
+            store.knn(QUERY, filters=ObjectFilter(surveys=(text,)))
         with pytest.raises(InvalidInput):
             store.knn(QUERY, output_fields=(text,))
         with pytest.raises(InvalidInput):
             store.knn(text)
         with pytest.raises(InvalidInput):
-            store.knn(QUERY, filters=SearchFilter(exclude_ids=(text,)))
+            store.knn(QUERY, filters=ObjectFilter(exclude_ids=(text,)))
     bad_queries = [np.ones(DIM + 1), np.r_[np.nan, np.ones(DIM - 1)], np.zeros(DIM), "17", None, True]
     for q in bad_queries:
         with pytest.raises(InvalidInput):
@@ -198,7 +198,7 @@ def test_bad_and_hostile_input_is_refused(populated):
     with pytest.raises(NotFound, match="not stored"):
         store.knn(123_456_789)
     with pytest.raises(InvalidInput, match="centre"):
-        store.knn(np.ones(DIM), filters=SearchFilter(window=MagWindow(0.5)))
+        store.knn(np.ones(DIM), filters=ObjectFilter(window=MagWindow(0.5)))
     assert store.count() == before
 
 
@@ -225,7 +225,7 @@ def test_k_above_the_engine_topk_is_paged(large):
     # small pages plus a client-side cone: many pages, same answer as brute force
     store.config, saved = dataclasses.replace(store.config, max_topk=700), store.config
     try:
-        flt = SearchFilter(cone=Cone(151.0, 2.0, 0.6))
+        flt = ObjectFilter(cone=Cone(151.0, 2.0, 0.6))
         paged = store.knn(q, k=2500, filters=flt, output_fields=())
     finally:
         store.config = saved
@@ -241,7 +241,7 @@ def test_hnsw_finds_the_true_neighbours(settings, version, columns):
         store.insert(cols)
         recall = []
         for qi in range(0, 200, 20):
-            flt = SearchFilter(window=MagWindow(0.5))
+            flt = ObjectFilter(window=MagWindow(0.5))
             got = store.knn(int(cols["object_id"][qi]), k=20, filters=flt, output_fields=())
             m = cols["mag_r"].astype(np.float64)
             keep = (np.abs(m - m[qi]) < 0.5) & (np.arange(2000) != qi)

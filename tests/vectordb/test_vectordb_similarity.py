@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.core.partition import parse_partition as parse_shard
 from lensdb.vectordb.config import SimilarityConfig
-from lensdb.vectordb.similarity.builder import build_similarity, parse_shard, similarity_topk
+from lensdb.vectordb.similarity.builder import build_similarity, similarity_topk
 from lensdb.vectordb.similarity.storage import SimilarityArray, build_index, merge
 
 K, WINDOW = 40, 0.5

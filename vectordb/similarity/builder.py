@@ -104,17 +104,6 @@ def shard_chunks(costs: np.ndarray, shard: int, n_shards: int) -> range:
     return range(int(mine[0]), int(mine[-1]) + 1) if mine.size else range(0)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n), 0 <= i < n."""
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise InvalidInput(f"--shard must look like i/n (for example 0/8); got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise InvalidInput(f"--shard {text}: need n >= 1 and 0 <= i < n")
-    return i, n
-
-
 def compute_rows(
     inp: Inputs,
     start: int,

@@ -1,6 +1,7 @@
-"""Sky geometry for search filters: cone bounding boxes, exact cone membership, and duplicate removal.
+"""Sky geometry: unit vectors, exact separations, cone bounding boxes and membership, and duplicate removal.
 
-All angles are in degrees unless a name says otherwise. The pixel scale is the Legacy Surveys' 0.262 arcsec.
+All angles are in degrees unless a name says otherwise. Used by the catalogue (cross-match, cone conditions in SQL)
+and by the vector store (cone filters and the paper's duplicate rule on search results) alike.
 """
 
 from __future__ import annotations
@@ -10,15 +11,29 @@ import math
 
 import numpy as np
 
-PIXEL_SCALE_ARCSEC = 0.262
+from lensdb.core.units import ARCSEC_PER_DEG, PIXEL_SCALE_ARCSEC
+
+__all__ = ["DUPLICATE_RADIUS_PX", "PIXEL_SCALE_ARCSEC", "DuplicateFilter", "cone_box", "in_cone", "separation",
+           "separation_arcsec", "unit_vectors"]
+
 #: Results closer than one image (96 pixels = 25.152 arcsec) to a better result show the same galaxy.
 DUPLICATE_RADIUS_PX = 96.0
 
 
-def _unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    """(n, 3) unit vectors of positions in degrees."""
-    a, d = np.radians(ra), np.radians(dec)
-    return np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)], axis=-1)
+def unit_vectors(ra_deg, dec_deg) -> np.ndarray:
+    """(..., 3) unit vectors of positions in degrees."""
+    a, d = np.radians(np.asarray(ra_deg, float)), np.radians(np.asarray(dec_deg, float))
+    cos_d = np.cos(d)
+    return np.stack([cos_d * np.cos(a), cos_d * np.sin(a), np.sin(d)], axis=-1)
+
+
+def separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+    """Great-circle separation, arcsec, of positions in degrees (atan2 of cross and dot products: exact at every
+    angle)."""
+    a, b = unit_vectors(ra1, dec1), unit_vectors(ra2, dec2)
+    cross = np.linalg.norm(np.cross(a, b), axis=-1)
+    dot = np.sum(a * b, axis=-1)
+    return np.degrees(np.arctan2(cross, dot)) * ARCSEC_PER_DEG
 
 
 def separation(ra1, dec1, ra2, dec2) -> np.ndarray:
@@ -80,12 +95,12 @@ class DuplicateFilter:
 
     def add(self, ra: float, dec: float) -> None:
         """Mark a position as kept (for example the query's own position)."""
-        p = tuple(float(x) for x in _unit(np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)))
+        p = tuple(float(x) for x in unit_vectors(ra, dec))
         self._grid.setdefault(self._key(p), []).append(p)
 
     def keep(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         """For results in decreasing similarity: which ones to keep (kept ones join the grid as they are kept)."""
-        xyz = _unit(np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)).tolist()
+        xyz = unit_vectors(ra, dec).tolist()
         out = np.zeros(len(xyz), dtype=bool)
         for i, p in enumerate(xyz):
             key = self._key(p)

@@ -1,0 +1,375 @@
+"""The catalogue's reads, by name: every question other parts of LensDB ask the relational database.
+
+Callers never write their own ``select()``: they ask here (``sources``, ``labels_of``, ``labelled_ids``,
+``image_locations``, ``ids_matching``, ...), so each query exists once, is tested on SQLite and PostgreSQL, and
+changes with the schema in one place. Each function takes an engine or an open connection (``bind``); lists of ids
+are sent ``ID_CHUNK`` at a time, well below every backend's bound-parameter limit, and answered as dicts keyed by
+object id (callers put them back in their own order).
+
+:func:`filter_conditions` compiles the shared :class:`lensdb.core.filters.ObjectFilter` to SQL conditions on
+``sources`` (the vector store compiles the same filter to a Milvus expression).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import Connection, Engine, and_, exists, func, not_, or_, select
+
+from lensdb.catalog.models import Label, LabelSet, Model, Prediction, Shard, Source
+from lensdb.core import sky
+from lensdb.core.errors import InvalidInput, NotFound
+from lensdb.core.filters import ObjectFilter
+
+#: Ids per ``IN (...)`` clause.
+ID_CHUNK = 5000
+Bind = Engine | Connection
+
+
+@contextmanager
+def connection(bind: Bind) -> Iterator[Connection]:
+    """``bind`` itself when it is a connection (the caller's transaction), else a new one closed afterwards."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    unique = np.unique(np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64))
+    for start in range(0, unique.size, ID_CHUNK):
+        yield unique[start:start + ID_CHUNK].tolist()
+
+
+def sorted_ids(conn: Connection, stmt) -> np.ndarray:
+    """A one-column integer query as a sorted unique int64 array, fetched in partitions (millions of rows)."""
+    parts = [np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+             for part in conn.execute(stmt.execution_options(yield_per=200_000)).partitions()]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------- sources
+def sources(bind: Bind, ids, columns: Sequence[str] | None = None) -> dict:
+    """``sources`` rows of ``ids``, keyed by object id (ids not in the catalogue are absent).
+
+    Args:
+        columns: the columns wanted (``object_id`` always comes); ``None`` = every column plus ``shard`` (the
+            shard's name, ``None`` for a source without one).
+    """
+    s = Source.__table__.c
+    if columns is None:
+        query = select(Source.__table__, Shard.name.label("shard")).join(Shard, Shard.id == s.shard_id, isouter=True)
+    else:
+        unknown = [c for c in columns if c not in s]
+        if unknown:
+            raise InvalidInput(f"sources has no column(s) {unknown}")
+        query = select(s.object_id, *(s[c] for c in columns if c != "object_id"))
+    out: dict = {}
+    with connection(bind) as conn:
+        for chunk in _chunks(ids):
+            out.update({int(r.object_id): r for r in conn.execute(query.where(s.object_id.in_(chunk)))})
+    return out
+
+
+def existing_ids(bind: Bind, ids) -> set[int]:
+    """The ids among ``ids`` that are in the catalogue."""
+    found: set[int] = set()
+    with connection(bind) as conn:
+        for chunk in _chunks(ids):
+            found.update(int(i) for i in conn.execute(select(Source.object_id).where(Source.object_id.in_(chunk)))
+                         .scalars())
+    return found
+
+
+def positions(bind: Bind, ids) -> dict[int, tuple[float, float]]:
+    """object id -> (ra, dec) degrees."""
+    return {i: (float(r.ra), float(r.dec)) for i, r in sources(bind, ids, ("ra", "dec")).items()}
+
+
+def ids_matching(bind: Bind, flt: ObjectFilter | None, *, centre: float | None = None) -> np.ndarray:
+    """Sorted ids of the sources passing ``flt`` (every source when ``flt`` is None or empty)."""
+    with connection(bind) as conn:
+        where = filter_conditions(flt, centre=centre) if flt is not None else []
+        return sorted_ids(conn, select(Source.object_id).where(*where))
+
+
+def filter_conditions(flt: ObjectFilter, *, centre: float | None = None, object_id=None) -> list:
+    """SQL conditions on ``sources`` (and ``labels``) that hold exactly for the objects ``flt`` lets through.
+
+    Args:
+        flt: the filter (validated by its own type: every value is a checked number or a member of a closed set).
+        centre: the r magnitude a ``window`` is centred on (when the window gives none itself).
+        object_id: the column the object id comes from (default ``sources.object_id``; a query over
+            ``predictions`` passes ``predictions.object_id`` so that label exclusion uses its index).
+
+    Raises:
+        InvalidInput: a window with no centre, or ``drop_duplicates_px`` (a rule on ranked results, not a
+            condition on one object).
+    """
+    s = Source.__table__.c
+    oid = object_id if object_id is not None else s.object_id
+    out: list = []
+    if flt.surveys is not None:
+        out.append(s.survey.in_(flt.surveys))
+    if flt.source_types is not None:
+        out.append(s.source_type.in_(flt.source_types))
+    for r in flt.mag_ranges:
+        col = s[f"mag_{r.band}"]
+        if r.low is not None:
+            out.append(col >= r.low)
+        if r.high is not None:
+            out.append(col < r.high)
+    if flt.window is not None:
+        mid = flt.window.centre if flt.window.centre is not None else centre
+        if mid is None:
+            raise InvalidInput("a magnitude window needs a centre: give MagWindow(centre=...) or a query object")
+        out += [s.mag_r > mid - flt.window.width, s.mag_r < mid + flt.window.width]
+    if flt.cone is not None:
+        out.append(_cone(flt.cone.ra, flt.cone.dec, flt.cone.radius))
+    if flt.exclude_ids:
+        out.append(oid.not_in(list(flt.exclude_ids)))
+    if flt.exclude_labelled:
+        labelled = select(Label.id).where(Label.object_id == oid)
+        if flt.label_sets:
+            labelled = labelled.join(LabelSet, LabelSet.id == Label.label_set_id).where(
+                LabelSet.name.in_(flt.label_sets))
+        out.append(not_(exists(labelled)))
+    if flt.drop_duplicates_px is not None:
+        raise InvalidInput("drop_duplicates_px applies to ranked search results, not to catalogue listings")
+    return out
+
+
+def _cone(ra: float, dec: float, radius: float):
+    """Inside the cone: the box of :func:`lensdb.core.sky.cone_box` (index-friendly), then the exact haversine
+    separation (``sin``/``cos``/``asin``/``sqrt``, which SQLite gets from :func:`lensdb.catalog.db.make_engine`)."""
+    s = Source.__table__.c
+    dec_low, dec_high, ra_ranges = sky.cone_box(ra, dec, radius)
+    box = [s.dec >= dec_low, s.dec <= dec_high]
+    if ra_ranges is not None:
+        box.append(or_(*(and_(s.ra >= lo, s.ra <= hi) for lo, hi in ra_ranges)))
+    rad = np.pi / 180.0
+    d1, a1 = dec * rad, ra * rad
+    h = (func.power(func.sin((s.dec * rad - d1) / 2), 2)
+         + np.cos(d1) * func.cos(s.dec * rad) * func.power(func.sin((s.ra * rad - a1) / 2), 2))
+    # 2 asin(sqrt(h)) <= r  <=>  h <= sin^2(r / 2), for 0 <= r <= 180 degrees: no inverse function needed.
+    return and_(*box, h <= float(np.sin(radius * rad / 2) ** 2))
+
+
+# ---------------------------------------------------------------------------------------------------- images
+@dataclass(frozen=True)
+class ImageLocation:
+    """Where an object's cutout is: the shard's stored path, its name in the catalogue, and the row."""
+
+    path: str
+    shard: str
+    row: int
+
+
+def image_locations(bind: Bind, ids) -> dict[int, ImageLocation]:
+    """object id -> :class:`ImageLocation`, for the ids that have a shard."""
+    s = Source.__table__.c
+    query = select(s.object_id, Shard.path, Shard.name, s.row).join(Shard, Shard.id == s.shard_id)
+    out: dict[int, ImageLocation] = {}
+    with connection(bind) as conn:
+        for chunk in _chunks(ids):
+            out.update({int(o): ImageLocation(p, n, int(r)) for o, p, n, r in
+                        conn.execute(query.where(s.object_id.in_(chunk)))})
+    return out
+
+
+def shards(bind: Bind) -> list:
+    """Every ingested shard (id, name, path, n_rows, cutout, image_dtype, fingerprint), by id."""
+    with connection(bind) as conn:
+        return conn.execute(select(Shard.id, Shard.name, Shard.path, Shard.n_rows, Shard.cutout, Shard.image_dtype,
+                                   Shard.fingerprint).order_by(Shard.id)).all()
+
+
+def shard_named(bind: Bind, name: str):
+    """The shard row called ``name`` (id, name, path, n_rows, fingerprint), or ``None``."""
+    with connection(bind) as conn:
+        return conn.execute(select(Shard.id, Shard.name, Shard.path, Shard.n_rows, Shard.fingerprint)
+                            .where(Shard.name == name)).first()
+
+
+def smallest_cutout(bind: Bind) -> int | None:
+    """The smallest cutout side of the ingested shards, pixels (``None`` when none is ingested)."""
+    with connection(bind) as conn:
+        value = conn.execute(select(func.min(Shard.cutout))).scalar()
+    return None if value is None else int(value)
+
+
+def shard_objects(bind: Bind, shard_id: int, flt: ObjectFilter | None = None) -> dict[int, int]:
+    """row -> object id of the sources of one shard (those passing ``flt``)."""
+    s = Source.__table__.c
+    where = [s.shard_id == shard_id, *(filter_conditions(flt) if flt is not None else [])]
+    with connection(bind) as conn:
+        return {int(r): int(o) for r, o in conn.execute(select(s.row, s.object_id).where(*where))}
+
+
+def id_owners(bind: Bind, ids) -> list[tuple[int, str]]:
+    """(object id, shard name) of the ids among ``ids`` that some ingested shard holds."""
+    s = Source.__table__.c
+    query = select(s.object_id, Shard.name).join(Shard, Shard.id == s.shard_id)
+    out: list[tuple[int, str]] = []
+    with connection(bind) as conn:
+        for chunk in _chunks(ids):
+            out += [(int(o), n) for o, n in conn.execute(query.where(s.object_id.in_(chunk)))]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- labels
+@dataclass(frozen=True)
+class LabelOf:
+    """One label an object carries."""
+
+    label_set: str
+    label_class: str
+    grade: str | None
+    author: str | None
+    created_at: datetime | None
+
+
+def labels_of(bind: Bind, ids) -> dict[int, list[LabelOf]]:
+    """object id -> its labels in every set, oldest first."""
+    lb = Label.__table__.c
+    query = (select(lb.object_id, LabelSet.name, lb["class"], lb.grade, lb.author, lb.created_at)
+             .join(LabelSet, LabelSet.id == lb.label_set_id).order_by(lb.id))
+    out: dict[int, list[LabelOf]] = defaultdict(list)
+    with connection(bind) as conn:
+        for chunk in _chunks(ids):
+            for oid, set_name, cls, grade, author, created in conn.execute(query.where(lb.object_id.in_(chunk))):
+                out[int(oid)].append(LabelOf(set_name, cls, grade, author, created))
+    return dict(out)
+
+
+def label_set_rows(bind: Bind) -> list:
+    """Every label set (id, name, source, author, description, created_at), by name."""
+    with connection(bind) as conn:
+        return conn.execute(select(LabelSet.id, LabelSet.name, LabelSet.source, LabelSet.author,
+                                   LabelSet.description, LabelSet.created_at).order_by(LabelSet.name)).all()
+
+
+def label_set_named(bind: Bind, name: str):
+    """The label set called ``name`` (id, name, source, author, description), or ``None``."""
+    with connection(bind) as conn:
+        return conn.execute(select(LabelSet.id, LabelSet.name, LabelSet.source, LabelSet.author,
+                                   LabelSet.description).where(LabelSet.name == name)).first()
+
+
+def labelled_ids(bind: Bind, label_sets: Sequence[str] = (), classes: Sequence[str] | None = None, *,
+                 set_ids: Sequence[int] | None = None) -> np.ndarray:
+    """Sorted ids of objects carrying a label (of ``classes``, any class when ``None``) in ``label_sets`` (by
+    name) or ``set_ids`` (by id); in any set when neither is given.
+
+    Raises:
+        NotFound: a named set does not exist.
+    """
+    lb = Label.__table__.c
+    query = select(lb.object_id)
+    with connection(bind) as conn:
+        ids = list(set_ids or ())
+        if label_sets:
+            named = select(LabelSet.name, LabelSet.id).where(LabelSet.name.in_(list(label_sets)))
+            found = dict(conn.execute(named).all())
+            missing = [n for n in label_sets if n not in found]
+            if missing:
+                raise NotFound(f"no label set {missing[0]!r}; list them with ListLabelSets or 'lensdb labels list'")
+            ids += list(found.values())
+        if label_sets or set_ids is not None:
+            query = query.where(lb.label_set_id.in_(ids))
+        if classes is not None:
+            query = query.where(lb["class"].in_(list(classes)))
+        return sorted_ids(conn, query)
+
+
+def latest_labels(bind: Bind, set_ids: Sequence[int]) -> dict[int, str]:
+    """object id -> the class of its most recent label in the sets ``set_ids`` (the latest judgement stands)."""
+    lb = Label.__table__.c
+    with connection(bind) as conn:
+        rows = conn.execute(select(lb.object_id, lb["class"]).where(lb.label_set_id.in_(list(set_ids)))
+                            .order_by(lb.created_at, lb.id)).all()
+    return {int(o): c for o, c in rows}
+
+
+def label_page(bind: Bind, set_name: str, label_class: str | None, after_id: int | None, limit: int) -> list:
+    """Up to ``limit`` labels of set ``set_name`` (of ``label_class``) with id > ``after_id``, in id order: (id,
+    object_id, class, grade, name, author, provenance, separation_arcsec, created_at, model)."""
+    lb = Label.__table__.c
+    cond = [LabelSet.name == set_name]
+    if label_class is not None:
+        cond.append(lb["class"] == label_class)
+    if after_id is not None:
+        cond.append(lb.id > after_id)
+    query = (select(lb.id, lb.object_id, lb["class"], lb.grade, lb.name, lb.author, lb.provenance,
+                    lb.separation_arcsec, lb.created_at, Model.name.label("model"))
+             .join(LabelSet, LabelSet.id == lb.label_set_id).join(Model, Model.id == lb.model_id, isouter=True)
+             .where(*cond).order_by(lb.id).limit(limit))
+    with connection(bind) as conn:
+        return conn.execute(query).all()
+
+
+# ---------------------------------------------------------------------------------------------------- models
+def model_rows(bind: Bind, kinds: Sequence[str]) -> list:
+    """``models`` rows of ``kinds``, oldest first, each with ``n_predictions``."""
+    m, p = Model.__table__.c, Prediction.__table__.c
+    counts = select(p.model_id, func.count().label("n")).group_by(p.model_id).subquery()
+    query = (select(Model.__table__, func.coalesce(counts.c.n, 0).label("n_predictions"))
+             .join(counts, counts.c.model_id == m.id, isouter=True).where(m.kind.in_(list(kinds))).order_by(m.id))
+    with connection(bind) as conn:
+        return conn.execute(query).all()
+
+
+def models_matching(bind: Bind, ref: int | str) -> list[dict]:
+    """Rows (as dicts) of the models called ``ref``, or with id ``ref`` when it is an integer or a numeral."""
+    m = Model.__table__.c
+    conds = [m.name == str(ref)]
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        conds.append(m.id == int(ref))
+    with connection(bind) as conn:
+        return [dict(r) for r in conn.execute(select(Model.__table__).where(or_(*conds))).mappings()]
+
+
+def recent_model_names(bind: Bind, kinds: Sequence[str] | None = None, limit: int = 10) -> list[str]:
+    """Names of the newest models (of ``kinds``), newest first."""
+    m = Model.__table__.c
+    query = select(m.name).order_by(m.id.desc()).limit(limit)
+    if kinds:
+        query = query.where(m.kind.in_(list(kinds)))
+    with connection(bind) as conn:
+        return list(conn.execute(query).scalars())
+
+
+def model_named(bind: Bind, name: str) -> int | None:
+    """The id of the model called ``name``, or ``None``."""
+    with connection(bind) as conn:
+        return conn.execute(select(Model.id).where(Model.name == name)).scalar()
+
+
+def candidate_page(bind: Bind, model_id: int, flt: ObjectFilter, *, min_score: float | None = None,
+                   after_rank: int | None = None, limit: int = 100) -> list:
+    """Up to ``limit`` predictions of a model passing ``flt`` (and ``min_score``) with rank > ``after_rank``, best
+    first: (rank, score, object_id, ra, dec, survey, mag_g, mag_r, mag_z, source_type)."""
+    p, s = Prediction.__table__.c, Source.__table__.c
+    where = [p.model_id == model_id, *filter_conditions(flt, object_id=p.object_id)]
+    if after_rank is not None:
+        where.append(p.rank > after_rank)
+    if min_score is not None:
+        where.append(p.score >= min_score)
+    query = (select(p.rank, p.score, s.object_id, s.ra, s.dec, s.survey, s.mag_g, s.mag_r, s.mag_z, s.source_type)
+             .join(Source, Source.object_id == p.object_id).where(and_(*where)).order_by(p.rank).limit(limit))
+    with connection(bind) as conn:
+        return conn.execute(query).all()
+
+
+def top_predictions(bind: Bind, model_id: int, n: int) -> list[int]:
+    """Object ids of a model's ``n`` best-ranked predictions, best first."""
+    p = Prediction.__table__.c
+    with connection(bind) as conn:
+        return [int(i) for i in conn.execute(select(p.object_id).where(p.model_id == model_id)
+                                             .order_by(p.rank).limit(n)).scalars()]
