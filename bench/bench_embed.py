@@ -4,8 +4,8 @@ The bench writes its own shard (random positive float16 cutouts, 152 px, valid c
 initialised backbone of the chosen preset, then times, in the same run:
 
 - ``baseline``: plain fp32 eager: read a chunk, then ``torch.no_grad`` forward, one after the other;
-- ``optimised`` (what ``lensdb embed`` runs, :func:`lensdb.encoder.embed.encoded_chunks`): a thread reads the next
-  chunks while :class:`lensdb.encoder.embed.BatchEncoder` runs (``inference_mode``, channels_last, bf16 autocast when
+- ``optimised`` (what ``lensdb embed`` runs, :func:`lensdb.encoder.batch.encoded_chunks`): a thread reads the next
+  chunks while :class:`lensdb.encoder.batch.BatchEncoder` runs (``inference_mode``, channels_last, bf16 autocast when
   asked). On
   CUDA the NaN/inf check runs on the GPU (each cutout is pinned and copied whole, and cropped there), and runs with
   2 and 4 reader processes (``--read-workers``) are timed beside the default reader thread. On the CPU the check
@@ -38,9 +38,10 @@ import numpy as np
 import torch
 
 from lensdb.encoder.backbones import build_backbone
+from lensdb.encoder.batch import BatchEncoder, encoded_chunks, normalise
 from lensdb.encoder.config import PRESETS
-from lensdb.encoder.embed import BatchEncoder, encoded_chunks, normalise, read_chunks
 from lensdb.encoder.inference import Embedder
+from lensdb.ingest.chunks import read_chunks
 from lensdb.ingest.reader import open_shard
 from lensdb.ingest.schema import write_shard
 
@@ -82,7 +83,7 @@ def run_baseline(emb: Embedder, shard: Path, rows: int, batch: int) -> tuple[flo
 
 def run_optimised(emb: Embedder, shard: Path, rows: int, batch: int, precision: str,
                   channels_last: bool, workers: int) -> tuple[float, np.ndarray, bool]:
-    """What ``lensdb embed`` runs: :func:`lensdb.encoder.embed.encoded_chunks` with a :class:`BatchEncoder`."""
+    """What ``lensdb embed`` runs: :func:`lensdb.encoder.batch.encoded_chunks` with a :class:`BatchEncoder`."""
     emb.backbone.to(memory_format=torch.contiguous_format)
     encode = BatchEncoder(emb, precision, batch, channels_last=channels_last)
     first, pinned = None, set()

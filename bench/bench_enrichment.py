@@ -55,7 +55,8 @@ from lensdb.encoder.evaluate import (
     pixel_features,
 )
 from lensdb.encoder.inference import Embedder
-from lensdb.encoder.whitening import fit_whitening, sample_rows
+from lensdb.encoder.whitening import fit_whitening
+from lensdb.encoder.whitening_fit import sample_rows
 
 SNR_BINS = ((0.0, 30.0), (30.0, 100.0), (100.0, float("inf")))
 

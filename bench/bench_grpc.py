@@ -40,15 +40,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from lensdb.api_grpc.client import ApiError, Filters, LensDBClient
+from lensdb.core.config import load_settings
+from lensdb.core.errors import LensDBError
+from lensdb.services import Backends, Services
+from lensdb.services.config import ServiceConfig
+from lensdb.services.types import SimilarQuery
 
-from lensdb.api_grpc.client import ApiError, Filters, LensDBClient  # noqa: E402
-from lensdb.core.config import load_settings  # noqa: E402
-from lensdb.core.errors import LensDBError  # noqa: E402
-from lensdb.services import Backends, Services  # noqa: E402
-from lensdb.services.config import ServiceConfig  # noqa: E402
-from lensdb.services.types import SimilarQuery  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "bench" / "results"
 VERSION = "bench-grpc-v1"

@@ -35,16 +35,14 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lensdb.catalog.bulk import copy_batches  # noqa: E402
-from lensdb.catalog.db import make_engine, upgrade  # noqa: E402
-from lensdb.catalog.models import Shard, Source  # noqa: E402
-from lensdb.core.ids import SOURCE_TYPES  # noqa: E402
-from lensdb.ingest import checks  # noqa: E402
-from lensdb.ingest.pipeline import IngestConfig, Progress, ingest_paths  # noqa: E402
-from lensdb.ingest.reader import catalog_columns, open_shard  # noqa: E402
-from lensdb.ingest.schema import write_shard  # noqa: E402
+from lensdb.catalog.bulk import copy_batches
+from lensdb.catalog.db import make_engine, upgrade
+from lensdb.catalog.models import Shard, Source
+from lensdb.core.ids import SOURCE_TYPES
+from lensdb.ingest import checks
+from lensdb.ingest.pipeline import IngestConfig, Progress, ingest_paths
+from lensdb.ingest.reader import catalog_columns, open_shard
+from lensdb.ingest.schema import write_shard
 
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 CHUNK = 100_000  # rows per batch handed to catalog.bulk, as ingest does

@@ -34,12 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lensdb.classifiers.features import ArrayFeatures  # noqa: E402
-from lensdb.classifiers.metrics import default_top_n, top_n_report  # noqa: E402
-from lensdb.classifiers.probe import FeatureMatrix, LbfgsOptions, fit_probe  # noqa: E402
-from lensdb.classifiers.scoring import Ranked, rank_by_search, rank_full_pass, write_predictions  # noqa: E402
+from lensdb.classifiers.features import ArrayFeatures
+from lensdb.classifiers.metrics import default_top_n, top_n_report
+from lensdb.classifiers.probe import FeatureMatrix, LbfgsOptions, fit_probe
+from lensdb.classifiers.scoring import Ranked, rank_by_search, rank_full_pass, write_predictions
 
 OUT = Path(__file__).resolve().parent / "results" / "probe.json"
 PG_ADMIN_URL = os.environ.get("LENSDB_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")

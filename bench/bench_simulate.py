@@ -24,13 +24,11 @@ import scipy
 import scipy.fft
 from scipy.signal import fftconvolve
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lensdb.core.units import PIXEL_SCALE_ARCSEC  # noqa: E402
-from lensdb.ingest.simulate import SimulateConfig, simulate_survey  # noqa: E402
-from lensdb.ingest.simulate.conditions import FWHM_PER_SIGMA  # noqa: E402
-from lensdb.ingest.simulate.objects import draw_object  # noqa: E402
-from lensdb.ingest.simulate.scene import (  # noqa: E402
+from lensdb.core.units import PIXEL_SCALE_ARCSEC
+from lensdb.ingest.simulate import SimulateConfig, simulate_survey
+from lensdb.ingest.simulate.conditions import FWHM_PER_SIGMA
+from lensdb.ingest.simulate.objects import draw_object
+from lensdb.ingest.simulate.scene import (
     PAD_PX,
     WING_FRACTION,
     WING_WIDTH,

@@ -23,11 +23,25 @@ SMOKE=${SMOKE:-0}
 DEADLINE=${DEADLINE:-480}     # seconds after the start by which the sweep stops launching and is cut off
 STAGES=${STAGES:-"embed train sweep"}   # which of the steps to run (the survey is simulated for the sweep)
 EMBED_BATCHES=${EMBED_BATCHES:-512}     # ResNet50 batch sizes for step 1
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 PY=${PY:-python3}
 WORK=$(mktemp -d)
 RES=$WORK/results
 mkdir -p "$OUT" "$RES"
+# LensDB's folders install as subpackages of lensdb (pyproject's [tool.setuptools.package-dir]); on a machine where
+# it is not installed, a folder of links gives Python the same layout, read from the same table.
+$PY - "$PWD" "$WORK/pkg" <<'PYEOF' || { echo "cannot lay out the lensdb package"; exit 1; }
+import sys, tomllib
+from pathlib import Path
+repo, pkg = Path(sys.argv[1]), Path(sys.argv[2])
+mapping = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+(pkg / "lensdb").mkdir(parents=True)
+for item in (repo / mapping["lensdb"]).iterdir():
+    (pkg / "lensdb" / item.name).symlink_to(item)
+for name, folder in mapping.items():
+    if name != "lensdb":
+        (pkg / Path(*name.split("."))).symlink_to(repo / folder)
+PYEOF
+export PYTHONUNBUFFERED=1 PYTHONPATH=$WORK/pkg${PYTHONPATH:+:$PYTHONPATH}
 START=$(date +%s)
 left() { echo $((DEADLINE - ($(date +%s) - START))); }
 log() { echo "[gpu_checks +$(($(date +%s) - START))s] $*"; }
@@ -54,7 +68,7 @@ if has sweep; then  # 3, in the background on the CPU cores while 1 and 2 use th
   cat > "$WORK/simulate.py" <<'PYEOF'  # a file, not stdin: the simulator's worker processes are spawned
 import sys
 from pathlib import Path
-from ingest.simulate import SimulateConfig, simulate_survey  # the lensdb CLI would import the catalogue side too
+from lensdb.ingest.simulate import SimulateConfig, simulate_survey  # the lensdb CLI would import the catalogue side too
 if __name__ == "__main__":
     n, rate, out = int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
     config = SimulateConfig(n_objects=n, shard_size=2500, cutout=128, dtype="float16", lens_rate=rate, seed=2021,

@@ -154,7 +154,7 @@ def export_tsv(engine: Engine, ranked: Ranked, path: str | Path, n: int | None =
 
 @dataclass
 class ScoreReport:
-    """What a scoring run did (see :func:`lensdb.classifiers.cli` for the command)."""
+    """What a scoring run did (see :mod:`lensdb.commands.classifiers` for the command)."""
 
     model: str
     mode: str

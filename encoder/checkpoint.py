@@ -29,6 +29,7 @@ import torch
 from lensdb.core.config import ConfigError
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 from lensdb.encoder.config import EMBED_DIM, EncoderConfig
+from lensdb.encoder.whitening import Whitening
 
 FORMAT = "lensdb.encoder.checkpoint"
 FORMAT_VERSION = 1
@@ -163,8 +164,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CorruptCheckpoint(f"{path} holds no encoder weights")
     whitening = payload.get("whitening")
     if whitening is not None:
-        from lensdb.encoder.whitening import Whitening
-
         try:
             Whitening.from_state(whitening, EMBED_DIM)
         except InvalidInput as exc:

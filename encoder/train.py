@@ -39,6 +39,7 @@ from lensdb.encoder.data import (
 from lensdb.encoder.distributed import DistContext
 from lensdb.encoder.moco import MoCo
 from lensdb.encoder.transforms import training_pipeline
+from lensdb.encoder.whitening_fit import whiten_checkpoint
 
 log = logging.getLogger("lensdb.encoder")
 
@@ -229,8 +230,6 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
     needs_whitening = ckpt is None or ckpt.whitening is None or ckpt.step < total
     if step == total and config.whiten_sample > 0 and needs_whitening:
         if ctx.rank == 0:
-            from lensdb.encoder.whitening import whiten_checkpoint
-
             run.version = whiten_checkpoint(ckpt_path, [s.path for s in selection.shards], config.whiten_sample,
                                             config.whiten_shrinkage, device=ctx.device, seed=config.seed)
         ctx.barrier()

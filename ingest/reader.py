@@ -223,8 +223,11 @@ class ShardReader:
 def find_shards(paths: Iterable[str | os.PathLike], *, must_exist: bool = False) -> list[Path]:
     """Files as given and folders expanded to their ``*.h5`` files (name order, not recursive), each once, in order.
 
-    A path that does not exist is kept (an ingest reports it as a rejected shard), or with ``must_exist`` refused
-    with InvalidInput.
+    A path that does not exist is kept (an ingest reports it as a rejected shard); with ``must_exist`` it is refused,
+    and so is a list that comes to no shard at all.
+
+    Raises:
+        InvalidInput: with ``must_exist``, a missing path or no shard.
     """
     found: dict[Path, Path] = {}
     for item in paths:
@@ -233,6 +236,8 @@ def find_shards(paths: Iterable[str | os.PathLike], *, must_exist: bool = False)
             raise InvalidInput(f"{path}: no such file or folder; give .h5 shard files or folders holding them")
         for shard in sorted(path.glob("*.h5")) if path.is_dir() else [path]:
             found.setdefault(shard.resolve(), shard)
+    if must_exist and not found:
+        raise InvalidInput("no shards found: give .h5 files or folders that hold some")
     return list(found.values())
 
 

@@ -1,7 +1,7 @@
 """The ``lensdb`` command line: one entry point, one sub-command per part of the data flow.
 
-Each part registers its own sub-commands from a small ``cli`` module (``ingest.cli``, ``catalog.cli``, ...), so heavy
-imports (torch, pymilvus) happen only when a command that needs them runs.
+Each group of sub-commands is a module of :mod:`lensdb.commands` (``simulate``, ``ingest``, ``catalog``, ...) with a
+``register`` function, so heavy imports (torch, pymilvus) happen only when a command that needs them runs.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from lensdb.core.logs import setup_logging
 #: Modules that define ``register(subparsers)``; each adds its sub-commands with ``set_defaults(func=...)``
 #: where ``func(args, settings) -> int | None``.
 COMMAND_MODULES = (
-    "lensdb.ingest.simulate.cli",
-    "lensdb.ingest.cli",
-    "lensdb.catalog.cli",
-    "lensdb.vectordb.cli",
-    "lensdb.encoder.cli",
-    "lensdb.encoder.embed_cli",
+    "lensdb.commands.simulate",
+    "lensdb.commands.ingest",
+    "lensdb.commands.catalog",
+    "lensdb.commands.vectors",
+    "lensdb.commands.encoder",
+    "lensdb.commands.embed",
     "lensdb.demo",
-    "lensdb.classifiers.cli",
-    "lensdb.api_grpc.cli",
+    "lensdb.commands.classifiers",
+    "lensdb.commands.api",
 )
 
 log = logging.getLogger("lensdb")

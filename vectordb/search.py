@@ -17,7 +17,7 @@ import logging
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -28,7 +28,9 @@ from lensdb.vectordb import filters as flt_mod
 from lensdb.vectordb import schema
 from lensdb.vectordb.connection import milvus_call
 from lensdb.vectordb.partitions import partitions_for
-from lensdb.vectordb.store import VectorStore
+
+if TYPE_CHECKING:  # the store calls this module; this module only needs the store's type
+    from lensdb.vectordb.store import VectorStore
 
 log = logging.getLogger(__name__)
 DEFAULT_FIELDS = ("ra", "dec", "mag_r")

@@ -21,7 +21,7 @@ from pymilvus import MilvusClient
 
 from lensdb.core.config import Settings
 from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
-from lensdb.vectordb import collection, naming, records, schema
+from lensdb.vectordb import collection, naming, records, schema, search
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.connection import connect, disconnect, milvus_call
 from lensdb.vectordb.partitions import all_partitions, row_partitions
@@ -308,6 +308,4 @@ class VectorStore:
 
     def knn(self, query, k: int = 10, **kwargs):
         """Filtered cosine kNN; see :func:`lensdb.vectordb.search.knn` for the arguments."""
-        from lensdb.vectordb.search import knn
-
-        return knn(self, query, k, **kwargs)
+        return search.knn(self, query, k, **kwargs)

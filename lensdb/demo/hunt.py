@@ -77,37 +77,36 @@ def pick_queries(truth: Truth, known: np.ndarray) -> dict[str, int]:
 
 def similarity_search(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known: np.ndarray,
                       out_dir: Path) -> dict:
-    """Top-``plan.top_k`` neighbours of each query lens: lens fraction against the base rate, and a grid each."""
-    from lensdb.catalog.db import make_engine
+    """Top-``plan.top_k`` neighbours of each query lens, asked of the service layer as the API and the web page ask
+    it: lens fraction against the base rate, and a grid each."""
     from lensdb.classifiers.sheets import write_sheets
-    from lensdb.vectordb.store import VectorStore
+    from lensdb.services import Services
+    from lensdb.services.config import ServiceConfig
+    from lensdb.services.types import SimilarQuery
 
     out_dir.mkdir(parents=True, exist_ok=True)
     queries = pick_queries(truth, known)
     results = {}
-    engine = make_engine(settings.database_url)
-    try:
-        with VectorStore.open(settings, version) as store:
-            for name, qid in queries.items():
-                hits = store.knn(qid, k=plan.top_k, output_fields=())
-                classes = truth.classes(hits.ids)
-                frac = truth.lens_fraction(hits.ids)
-                q = truth.rows[qid]
-                shown = np.concatenate([[qid], hits.ids[:31]])
-                titles = ["query"] + [f"{r + 1}{' L' if c == 'lens' else ''}" for r, c in enumerate(classes[:31])]
-                grid = write_sheets(engine, shown, out_dir, prefix=name.replace(" ", "_"), rows=4, cols=8,
-                                    crop=64, titles=titles)[0]
-                results[name] = {
-                    "object_id": qid, "theta_e_arcsec": round(float(q["theta_e_arcsec"]), 2),
-                    "arc_snr": round(float(q["arc_snr"]), 1), "config": q["config"], "mag_r": float(q["mag_r"]),
-                    "k": int(len(hits.ids)), "lens_fraction": round(frac, 4),
-                    "enrichment": round(frac / truth.base_rate, 2),
-                    "lenses_in_top": int(sum(c == "lens" for c in classes)),
-                    "lookalikes_in_top": {c: n for c, n in Counter(classes).items() if c not in ("galaxy", "lens")},
-                    "grid": str(grid),
-                }
-    finally:
-        engine.dispose()
+    with Services.open(settings, ServiceConfig.from_settings(settings, encoder_version=version)) as services:
+        for name, qid in queries.items():
+            hits = np.array([h.object.object_id for h in
+                             services.search.similar(SimilarQuery(k=plan.top_k, object_id=qid)).hits], np.int64)
+            classes = truth.classes(hits)
+            frac = truth.lens_fraction(hits)
+            q = truth.rows[qid]
+            shown = np.concatenate([[qid], hits[:31]])
+            titles = ["query"] + [f"{r + 1}{' L' if c == 'lens' else ''}" for r, c in enumerate(classes[:31])]
+            grid = write_sheets(services.backends.engine, shown, out_dir, prefix=name.replace(" ", "_"), rows=4,
+                                cols=8, crop=64, titles=titles)[0]
+            results[name] = {
+                "object_id": qid, "theta_e_arcsec": round(float(q["theta_e_arcsec"]), 2),
+                "arc_snr": round(float(q["arc_snr"]), 1), "config": q["config"], "mag_r": float(q["mag_r"]),
+                "k": int(len(hits)), "lens_fraction": round(frac, 4),
+                "enrichment": round(frac / truth.base_rate, 2),
+                "lenses_in_top": int(sum(c == "lens" for c in classes)),
+                "lookalikes_in_top": {c: n for c, n in Counter(classes).items() if c not in ("galaxy", "lens")},
+                "grid": str(grid),
+            }
     return {"base_rate": round(truth.base_rate, 5), "queries": results}
 
 

@@ -34,7 +34,8 @@ def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
 
 def embed(settings: Settings, survey_dir: Path, checkpoint: Path) -> dict:
     """Embed every shard into the collection of the encoder's version (shards done earlier are skipped)."""
-    from lensdb.encoder.embed import ProgressBar, embed_shards
+    from lensdb.core.progress import ProgressBar
+    from lensdb.services.embedding import embed_shards
     from lensdb.vectordb.store import VectorStore
 
     with ProgressBar() as progress:

@@ -14,12 +14,12 @@ from catalog_testdata import (
 )
 from sqlalchemy import func, select
 
-from lensdb.catalog import cli as catalog_cli
 from lensdb.catalog.db import SchemaOutOfDate, make_engine
 from lensdb.catalog.labels import import_labels, list_label_sets
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, parse_grade_map, read_lens_list
 from lensdb.catalog.models import Label, LabelSet
 from lensdb.cli import main
+from lensdb.commands import catalog as catalog_cli
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 # Entries of training_lenses.tsv (0-based rows) that lie within 60" of another entry: kept out of the regular

@@ -11,19 +11,15 @@ from encoder_testdata import make_shard, tiny_config
 from lensdb import cli
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.core.partition import parse_partition, select_partition
+from lensdb.encoder.batch import BatchEncoder, normalise
 from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
 from lensdb.encoder.data import select_training_sample
-from lensdb.encoder.embed import (
-    BatchEncoder,
-    Prefetcher,
-    embed_shards,
-    expand_shards,
-    normalise,
-    parse_partition,
-    select_partition,
-)
 from lensdb.encoder.inference import Embedder
 from lensdb.encoder.moco import MoCo
+from lensdb.ingest.chunks import Prefetcher
+from lensdb.ingest.reader import find_shards
+from lensdb.services.embedding import embed_shards
 from lensdb.vectordb import collection, naming
 from lensdb.vectordb.config import VectorDBConfig
 from lensdb.vectordb.store import VectorStore
@@ -148,7 +144,7 @@ def test_shard_partition_and_cli(tmp_path, settings, checkpoint, capsys):
     folder.mkdir()
     for i in range(5):
         make_shard(folder / f"s{i}.h5", n=3, size=SIZE, brick=i + 1)
-    files = expand_shards([folder, folder / "s2.h5"])
+    files = find_shards([folder, folder / "s2.h5"], must_exist=True)
     assert [f.name for f in files] == [f"s{i}.h5" for i in range(5)]
     parts = [select_partition(files, f"{i}/3") for i in range(3)]
     assert [[f.name for f in p] for p in parts] == [["s0.h5", "s3.h5"], ["s1.h5", "s4.h5"], ["s2.h5"]]
@@ -210,7 +206,7 @@ def test_host_centre_crop_gives_the_pipeline_s_pixels_and_vectors(checkpoint):
 
 
 def test_reader_workers_and_device_side_nan_check(tmp_path, checkpoint):
-    from lensdb.encoder.embed import NonFinitePixels, encoded_chunks
+    from lensdb.encoder.batch import NonFinitePixels, encoded_chunks
     from lensdb.ingest.reader import open_shard
 
     ckpt, _ = checkpoint

@@ -13,13 +13,14 @@ from encoder_testdata import make_shard, tiny_config
 
 from lensdb.cli import main
 from lensdb.core.errors import InvalidInput
+from lensdb.encoder.batch import BatchEncoder
 from lensdb.encoder.checkpoint import Checkpoint, CorruptCheckpoint, load_checkpoint, save_checkpoint
 from lensdb.encoder.data import select_training_sample
-from lensdb.encoder.embed import BatchEncoder
 from lensdb.encoder.inference import Embedder
 from lensdb.encoder.moco import MoCo
 from lensdb.encoder.train import train
-from lensdb.encoder.whitening import Whitening, fit_whitening, sample_cutouts, sample_rows, whiten_checkpoint
+from lensdb.encoder.whitening import Whitening, fit_whitening
+from lensdb.encoder.whitening_fit import sample_cutouts, sample_rows, whiten_checkpoint
 
 
 def anisotropic(n=4000, scales=(100.0, 10.0, 1.0, 0.1, 0.01), seed=0):

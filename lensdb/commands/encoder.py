@@ -118,11 +118,11 @@ def run_train(args: argparse.Namespace, settings) -> int:
 def run_whiten(args: argparse.Namespace, settings) -> int:
     import torch
 
-    from lensdb.encoder.embed import expand_shards
-    from lensdb.encoder.whitening import whiten_checkpoint
+    from lensdb.encoder.whitening_fit import whiten_checkpoint
+    from lensdb.ingest.reader import find_shards
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    version = whiten_checkpoint(args.checkpoint, expand_shards(args.shards), args.sample, args.shrinkage,
+    version = whiten_checkpoint(args.checkpoint, find_shards(args.shards, must_exist=True), args.sample, args.shrinkage,
                                 device=device, seed=args.seed)
     print(f"encoder {version}: whitening fitted on {args.sample:,} objects at most; checkpoint {args.checkpoint}")
     return 0

@@ -53,7 +53,9 @@ def register(sub) -> None:
 def run(args: argparse.Namespace, settings) -> int:
     import torch
 
-    from lensdb.encoder.embed import ProgressBar, embed_shards, parse_partition
+    from lensdb.core.partition import parse_partition
+    from lensdb.core.progress import ProgressBar
+    from lensdb.services.embedding import embed_shards
 
     if args.partition:
         parse_partition(args.partition)  # fail before loading anything
