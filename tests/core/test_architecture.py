@@ -107,3 +107,62 @@ def test_installed_modules_import_without_the_repository(installed, tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-4000:]
     assert int(result.stdout.split()[-1]) > 100
+
+
+# ---- The floor plan: import-linter contracts ([tool.importlinter] in pyproject.toml) on what ships -------------
+
+def _lint(site: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run the project's import-linter contracts on an unpacked wheel (the layout Python sees once installed)."""
+    code = ("import sys\nfrom importlinter.cli import lint_imports\n"
+            f"sys.exit(lint_imports(config_filename={str(REPO / 'pyproject.toml')!r}, no_logo=True, no_cache=True))")
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, "-P", "-c", code], cwd=site, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_import_contracts_hold(installed, tmp_path):
+    result = _lint(installed, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 kept, 0 broken" in result.stdout
+
+
+#: (module file in the wheel, a forbidden import added to it, the contract that must break)
+VIOLATIONS = [
+    ("lensdb/core/units.py", "from lensdb.catalog import models", "layers"),
+    ("lensdb/catalog/queries.py", "from lensdb.vectordb import schema", "layers"),
+    ("lensdb/services/config.py", "from lensdb.api_grpc import errors", "layers"),
+    ("lensdb/ingest/reader.py", "from lensdb.services import paging", "layers"),
+    ("lensdb/encoder/moco.py", "from lensdb.catalog import queries", "the encoder knows no labels"),
+    ("lensdb/ingest/schema.py", "from lensdb.vectordb import naming", "shards go to the catalogue only"),
+    ("lensdb/services/paging.py", "import grpc", "no protocol below the faces"),
+]
+
+
+@pytest.mark.parametrize("path, line, contract", VIOLATIONS)
+def test_a_forbidden_import_breaks_its_contract(installed, tmp_path, path, line, contract):
+    site = tmp_path / "site"
+    shutil.copytree(installed, site)
+    target = site / path
+    target.write_text(target.read_text() + f"\n{line}  # added by the test\n")
+    result = _lint(site, tmp_path)
+    assert result.returncode == 1, result.stdout
+    broken = result.stdout.split("Broken contracts")[-1]
+    assert contract in broken and path.removesuffix(".py").replace("/", ".") in broken, result.stdout
+
+
+def test_no_import_cycles(installed):
+    """No module reaches itself through its imports (imports needed only for type checking excepted): a cycle
+    hidden by an import inside a function is a cycle all the same."""
+    code = (
+        "import grimp\n"
+        "g = grimp.build_graph('lensdb', exclude_type_checking_imports=True)\n"
+        "cycles = sorted({tuple(sorted((a, b))) for a in g.modules for b in g.find_modules_directly_imported_by(a)\n"
+        "                 if g.find_shortest_chain(importer=b, imported=a)})\n"
+        "print(len(g.modules), cycles)\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(installed)}
+    result = subprocess.run([sys.executable, "-P", "-c", code], cwd=installed, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    count, cycles = result.stdout.split(" ", 1)
+    assert int(count) > 100 and cycles.strip() == "[]", result.stdout
