@@ -342,13 +342,14 @@ class LensDBClient:
 
     @_api
     def import_lens_list(self, path: str | Path, *, name: str = "", radius_arcsec: float = 0.0, author: str = "",
-                         grade_map: str = "", replace: bool = False,
+                         grade_map: str = "", replace: bool = False, confirm_replace: str = "",
                          timeout: float | None = None) -> labels_pb2.ImportLensListResponse:
-        """Upload a CSV/TSV known-lens list; the server cross-matches it into a label set."""
+        """Upload a CSV/TSV known-lens list; the server cross-matches it into a label set. Replacing a set that holds
+        another list needs ``replace=True`` and ``confirm_replace`` = that set's name."""
         path = Path(path)
         req = labels_pb2.ImportLensListRequest(name=name, filename=path.name, content=path.read_bytes(),
                                                radius_arcsec=radius_arcsec, author=author, grade_map=grade_map,
-                                               replace=replace)
+                                               replace=replace, confirm_replace=confirm_replace)
         return self.labels.ImportLensList(req, **self._kw(timeout))
 
     # ------------------------------------------------------------------ cutouts

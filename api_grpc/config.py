@@ -31,8 +31,11 @@ class ServeConfig:
     Attributes:
         host: interface to listen on (``0.0.0.0`` for every IPv4 interface, ``[::]`` for IPv6 too).
         port: gRPC port (0 = any free port; the server reports the one it bound).
-        metrics_port: Prometheus ``/metrics`` HTTP port (0 = no metrics endpoint); served on ``host``.
-        token: bearer token clients must send (prefer ``LENSDB_API_TOKEN``); empty = no authentication.
+        metrics_port: Prometheus ``/metrics`` HTTP port (0 = no metrics endpoint).
+        metrics_host: interface of ``/metrics``: loopback by default, since the metrics need no token; the Helm
+            chart opens it to the cluster for Prometheus (``0.0.0.0``).
+        token: bearer token clients must send (prefer ``LENSDB_API_TOKEN``); ``None`` = no authentication. A blank
+            token is refused: it must never mean "no authentication".
         tls_cert, tls_key: PEM files; both or neither.
         max_workers: threads handling RPCs.
         max_concurrent_rpcs: RPCs in progress at once; more are refused with RESOURCE_EXHAUSTED.
@@ -46,7 +49,8 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 9090
-    token: str = ""
+    metrics_host: str = "127.0.0.1"
+    token: str | None = None
     tls_cert: str = ""
     tls_key: str = ""
     max_workers: int = 16
@@ -68,6 +72,11 @@ class ServeConfig:
                 raise ConfigError(f"[serve] {name} must be a port number in [0, 65535]; got {getattr(self, name)}")
         if not self.health_interval_s > 0:
             raise ConfigError(f"[serve] health_interval_s must be > 0; got {self.health_interval_s}")
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("[serve] token is empty: an empty token would switch authentication off; set the token "
+                              "(better: $LENSDB_API_TOKEN or --token-file), or remove the key to serve without one")
+        if self.token is not None and self.token != self.token.strip():
+            raise ConfigError("[serve] token has blanks around it; remove them (clients send the token exactly)")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("[serve] TLS needs both a certificate and a key (tls_cert and tls_key)")
         if self.grace_s < 0:

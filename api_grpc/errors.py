@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 
 import grpc
@@ -40,12 +41,23 @@ STATUS_MAP: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
 MAX_DETAILS = 2000
 
 
+#: An absolute path in a message: a slash not preceded by a word character, a colon or another slash (so that
+#: ``http://host/x`` stays whole), then everything up to a blank or a quote.
+_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/,;()\[\]]+/)*([^\s'\"/,;()\[\]]+)")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part: clients see the names of files (a shard, a list, the
+    Milvus file), never the server's folders."""
+    return _PATH.sub(lambda m: m.group(1), text)
+
+
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """(status code, details) for an exception raised while serving a request."""
     domain = as_domain(exc)
     for kind, code in STATUS_MAP:
         if isinstance(domain, kind):
-            return code, str(domain)[:MAX_DETAILS]
+            return code, redact_paths(str(domain))[:MAX_DETAILS]
     incident = uuid.uuid4().hex[:12]
     log.error("internal error %s", incident, exc_info=exc)
     return Code.INTERNAL, f"internal error (incident {incident}); the server log has the details"

@@ -3,6 +3,10 @@ writes one structured log record per call.
 
 The observer runs outermost, so refused calls (no token) are counted and logged too. The health service is
 exempt from authentication: Kubernetes' gRPC probes cannot send a token.
+
+Request bytes that do not parse as the method's message never reach a servicer: the observer parses them itself and
+answers INVALID_ARGUMENT (UNAUTHENTICATED first when the call carries no valid token), counted and logged like any
+other call, instead of letting gRPC answer INTERNAL and log a traceback per call.
 """
 
 from __future__ import annotations
@@ -31,6 +35,27 @@ def _replace_behaviour(handler: grpc.RpcMethodHandler, wrap) -> grpc.RpcMethodHa
     return handler._replace(stream_stream=wrap(handler.stream_stream, True))
 
 
+class Unparseable:
+    """What a request that failed to parse becomes (the parser's error kept for the message)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _safe_parser(parse):
+    """``parse`` that returns :class:`Unparseable` instead of raising."""
+    if parse is None:
+        return None
+
+    def tolerant(data: bytes):
+        try:
+            return parse(data)
+        except Exception as exc:  # protobuf's DecodeError, and anything else a parser raises on garbage
+            return Unparseable(exc)
+
+    return tolerant
+
+
 def _code_name(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
     code = context.code()
     return (code if isinstance(code, grpc.StatusCode) else default).name
@@ -51,11 +76,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
     """
 
     def __init__(self, token: str):
-        if not token:
+        if not token or not token.strip():
             raise ValueError("AuthInterceptor needs a non-empty token")
         self._expected = f"Bearer {token}".encode()
 
-    def _allowed(self, details: grpc.HandlerCallDetails) -> bool:
+    def allowed(self, details: grpc.HandlerCallDetails) -> bool:
+        """Whether the call may proceed: an open method, or the right bearer token."""
         if details.method.startswith(OPEN_PREFIXES):
             return True
         for key, value in details.invocation_metadata or ():
@@ -66,7 +92,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or self._allowed(handler_call_details):
+        if handler is None or self.allowed(handler_call_details):
             return handler
 
         def deny(_behaviour, streaming):
@@ -90,10 +116,11 @@ class ObserveInterceptor(grpc.ServerInterceptor):
 
     Args:
         metrics: where to count (``None``: logs only).
+        auth: the authentication in force, so that an unparseable request without a token is refused as such.
     """
 
-    def __init__(self, metrics: Metrics | None):
-        self.metrics = metrics
+    def __init__(self, metrics: Metrics | None, auth: AuthInterceptor | None = None):
+        self.metrics, self.auth = metrics, auth
 
     def _finish(self, method: str, context, code: str, started: float) -> None:
         seconds = time.perf_counter() - started
@@ -112,13 +139,36 @@ class ObserveInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        handler = handler._replace(request_deserializer=_safe_parser(handler.request_deserializer))
+        allowed = self.auth is None or self.auth.allowed(handler_call_details)
+
+        def refuse_unparseable(request, context) -> None:
+            if isinstance(request, Unparseable):
+                if not allowed:
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                  "missing or wrong token: send metadata 'authorization: Bearer <token>'")
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"the request bytes are not a valid message for {method} ({type(request.error).__name__})"
+                              "; send the message the protocol defines (lensdb/v1/*.proto)")
+
+        def checked(request, context):
+            if not handler.request_streaming:
+                refuse_unparseable(request, context)
+                return request
+
+            def each():
+                for item in request:
+                    refuse_unparseable(item, context)
+                    yield item
+
+            return each()
 
         def observe(behaviour, streaming):
             if streaming:
                 def call_stream(request, context):
                     started, code = self._start(), "UNKNOWN"
                     try:
-                        yield from behaviour(request, context)
+                        yield from behaviour(checked(request, context), context)
                         code = _code_name(context, grpc.StatusCode.OK)
                     except GeneratorExit:
                         code = "CANCELLED"
@@ -134,7 +184,7 @@ class ObserveInterceptor(grpc.ServerInterceptor):
             def call(request, context):
                 started, code = self._start(), "UNKNOWN"
                 try:
-                    response = behaviour(request, context)
+                    response = behaviour(checked(request, context), context)
                     code = _code_name(context, grpc.StatusCode.OK)
                     return response
                 except BaseException:

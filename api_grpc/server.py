@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,10 +40,28 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def _read(path: str, what: str) -> bytes:
+    if Path(path).is_dir():
+        raise ConfigError(f"the TLS {what} {path} is a folder; give the PEM file")
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read the TLS {what} {path}: {exc.strerror}") from exc
+
+
+def tls_pair(cert: str, key: str) -> tuple[bytes, bytes]:
+    """(key, certificate) PEM bytes, checked to be a certificate and its own private key.
+
+    gRPC only reports a bad pair as a failure to bind the port; Python's ssl module says what is wrong first.
+    """
+    key_pem, cert_pem = _read(key, "key"), _read(cert, "certificate")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"the TLS certificate {cert} and key {key} are not a certificate and its private key "
+                          f"({exc.reason or exc}): --tls-cert takes the certificate, --tls-key its key (swapped?)"
+                          ) from exc
+    return key_pem, cert_pem
 
 
 class LensDBServer:
@@ -80,9 +99,10 @@ class LensDBServer:
 
     def _build(self) -> grpc.Server:
         cfg = self.config
-        interceptors: list[grpc.ServerInterceptor] = [ObserveInterceptor(self.metrics)]
-        if cfg.token:
-            interceptors.append(AuthInterceptor(cfg.token))
+        auth = AuthInterceptor(cfg.token) if cfg.token is not None else None
+        interceptors: list[grpc.ServerInterceptor] = [ObserveInterceptor(self.metrics, auth)]
+        if auth is not None:
+            interceptors.append(auth)
         options = [
             ("grpc.max_receive_message_length", cfg.max_receive_bytes),
             ("grpc.max_send_message_length", cfg.max_send_bytes),
@@ -104,7 +124,7 @@ class LensDBServer:
         address = f"{cfg.host}:{cfg.port}"
         try:
             if self.tls:
-                creds = grpc.ssl_server_credentials([(_read(cfg.tls_key, "key"), _read(cfg.tls_cert, "certificate"))])
+                creds = grpc.ssl_server_credentials([tls_pair(cfg.tls_cert, cfg.tls_key)])
                 self.port = self._server.add_secure_port(address, creds)
             else:
                 self.port = self._server.add_insecure_port(address)
@@ -117,10 +137,10 @@ class LensDBServer:
         self._server.start()
         self.monitor.start()
         if cfg.metrics_port or self._metrics_free_port:
-            self.metrics_port = self.metrics.serve(cfg.host, cfg.metrics_port)
+            self.metrics_port = self.metrics.serve(cfg.metrics_host, cfg.metrics_port)
         log.info("serving LensDB gRPC on %s:%d (%s, auth %s)%s", cfg.host, self.port,
                  "TLS" if self.tls else "plaintext", "on" if cfg.token else "off",
-                 f"; metrics on :{self.metrics_port}/metrics" if self.metrics_port else "")
+                 f"; metrics on {cfg.metrics_host}:{self.metrics_port}/metrics" if self.metrics_port else "")
         return self
 
     def stop(self, grace: float | None = None) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lensdb.core.errors import BackendUnavailable, Conflict, InvalidInput, LensDBError, first_line
@@ -191,6 +191,10 @@ def domain_error(exc: BaseException) -> LensDBError | None:
     for e in _chain(exc):
         if isinstance(e, IntegrityError):
             return Conflict(f"the request contradicts stored data: {first_line(e.orig or e)}")
+        if isinstance(e, DataError):  # a value the column cannot hold (a NUL in text on PostgreSQL, a huge number)
+            return InvalidInput(f"the database refused a value: {first_line(e.orig or e)}")
+        if isinstance(e, OverflowError):  # SQLite's driver, before the database sees an integer beyond int64
+            return InvalidInput(f"a number is too large for the database (64-bit integers): {first_line(e)}")
         if isinstance(e, OperationalError | ProgrammingError) and _missing_table(e):
             return SchemaOutOfDate(f"the database schema is missing tables ({first_line(e.orig or e)}); "
                                    "run 'lensdb db upgrade'")

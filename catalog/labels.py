@@ -29,15 +29,37 @@ from lensdb.catalog.db import require_current
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
 from lensdb.catalog.models import Label, LabelSet, utcnow
 from lensdb.catalog.queries import ID_CHUNK, existing_ids, label_set_named
-from lensdb.core.errors import Conflict, NotFound
+from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
 #: ``label_sets.source`` of the sets written by grading (``lensdb grade``, RecordGrades): they take grades only.
 GRADE_SOURCE = "lensdb grade"
 #: ``label_sets.source`` of the hand-made sets written through the API (AddLabels); imported lists carry their
-#: file and its sha256 instead.
+#: file's name and its sha256 instead.
 API_SOURCE = "lensdb api"
+#: Names of grading sets start with this (``grades``, ``grades-2027a``, ...); no other set may take such a name, so
+#: no list or hand-made set can block a grading campaign by taking its name first.
+GRADING_PREFIX = "grades"
+
+
+def is_grading_name(name: str) -> bool:
+    """True for a name reserved for grading sets."""
+    return name.lower().startswith(GRADING_PREFIX)
+
+
+def check_list_name(name: str) -> None:
+    """InvalidInput when ``name``, for a lens list or a hand-made set, is reserved for grading sets."""
+    if is_grading_name(name):
+        raise InvalidInput(f"label set names starting with '{GRADING_PREFIX}' are reserved for grading sets "
+                           f"(RecordGrades, lensdb grade); name this set otherwise than {name!r}")
+
+
+def check_grading_name(name: str) -> None:
+    """InvalidInput unless ``name`` is a grading set's (``grades`` or ``grades...``)."""
+    if not is_grading_name(name):
+        raise InvalidInput(f"grading sets are named '{GRADING_PREFIX}' or '{GRADING_PREFIX}-<campaign>', not "
+                           f"{name!r} (other names belong to lens lists and hand-made sets)")
 
 
 @dataclass(frozen=True)
@@ -102,14 +124,19 @@ def import_labels(engine: Engine, path: str | Path, *, name: str | None = None,
     """
     lenses = read_lens_list(path, columns=columns, grade_map=grade_map)
     set_name = name or lenses.path.stem
-    # The content hash tells a re-import of the same list from a different list that shares its name.
-    source = f"{lenses.path.resolve()} sha256:{lenses.sha256}"
+    check_list_name(set_name)
+    # The content hash tells a re-import of the same list from a different list that shares its name. The file's
+    # name, not its path: the set's provenance is shown to API clients, which must not see the server's folders.
+    source = f"{lenses.path.name} sha256:{lenses.sha256}"
     description = f"known lenses from {lenses.path.name}, matched within {radius_arcsec:g} arcsec"
     require_current(engine)
     with engine.begin() as conn:
         existing = conn.execute(select(LabelSet.id, LabelSet.source).where(LabelSet.name == set_name)).first()
         replaced = 0
         if existing is not None:
+            if existing.source == GRADE_SOURCE:
+                raise Conflict(f"label set '{set_name}' is a grading set: human grades are never replaced by a list; "
+                               "import the list under another name (--name)")
             if f"sha256:{lenses.sha256}" not in (existing.source or "") and not replace:
                 held = existing.source or "labels not imported from a file"
                 raise Conflict(f"label set '{set_name}' already exists and holds {held}; choose another name "
@@ -265,6 +292,7 @@ def add_labels(engine: Engine, label_set: str, labels: list[HandLabel], *, autho
         row = label_set_named(conn, label_set)
         created = row is None
         if created:
+            check_list_name(label_set)
             set_id = conn.execute(insert(LabelSet).values(
                 name=label_set, source=API_SOURCE, author=author, description=description,
             ).returning(LabelSet.id)).scalar_one()
@@ -317,6 +345,7 @@ def replace_grades(engine: Engine, label_set: str, pairs: dict[int, tuple[str, s
         NotFound: an object id not in the catalogue (nothing is written).
         Conflict: ``label_set`` exists but is not a grading set.
     """
+    check_grading_name(label_set)
     ids = np.array(sorted(pairs), np.int64)
     with engine.begin() as conn:
         found = existing_ids(conn, ids)

@@ -87,6 +87,8 @@ def read_lens_list(path: str | Path, *, columns: ColumnNames | None = None,
         InvalidInput: naming the file, line and column of each problem (up to five) and what to do.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder; give the list's file (CSV or TSV)")
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     raw = path.read_bytes()
@@ -101,6 +103,15 @@ def read_lens_list(path: str | Path, *, columns: ColumnNames | None = None,
                            "then one line per lens")
     header_line = content[0]
     delimiter = _delimiter(path, lines[header_line - 1])
+    try:
+        return _read_rows(path, raw, lines, header_line, delimiter, columns, grade_map)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit (131,072 characters)
+        raise InvalidInput(f"{path}: cannot be read as {_SEP_NAMES[delimiter]}-separated text ({exc}); check the "
+                           "file: a field that long is usually an unclosed quote") from None
+
+
+def _read_rows(path: Path, raw: bytes, lines: list[str], header_line: int, delimiter: str,
+               columns: ColumnNames | None, grade_map: Mapping[str, str | None] | None) -> LensList:
     reader = csv.reader(lines[header_line - 1:], delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
     cols = _resolve_columns(path, header, columns or ColumnNames())
@@ -119,6 +130,10 @@ def read_lens_list(path: str | Path, *, columns: ColumnNames | None = None,
         ra = _number(row[where["ra"]], lineno, cols["ra"], 0.0, 360.0, "[0, 360)", problems, upper_open=True)
         dec = _number(row[where["dec"]], lineno, cols["dec"], -90.0, 90.0, "[-90, 90]", problems)
         name = row[where["name"]].strip() if "name" in where else ""
+        if name and not name.isprintable():
+            problems.append(f"line {lineno}: the name in column '{cols['name']}' holds control characters "
+                            f"({name[:40]!r}); names are printable text")
+            continue
         if len(name) > _NAME_MAX:
             # Merged catalogues list every alias in one field (lenscat has 3 such rows); names are for people,
             # so a shortened one is better than refusing the list.

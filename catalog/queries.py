@@ -329,7 +329,8 @@ def models_matching(bind: Bind, ref: int | str) -> list[dict]:
     """Rows (as dicts) of the models called ``ref``, or with id ``ref`` when it is an integer or a numeral."""
     m = Model.__table__.c
     conds = [m.name == str(ref)]
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+    numeral = isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit())
+    if numeral and 0 <= int(ref) < 2**63:  # a bigger numeral can only be a name
         conds.append(m.id == int(ref))
     with connection(bind) as conn:
         return [dict(r) for r in conn.execute(select(Model.__table__).where(or_(*conds))).mappings()]

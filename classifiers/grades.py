@@ -102,25 +102,38 @@ def read_grade_file(path: str | Path) -> list[tuple[int, str]]:
     Rows with an empty grade are skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(f"grade file {path} is a folder; give the TSV or CSV file")
     if not path.is_file():
         raise NotFound(f"grade file {path} does not exist")
-    with open(path, newline="") as f:
-        header = f.readline()
-        f.seek(0)
-        reader = csv.DictReader(f, delimiter="\t" if "\t" in header else ",")
-        cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
-        if "object_id" not in cols or "grade" not in cols:
-            raise InvalidInput(f"{path}: needs 'object_id' and 'grade' columns; has {list(cols)}")
-        out = []
-        for lineno, rec in enumerate(reader, start=2):
-            grade = (rec.get(cols["grade"]) or "").strip()
-            if not grade:
-                continue
-            try:
-                oid = int(rec[cols["object_id"]])
-            except (TypeError, ValueError):
-                raise InvalidInput(f"{path}, line {lineno}: object_id {rec[cols['object_id']]!r} is not an "
-                                   "integer") from None
-            parse_verdict(grade)
-            out.append((oid, grade))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return _grade_rows(path, f)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not UTF-8 text ({exc}); save it as UTF-8") from None
+    except csv.Error as exc:  # e.g. a field over the csv module's limit: usually an unclosed quote
+        raise InvalidInput(f"{path}: cannot be read as TSV/CSV ({exc}); check for an unclosed quote") from None
+
+
+def _grade_rows(path: Path, f) -> list[tuple[int, str]]:
+    header = f.readline()
+    f.seek(0)
+    reader = csv.DictReader(f, delimiter="\t" if "\t" in header else ",")
+    cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+    if "object_id" not in cols or "grade" not in cols:
+        raise InvalidInput(f"{path}: needs 'object_id' and 'grade' columns; has {list(cols)}")
+    out = []
+    for lineno, rec in enumerate(reader, start=2):
+        grade = (rec.get(cols["grade"]) or "").strip()
+        if not grade:
+            continue
+        try:
+            oid = int(rec[cols["object_id"]])
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{path}, line {lineno}: object_id {rec[cols['object_id']]!r} is not an "
+                               "integer") from None
+        if not 0 <= oid < 2**63:
+            raise InvalidInput(f"{path}, line {lineno}: object_id {oid} is not a 64-bit object id")
+        parse_verdict(grade)
+        out.append((oid, grade))
     return out

@@ -62,11 +62,15 @@ class Settings:
 
 
 _CORE_KEYS = ("data_dir", "database_url", "milvus_uri", "milvus_token", "log_level")
+#: The sections a config file may hold, one per component's typed config (read with :func:`load_section`).
+SECTIONS = ("simulate", "ingest", "vectordb", "similarity", "encoder", "probe", "finetune", "service", "serve")
 
 
 def load_settings(
     config_file: str | os.PathLike | None = None,
     env: typing.Mapping[str, str] | None = None,
+    *,
+    sections: typing.Collection[str] = SECTIONS,
     **flags: Any,
 ) -> Settings:
     """Resolve the settings from defaults, a TOML file, the environment and explicit flags (highest wins).
@@ -74,9 +78,11 @@ def load_settings(
     Args:
         config_file: TOML file; when ``None``, ``LENSDB_CONFIG`` or ``<data_dir>/lensdb.toml`` if it exists.
         env: environment mapping (``os.environ`` by default).
+        sections: the section names the file may hold (an unknown one is a misspelling, and an error).
         **flags: values given on the command line; ``None`` means "not given".
     """
     env = os.environ if env is None else env
+    allowed_sections = tuple(sections)
     unknown = set(flags) - set(_CORE_KEYS)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(_CORE_KEYS)}")
@@ -94,10 +100,17 @@ def load_settings(
     file_values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a folder; pass the TOML file itself (for example "
+                              f"{path / 'lensdb.toml'})")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist; pass an existing TOML file or drop --config")
         try:
-            file_values = tomllib.loads(path.read_text())
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
@@ -108,6 +121,10 @@ def load_settings(
         raise ConfigError(
             f"config file {path}: unknown top-level key(s) {', '.join(sorted(bad))}; known: {', '.join(_CORE_KEYS)}"
         )
+    unknown = set(sections) - set(allowed_sections)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown section(s) [{'], ['.join(sorted(unknown))}]; known: "
+                          f"[{'], ['.join(allowed_sections)}] (a misspelt section would be ignored otherwise)")
 
     def resolve(key: str) -> Any:
         for source in (flags.get(key), pick_env(key), top.get(key)):

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -143,8 +144,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise CorruptCheckpoint(f"{path} is not a readable encoder checkpoint (truncated or corrupt: "
-                                f"{_reason(exc)}); restore it or re-run training") from exc
+        raise CorruptCheckpoint(f"{path} is not a readable encoder checkpoint: {_reason(exc)}; restore it or "
+                                "re-run training") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CorruptCheckpoint(f"{path} is not a LensDB encoder checkpoint (no format marker {FORMAT!r})")
     if not isinstance(payload.get("format_version"), int) or payload["format_version"] > FORMAT_VERSION:
@@ -191,12 +192,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _reason(exc: BaseException) -> str:
-    """The informative line of a torch.load failure (weights-only errors open with advice, not the cause)."""
+    """What is wrong with a file torch.load refused, in LensDB's words: PyTorch's own text advises loading with
+    ``weights_only=False`` or allow-listing classes, which would run code from the file; LensDB never does either."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for ln in lines:
         if ln.startswith("WeightsUnpickler error:"):
-            return ln
-    return lines[0][:300] if lines else type(exc).__name__
+            found = re.search(r"GLOBAL ([\w.]+)", ln)
+            what = f" ({found.group(1)})" if found else ""
+            return (f"it holds Python objects{what} besides tensors and plain values, which LensDB does not load "
+                    "because loading them would run code from the file: a checkpoint from another program, or "
+                    "tampered with")
+    first = lines[0] if lines else type(exc).__name__
+    return "truncated or corrupt: " + first.split(". ")[0][:300]  # the cause, without the advice that follows
 
 
 def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

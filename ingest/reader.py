@@ -279,9 +279,17 @@ def magnitudes(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {f"mag_{b}": np.asarray(raw[f"mag_{b}"], dtype=np.float64) for b in BANDS}
 
 
-def object_ids(raw: Mapping[str, np.ndarray]) -> np.ndarray:
-    """int64 object ids from the ``release``, ``brickid`` and ``objid`` columns (see :mod:`lensdb.core.ids`)."""
-    return make_object_id(raw["release"], raw["brickid"], raw["objid"])
+def object_ids(raw: Mapping[str, np.ndarray], path: str | os.PathLike = "shard") -> np.ndarray:
+    """int64 object ids from the ``release``, ``brickid`` and ``objid`` columns (see :mod:`lensdb.core.ids`).
+
+    Raises:
+        InvalidInput: a part is negative or too large for its bit field (naming the shard ``path``).
+    """
+    try:
+        return make_object_id(raw["release"], raw["brickid"], raw["objid"])
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: key 'release/brickid/objid': {exc}; object ids are built from them, so they "
+                           "must hold the Legacy Surveys values") from None
 
 
 def catalog_columns(raw: Mapping[str, np.ndarray], survey: np.ndarray) -> dict[str, np.ndarray]:

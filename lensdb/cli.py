@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "lensdb.demo",
     "lensdb.commands.classifiers",
     "lensdb.commands.api",
+    "lensdb.commands.jobs",
 )
 
 log = logging.getLogger("lensdb")
@@ -42,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
             "catalogue, labels and predictions, and a Milvus Lite file for the vectors."
         ),
         epilog="Settings resolve as: defaults < config file < LENSDB_* environment < flags. "
-        "Run 'lensdb COMMAND --help' for a command's inputs, outputs and defaults.",
+        "Run 'lensdb COMMAND --help' for a command's inputs, outputs and defaults. Exit status: 0 done, 2 an error "
+        "you can fix (input, configuration, state; the message says what), 3 a backend unavailable (retry later), "
+        "1 a bug, 130 interrupted (re-run to resume).",
     )
     parser.add_argument("--config", metavar="FILE", help="TOML config file (default: $LENSDB_CONFIG, else "
                         "<data-dir>/lensdb.toml when it exists)")
@@ -81,12 +84,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level)
     try:
         return int(args.func(args, settings) or 0)
-    except (LensDBError, ConfigError) as exc:
-        print(f"lensdb {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"lensdb {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # the one place a command's failure becomes one line and an exit status
+        return report_failure(args.command, exc)
+
+
+#: Exit statuses: 2 for what the user can fix (input, configuration, state), 3 for a backend that is down (retry
+#: later), 1 for a bug.
+EXIT_USER, EXIT_UNAVAILABLE, EXIT_BUG = 2, 3, 1
+
+
+def report_failure(command: str, exc: BaseException) -> int:
+    """Print one line for a failed command and return its exit status.
+
+    Known failures (LensDB's own errors, and the engines' errors that mean a known thing: a database that cannot
+    be reached or has no schema, Milvus down) are said as they are; anything else is a bug, said in one line with
+    the way to see its traceback.
+    """
+    from lensdb.core.errors import BackendUnavailable
+    from lensdb.services.errors import as_domain
+
+    # LensDB's own errors say what they mean; only the engines' raw errors need reading.
+    domain = exc if isinstance(exc, LensDBError | ConfigError) else as_domain(exc)
+    remote = getattr(getattr(domain, "code", None), "name", None)  # an API client's error carries the server's code
+    if isinstance(domain, BackendUnavailable) or remote == "UNAVAILABLE":
+        print(f"lensdb {command}: unavailable: {domain}; try again when it is back", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if isinstance(domain, LensDBError | ConfigError):
+        print(f"lensdb {command}: error: {domain}", file=sys.stderr)
+        return EXIT_USER
+    log.debug("the traceback of the failure", exc_info=exc)
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    print(f"lensdb {command}: internal error: {type(exc).__name__}: {first} (a bug: re-run with --log-level DEBUG "
+          "for the traceback, and report it)", file=sys.stderr)
+    return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ indexed Jobs of ``--shard i/n`` never write the same file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lensdb.catalog import queries
+from lensdb.catalog.db import SchemaOutOfDate, domain_error, make_engine, require_current
+from lensdb.catalog.jobs import job_scope
 from lensdb.core.errors import InvalidInput
 from lensdb.core.partition import select_partition
 from lensdb.encoder.batch import READ_BYTES, BatchEncoder, encoded_chunks, normalise, resolve_device, resolve_precision
@@ -147,7 +151,15 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
     encode = BatchEncoder(embedder, prec, batch_size)
     markers = DoneMarkers(settings.path("embed", folder_name(embedder.version), "done"), settings.milvus_uri,
                           embedder.version)
-    with VectorStore.open(settings, embedder.version, dim=embedder.dim, create=True, config=vectordb_config) as store:
+    catalogue = _catalogue(settings)
+    with contextlib.ExitStack() as stack:
+        if catalogue is not None:
+            stack.callback(catalogue.dispose)
+            stack.enter_context(job_scope(catalogue, "embed", {
+                "shards": [str(p) for p in paths], "encoder_version": embedder.version, "device": str(dev),
+                "precision": prec, "partition": partition}))
+        store = stack.enter_context(VectorStore.open(settings, embedder.version, dim=embedder.dim, create=True,
+                                                     config=vectordb_config))
         report = EmbedReport(embedder.version, store.name, str(dev), prec)
         log.info("embedding %d shard(s) with encoder %s into %s", len(paths), embedder.version, store.name)
         for path in paths:
@@ -156,7 +168,7 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
                 report.shards.append(ShardResult(path, "skipped"))
                 continue
             t0 = time.perf_counter()
-            rows = _embed_one(path, store, encode, batch_size, chunk_rows, survey, progress, read_workers)
+            rows = _embed_one(path, store, encode, batch_size, chunk_rows, survey, progress, read_workers, catalogue)
             seconds = time.perf_counter() - t0
             markers.mark(path, rows, seconds)
             report.shards.append(ShardResult(path, "embedded", rows, seconds))
@@ -167,16 +179,55 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
     return report
 
 
+def check_against_catalogue(engine, path: Path, shard: str, ids: np.ndarray) -> None:
+    """Refuse a shard whose objects the catalogue records elsewhere (another shard, or another row of this one):
+    embedding it would overwrite the vectors of those objects with other images.
+
+    Objects the catalogue does not know are let through with a warning (vectors may come before the ingest, but the
+    probes can only score objects that are in the catalogue).
+    """
+    known = queries.image_locations(engine, ids)
+    row_of = {int(i): k for k, i in enumerate(ids.tolist())}
+    wrong = [(i, loc) for i, loc in known.items() if loc.shard != shard or loc.row != row_of[i]]
+    if wrong:
+        oid, loc = wrong[0]
+        raise checks.problem(
+            path, "release/brickid/objid",
+            f"{len(wrong)} object id(s) belong elsewhere in the catalogue (e.g. object_id {oid} at row {row_of[oid]} "
+            f"here is row {loc.row} of shard {loc.shard}); embedding would overwrite their vectors",
+            "embed the shard the catalogue ingested, or fix the ids and ingest this shard first")
+    if len(known) < len(ids):
+        log.warning("%s: %d of %d objects are not in the catalogue: ingest the shard too, or probes cannot score them",
+                    path, len(ids) - len(known), len(ids))
+
+
+def _catalogue(settings):
+    """The catalogue's engine when it has its schema, else ``None`` (with a warning saying what is not checked)."""
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+    except SchemaOutOfDate as exc:
+        engine.dispose()
+        log.warning("object ids are not checked against the catalogue: %s", exc)
+        return None
+    except Exception as exc:  # unreachable: the settings name a catalogue, so say so rather than skip the check
+        engine.dispose()
+        raise (domain_error(exc) or exc) from exc
+    return engine
+
+
 def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_rows: int | None,
-               survey: str | None, progress: ProgressFn | None, read_workers: int = 0) -> int:
+               survey: str | None, progress: ProgressFn | None, read_workers: int = 0, catalogue=None) -> int:
     with open_shard(path) as reader:
         layout = validate.check_structure(reader)
         crop = encode.embedder.crop
         if layout.cutout < crop:
             raise checks.problem(path, IMAGES, f"cutouts of {layout.cutout} pixels are smaller than the "
                                    f"encoder's {crop}-pixel crop", "cut larger stamps or use another encoder")
-        ids = object_ids({k: reader.read(k, 0, layout.n_rows) for k in ("release", "brickid", "objid")})
+        ids = object_ids({k: reader.read(k, 0, layout.n_rows) for k in ("release", "brickid", "objid")}, path)
         validate.check_unique_ids(path, ids)
+        if catalogue is not None:
+            check_against_catalogue(catalogue, path, reader.name, ids)
         rows = chunk_rows or max(batch_size, reader.image_rows_per_read(READ_BYTES))
         if progress:
             progress("start", reader.name, layout.n_rows)
@@ -191,7 +242,7 @@ def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_r
                 "ra": cols["ra"], "dec": cols["dec"], "source_type": cols["source_type"],
                 "shard": np.full(n, reader.name, dtype=object),
                 "shard_row": np.arange(chunk.start, chunk.start + n, dtype=np.int64),
-            })
+            }, same_source=True)
             written += n
             if progress:
                 progress("rows", reader.name, n)

@@ -8,6 +8,7 @@ whole by re-imports, so AddLabels and RemoveLabels refuse both: they change hand
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
@@ -23,6 +24,25 @@ from lensdb.services.errors import as_domain
 from lensdb.services.types import AddLabelsResult, LabelRecord, LabelSetPage, LensListUpload, NewLabel
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str | None, limit: int = 100) -> str:
+    """An uploaded file's base name reduced to safe characters and at most ``limit`` of them (extension kept): it is
+    kept in provenance and written to a temporary folder, never used as a path."""
+    base = _SAFE_NAME.sub("_", Path(name or "upload.csv").name).strip("._") or "upload.csv"
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    ext = ext[:16]
+    return (stem[:limit - len(ext) - 1] + ("." + ext if ext else "")) if len(base) > limit else base
+
+
+def display_source(source: str | None) -> str | None:
+    """A label set's source without the folders of a path in it (``/srv/x/list.tsv sha256:..`` -> ``list.tsv ...``)."""
+    if not source:
+        return source
+    head, sep, tail = source.partition(" sha256:")
+    return Path(head).name + sep + tail if "/" in head or "\\" in head else source
 
 
 def _guard(fn):
@@ -110,8 +130,11 @@ class LabelService:
         columns = ColumnNames(ra=upload.ra_column, dec=upload.dec_column, name=upload.name_column,
                               grade=upload.grade_column)
         grade_map = parse_grade_map(upload.grade_map)
-        # Only the base name survives, reduced to safe characters: the name is kept in provenance, never a path.
-        filename = _SAFE_NAME.sub("_", Path(upload.filename or "upload.csv").name).strip("._") or "upload.csv"
+        filename = safe_filename(upload.filename)
+        target = upload.name or Path(filename).stem
+        if upload.replace and upload.confirm_replace != target:
+            raise InvalidInput(f"replace deletes the labels of set {target!r} before the import: repeat its name in "
+                               f"confirm_replace to go ahead (got {upload.confirm_replace!r})")
         with tempfile.TemporaryDirectory(prefix="lensdb-upload-") as tmp:
             path = Path(tmp, filename)
             path.write_bytes(upload.content)
@@ -121,9 +144,12 @@ class LabelService:
 
     # ------------------------------------------------------------------ reads
     def list_sets(self, name: str | None = None):
-        """Label sets with their counts (see :func:`lensdb.catalog.labels.list_label_sets`)."""
+        """Label sets with their counts (see :func:`lensdb.catalog.labels.list_label_sets`); a set's source names
+        the file it came from, never a folder of the server (sets imported before LensDB stored names only may
+        hold a path: it is cut to the file's name)."""
         validate.name("name", name, required=False)
-        return _guard(lambda: list_label_sets(self.backends.engine, name or None))
+        sets = _guard(lambda: list_label_sets(self.backends.engine, name or None))
+        return [dataclasses.replace(s, source=display_source(s.source)) for s in sets]
 
     def get_set(self, name: str, label_class: str | None = None, page_size: int = 0,
                 page_token: str = "") -> LabelSetPage:

@@ -39,6 +39,8 @@ def decode(token: str, scope: str) -> int | None:
         ok = False
     if not ok:
         raise InvalidInput("page_token is not one this server issued; start again with an empty token")
+    if not 0 <= data["k"] < 2**63:
+        raise InvalidInput("page_token is not one this server issued; start again with an empty token")
     if data.get("s") != scope:
         raise InvalidInput("page_token belongs to another listing (other model, filter or set); "
                            "start again with an empty token")

@@ -225,6 +225,7 @@ class LensListUpload:
     author: str | None = None
     grade_map: str | None = None
     replace: bool = False
+    confirm_replace: str | None = None
     ra_column: str | None = None
     dec_column: str | None = None
     name_column: str | None = None

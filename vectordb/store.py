@@ -199,10 +199,25 @@ class VectorStore:
             )
         return self._write(recs, "insert")
 
-    def upsert(self, columns: Mapping[str, Any]) -> int:
-        """Insert or replace objects by id. An object whose survey or r bin changed leaves its old partition."""
+    def upsert(self, columns: Mapping[str, Any], *, same_source: bool = False) -> int:
+        """Insert or replace objects by id. An object whose survey or r bin changed leaves its old partition.
+
+        Args:
+            same_source: refuse (Conflict, nothing written) to replace a stored object that came from another shard
+                or another row of it: re-embedding a shard replaces its own vectors, never another shard's.
+        """
         recs = records.validate(columns, self.dim, self.config.unit_norm_tol)
-        found = self._existing(recs.object_id, (schema.PRIMARY, "survey", "mag_r"))
+        fields = (schema.PRIMARY, "survey", "mag_r") + (("shard", "shard_row") if same_source else ())
+        found = self._existing(recs.object_id, fields)
+        if found and same_source:
+            pos = {int(i): k for k, i in enumerate(recs.object_id)}
+            for r in found:
+                k = pos[int(r[schema.PRIMARY])]
+                if r["shard"] != recs.shard[k] or int(r["shard_row"]) != int(recs.shard_row[k]):
+                    raise Conflict(
+                        f"object {r[schema.PRIMARY]} is stored from shard {r['shard']} row {r['shard_row']}, not "
+                        f"{recs.shard[k]} row {int(recs.shard_row[k])}: two shards hold the same object id; "
+                        "nothing of this batch was written (fix the ids, or drop the other shard's vectors first)")
         if found:
             old = {r[schema.PRIMARY]: r for r in found}
             ids = np.array(list(old), dtype=np.int64)

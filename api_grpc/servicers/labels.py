@@ -69,6 +69,7 @@ class LabelsServicer(labels_pb2_grpc.LabelsServicer):
             filename=request.filename, content=request.content, name=convert.text(request.name),
             radius_arcsec=request.radius_arcsec or None, author=convert.text(request.author),
             grade_map=convert.text(request.grade_map), replace=request.replace,
+            confirm_replace=convert.text(request.confirm_replace),
             ra_column=convert.text(request.ra_column), dec_column=convert.text(request.dec_column),
             name_column=convert.text(request.name_column), grade_column=convert.text(request.grade_column))
         r = self.services.labels.import_lens_list(upload)

@@ -16,7 +16,8 @@ database and Milvus, with the standard grpc.health.v1 health service (SERVING wh
 Reads:  the relational database, the Milvus collection(s), the survey shards (cutouts), and the encoder
         checkpoint for queries by uploaded cutout (default <data-dir>/encoder/checkpoint.pt when present).
 Auth:   a bearer token from $LENSDB_API_TOKEN (or --token-file, or [serve] token); clients send metadata
-        'authorization: Bearer <token>'. Health checks never need it. No token = no authentication.
+        'authorization: Bearer <token>'. Health checks never need it. No token = no authentication; an empty
+        token file or variable is an error, never 'no authentication'.
 TLS:    --tls-cert/--tls-key, or $LENSDB_TLS_CERT/$LENSDB_TLS_KEY (PEM files).
 Prints one JSON line {"grpc_port": ..., "metrics_port": ...} once listening (port 0 = a free port).
 SIGTERM/SIGINT stop it gracefully: health turns NOT_SERVING, calls in flight get --grace seconds.
@@ -39,6 +40,8 @@ def register(sub) -> None:
     s.add_argument("--host", help=f"interface to listen on (default {d.host}; 0.0.0.0 for all)")
     s.add_argument("--port", type=int, help=f"gRPC port (default {d.port}; 0 = any free port)")
     s.add_argument("--metrics-port", type=int, help=f"Prometheus /metrics port (default {d.metrics_port}; 0 = off)")
+    s.add_argument("--metrics-host", help=f"interface of /metrics (default {d.metrics_host}: the metrics need no "
+                   "token, so they stay on loopback unless asked; 0.0.0.0 for a Prometheus elsewhere)")
     s.add_argument("--encoder-version", metavar="V", help="vectors searched by default (default: the "
                    "checkpoint's version, else the only collection)")
     s.add_argument("--checkpoint", metavar="CKPT", help="encoder checkpoint for cutout queries")
@@ -80,7 +83,8 @@ def run_serve(args: argparse.Namespace, settings) -> int:
     service_config = ServiceConfig.from_settings(settings, encoder_version=args.encoder_version,
                                                  checkpoint=args.checkpoint)
     config = ServeConfig.from_settings(
-        settings, host=args.host, port=args.port, metrics_port=args.metrics_port, token=read_token(args.token_file),
+        settings, host=args.host, port=args.port, metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+        token=read_token(args.token_file),
         tls_cert=args.tls_cert or os.environ.get("LENSDB_TLS_CERT") or None,
         tls_key=args.tls_key or os.environ.get("LENSDB_TLS_KEY") or None, max_workers=args.max_workers,
         max_concurrent_rpcs=args.max_concurrent_rpcs, log_format=args.log_format, grace_s=args.grace_s)

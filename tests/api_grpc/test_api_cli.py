@@ -104,4 +104,4 @@ def test_serve_refuses_half_a_tls_configuration(tmp_path, capsys):
 
 def test_query_without_a_server_is_unavailable(capsys):
     code, _, err = query(capsys, f"127.0.0.1:{free_port()}", "--timeout", "5", "object", "1")
-    assert code == 2 and "UNAVAILABLE" in err
+    assert code == 3 and "UNAVAILABLE" in err  # 3: unavailable, worth a retry

@@ -17,6 +17,10 @@ VERSIONS = Path(__file__).resolve().parents[2] / "catalog" / "migrations" / "ver
 Q3C_INDEX = "ix_sources_q3c_ang2ipix"
 
 
+#: The revisions, oldest first (file names start with the revision id).
+REVISIONS = sorted(p.name.split("_")[0] for p in (Path(__file__).resolve().parents[2] / "catalog" / "migrations"
+                                                  / "versions").glob("0*.py"))
+
 def _schema_diff(url: str) -> list:
     """Alembic's differences between the migrated database and the models (the q3c index is SQL-only)."""
     def include(obj, name, type_, reflected, compare_to):
@@ -55,7 +59,7 @@ def _q3c_state(url: str) -> tuple[bool, str | None]:
 def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
     assert current_revision(db_url) is None
     upgrade(db_url)
-    assert current_revision(db_url) == head_revision() == "0002"
+    assert current_revision(db_url) == head_revision() == REVISIONS[-1]
     assert _schema_diff(db_url) == []
     assert {t.name for t in Base.metadata.sorted_tables} <= _tables(db_url)
     downgrade(db_url, "base")
@@ -67,12 +71,15 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
 
 
 def test_each_revision_steps_up_and_down(db_url):
-    for rev in ("0001", "0002"):
+    assert REVISIONS[:3] == ["0001", "0002", "0003"]
+    for rev in REVISIONS:
         upgrade(db_url, rev)
         assert current_revision(db_url) == rev
-    downgrade(db_url, "0001")
-    assert current_revision(db_url) == "0001"
-    assert _schema_diff(db_url) == []  # 0002 adds nothing that the models describe
+    for rev in reversed(REVISIONS[:-1]):
+        downgrade(db_url, rev)
+        assert current_revision(db_url) == rev
+    upgrade(db_url)
+    assert _schema_diff(db_url) == []
 
 
 def test_q3c_index_on_postgresql(pg_url):
@@ -107,14 +114,14 @@ def test_missing_extension_names_the_debian_package(pg_url):
 def test_cli_current_upgrade_downgrade(db_url, capsys):
     assert main(["--database-url", db_url, "db", "current"]) == 0
     out = capsys.readouterr().out
-    assert "none (empty database)" in out and "head: 0002" in out and "lensdb db upgrade" in out
+    assert "none (empty database)" in out and f"head: {REVISIONS[-1]}" in out and "lensdb db upgrade" in out
 
     assert main(["--database-url", db_url, "db", "upgrade", "0001"]) == 0
     assert "revision 0001" in capsys.readouterr().out
     assert main(["--database-url", db_url, "db", "upgrade"]) == 0
-    assert "revision 0002" in capsys.readouterr().out
+    assert f"revision {REVISIONS[-1]}" in capsys.readouterr().out
     assert main(["--database-url", db_url, "db", "current"]) == 0
-    assert "current: 0002" in (out := capsys.readouterr().out) and "up to date" in out
+    assert f"current: {REVISIONS[-1]}" in (out := capsys.readouterr().out) and "up to date" in out
 
     assert main(["--database-url", db_url, "db", "downgrade", "base"]) == 0
     assert "base (no tables)" in capsys.readouterr().out
@@ -123,5 +130,5 @@ def test_cli_current_upgrade_downgrade(db_url, capsys):
 
 def test_cli_reports_unreachable_database(capsys):
     url = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
-    assert main(["--database-url", url, "db", "upgrade"]) == 2
+    assert main(["--database-url", url, "db", "upgrade"]) == 3  # unavailable: worth a retry, unlike bad input
     assert "cannot reach database" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from lensdb.catalog.models import Label, LabelSet
 from lensdb.classifiers.grades import read_grade_file, record_grades
 from lensdb.classifiers.registry import save_model
 from lensdb.classifiers.sampling import build_sets, load_pools
-from lensdb.core.errors import Conflict, InvalidInput, NotFound
+from lensdb.core.errors import InvalidInput, NotFound
 
 
 def test_grades_are_recorded_and_feed_the_next_training(engine):
@@ -72,7 +72,7 @@ def test_bad_grades_are_refused(sqlite_engine, tmp_path):
         record_grades(sqlite_engine, [(123, "A")], author="x")
     with pytest.raises(NotFound, match="unknown model"):
         record_grades(sqlite_engine, [(int(ids[0]), "A")], author="x", model="nope")
-    with pytest.raises(Conflict, match="lens list"):
+    with pytest.raises(InvalidInput, match="grading sets are named 'grades'"):
         record_grades(sqlite_engine, [(int(ids[0]), "A")], author="x", label_set="known")
     with pytest.raises(InvalidInput, match="twice"):
         record_grades(sqlite_engine, [(int(ids[0]), "A"), (int(ids[0]), "no")], author="x")

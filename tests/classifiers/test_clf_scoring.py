@@ -123,3 +123,84 @@ def test_bad_input_is_refused(sqlite_engine):
     stranger = ArrayFeatures(np.r_[ids, 99_999_999], np.r_[raw, raw[:1]], "enc")
     with pytest.raises(Conflict, match="not in the catalogue"):
         score_probe(sqlite_engine, stranger, model, write="all")
+
+
+#: Scoring in its own process, recorded as a job like ``lensdb probe score``, paused in the middle of its full pass.
+PAUSING_SCORE = """
+import sys, time
+from pathlib import Path
+from lensdb.catalog.db import make_engine
+from lensdb.catalog.jobs import job_scope
+from lensdb.classifiers.features import StoreFeatures
+from lensdb.classifiers.registry import get_model
+from lensdb.classifiers.scoring import score_probe
+from lensdb.core.config import load_settings
+
+url, data, milvus, marker = sys.argv[1:5]
+settings = load_settings(env={}, data_dir=data, milvus_uri=milvus, database_url=url)
+engine = make_engine(url)
+model = get_model(engine, "probe-a")
+source = StoreFeatures.open(settings, "enc")
+
+def pause(n):
+    Path(marker).write_text("paused")
+    while True:
+        time.sleep(3600)
+
+with job_scope(engine, "score", {"model": model.name}):
+    score_probe(engine, source, model, mode="full", n=40, out_dir=None, progress=pause)
+"""
+
+
+def test_sigkill_mid_scoring_then_rerun_is_exact(engine, tmp_path):
+    """A scoring killed mid-pass writes nothing (the predictions of the last complete run stay), the next run
+    writes exactly what a clean run wrote, and the killed job is marked failed, not left running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import select
+
+    from lensdb.catalog.models import Job, Prediction
+    from lensdb.cli import main
+
+    ids = add_sources(engine, 400, mag_z=np.linspace(16, 21, 400))
+    raw = lens_vectors(400, np.zeros(400, bool), DIM, seed=8)
+    settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=str(tmp_path / "milvus.db"),
+                             database_url=str(engine.url.render_as_string(hide_password=False)))
+    model = _probe(engine)
+    with VectorStore.open(settings, "enc", dim=DIM, create=True,
+                          config=VectorDBConfig(dim=DIM, index_type="FLAT")) as store:
+        write_store(store, engine, ids, raw)
+        score_probe(engine, StoreFeatures(store), model, mode="full", n=40, out_dir=None)
+
+    def predictions():
+        with engine.connect() as conn:
+            return conn.execute(select(Prediction.object_id, Prediction.rank, Prediction.score)
+                                .where(Prediction.model_id == model.id).order_by(Prediction.rank)).all()
+
+    clean = predictions()
+    assert len(clean) == 40
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen([sys.executable, "-c", PAUSING_SCORE, settings.database_url, str(tmp_path),
+                             settings.milvus_uri, str(marker)], text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert predictions() == clean
+    with engine.connect() as conn:
+        assert conn.execute(select(Job.status).where(Job.kind == "score")).scalars().all() == ["running"]
+    flags = ["--data-dir", str(tmp_path), "--database-url", settings.database_url, "--milvus-uri", settings.milvus_uri]
+    assert main([*flags, "probe", "score", "probe-a", "--mode", "full", "--top-n", "40", "--no-png",
+                 "--no-progress"]) == 0
+    assert predictions() == clean
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(Job.status).where(Job.kind == "score")).scalars().all()) == [
+            "done", "failed"]

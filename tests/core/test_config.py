@@ -61,6 +61,34 @@ def test_missing_config_file(tmp_path):
         load_settings(config_file=tmp_path / "nope.toml", env={})
 
 
+def test_config_mistakes_are_named(tmp_path):
+    """A folder, a file that is not UTF-8, and a misspelt section: each a message that says what is wrong."""
+    with pytest.raises(ConfigError, match="is a folder; pass the TOML file itself"):
+        load_settings(config_file=tmp_path, env={})
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[serve]\n# caf\xe9\nport = 1\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_settings(config_file=latin, env={})
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[servce]\nport = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) \[servce\]; known: .*\[serve\]"):
+        load_settings(config_file=typo, env={})
+
+
+def test_every_component_section_is_known():
+    """Each section a component reads (``load_section(..., "name")`` in the shipped code) is one a file may hold."""
+    import re
+
+    from lensdb.core.config import SECTIONS
+
+    repo = Path(__file__).resolve().parents[2]
+    used = set()
+    for folder in ("core", "catalog", "vectordb", "ingest", "encoder", "classifiers", "services", "api_grpc", "lensdb"):
+        for path in (repo / folder).rglob("*.py"):
+            used |= set(re.findall(r'load_section\(\s*\w+,\s*[\w.]+,\s*"(\w+)"', path.read_text()))
+    assert used and used <= set(SECTIONS), used - set(SECTIONS)
+
+
 @dataclass(frozen=True)
 class Demo:
     n: int = 1
@@ -74,7 +102,7 @@ class Demo:
 def test_sections_are_typed(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[demo]\nn = 3\nrate = 1\nedges = [0, 0.5]\nmode = "b"\npath = "/p"\n')
-    s = load_settings(config_file=cfg, env={})
+    s = load_settings(config_file=cfg, env={}, sections=("demo",))
     d = load_section(Demo, s, "demo", name="flag", n=None)
     assert d == Demo(n=3, rate=1.0, name="flag", edges=(0.0, 0.5), mode="b", path=Path("/p"))
     assert isinstance(d.rate, float)
@@ -95,4 +123,4 @@ def test_section_errors_name_the_key(tmp_path, section, match):
     cfg = tmp_path / "c.toml"
     cfg.write_text(section)
     with pytest.raises(ConfigError, match=match):
-        load_section(Demo, load_settings(config_file=cfg, env={}), "demo")
+        load_section(Demo, load_settings(config_file=cfg, env={}, sections=("demo",)), "demo")

@@ -138,6 +138,7 @@ def test_api_is_served_by_a_service_on_grpc_and_metrics_ports(render_ci):
         assert args[args.index("--port") + 1] == str(ports["grpc"])
         assert args[args.index("--metrics-port") + 1] == str(ports["metrics"])
         assert args[args.index("--host") + 1] == "0.0.0.0"
+        assert args[args.index("--metrics-host") + 1] == "0.0.0.0"  # the Service's metrics port reaches it
 
 
 def test_api_autoscaling_and_disruption_budget(render_ci, chart):

@@ -11,6 +11,7 @@ from encoder_testdata import make_shard, tiny_config
 from lensdb import cli
 from lensdb.core.config import load_settings
 from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.core.ids import make_object_id
 from lensdb.core.partition import parse_partition, select_partition
 from lensdb.encoder.batch import BatchEncoder, normalise
 from lensdb.encoder.checkpoint import Checkpoint, save_checkpoint
@@ -234,3 +235,122 @@ def test_reader_workers_and_device_side_nan_check(tmp_path, checkpoint):
         with open_shard(shard) as reader, pytest.raises(InvalidInput, match=message) as err:
             list(encoded_chunks(reader, encode, 4, workers=workers))
         assert "Traceback" not in str(err.value)  # the worker's error comes back as it was raised
+
+
+def test_embed_refuses_ids_that_belong_to_another_shard_and_impossible_ids(tmp_path, settings, checkpoint):
+    """A shard whose object ids the catalogue records in another shard would overwrite their vectors: refused, and
+    nothing of it is written; so is a shard whose ids cannot be built (a brickid beyond its 20 bits)."""
+    from lensdb.catalog.db import upgrade
+    from lensdb.core.errors import InvalidInput
+    from lensdb.ingest.pipeline import ingest_paths
+
+    ckpt, version = checkpoint
+    upgrade(settings.database_url)
+    first = make_shard(tmp_path / "first.h5", n=6, size=SIZE, seed=1, brick=7)
+    assert ingest_paths(settings, [first]).ok
+    embed_shards(settings, [first], ckpt, device="cpu")
+    with VectorStore.open(settings, version) as store:
+        before = store.get(make_object_id(9010, 7, np.arange(6)), fields=("shard",), with_vectors=True)
+    copy = make_shard(tmp_path / "copy.h5", n=6, size=SIZE, seed=9, brick=7)  # same ids, other images
+    with pytest.raises(InvalidInput, match="belong elsewhere in the catalogue.*row 0 of shard first.h5"):
+        embed_shards(settings, [copy], ckpt, device="cpu")
+    with VectorStore.open(settings, version) as store:
+        after = store.get(before["object_id"], fields=("shard",), with_vectors=True)
+    assert np.array_equal(after["vector"], before["vector"]) and set(after["shard"]) == {"first.h5"}
+    with h5py.File(copy, "a") as f:
+        f["brickid"][0] = 2**21
+    with pytest.raises(InvalidInput, match="copy.h5: key 'release/brickid/objid'"):
+        embed_shards(settings, [copy], ckpt, device="cpu")
+
+
+def test_the_store_refuses_to_overwrite_another_shards_objects(tmp_path, settings, checkpoint):
+    """Without a catalogue to ask, the vector store itself keeps each object's shard and row: a second shard with
+    the same ids is refused before anything of it is written."""
+    from lensdb.core.errors import Conflict
+
+    ckpt, version = checkpoint
+    a = make_shard(tmp_path / "a.h5", n=5, size=SIZE, seed=1, brick=3)
+    embed_shards(settings, [a], ckpt, device="cpu")
+    b = make_shard(tmp_path / "b.h5", n=5, size=SIZE, seed=2, brick=3)
+    with pytest.raises(Conflict, match="is stored from shard a.h5 row 0, not b.h5 row 0"):
+        embed_shards(settings, [b], ckpt, device="cpu")
+    with VectorStore.open(settings, version) as store:
+        assert set(store.get(make_object_id(9010, 3, np.arange(5)), fields=("shard",))["shard"]) == {"a.h5"}
+
+
+#: An embedding in its own process that, after ``after`` chunks are written, writes a marker and sleeps until killed.
+PAUSING_EMBED = """
+import sys, time
+from pathlib import Path
+from lensdb.core.config import load_settings
+from lensdb.services.embedding import embed_shards
+
+data, milvus, shard, ckpt, after, marker = sys.argv[1:7]
+settings = load_settings(env={}, data_dir=data, milvus_uri=milvus)
+seen = []
+
+def pause(event, name, n):
+    if event == "rows":
+        seen.append(n)
+        if len(seen) >= int(after):
+            Path(marker).write_text("paused")
+            while True:
+                time.sleep(3600)
+
+embed_shards(settings, [shard], ckpt, chunk_rows=4, device="cpu", precision="fp32", progress=pause)
+"""
+
+
+def test_sigkill_mid_embed_then_rerun_is_exact(tmp_path, checkpoint):
+    """SIGKILL in the middle of an embedding (a real process, its job recorded in the catalogue), then the same
+    command again: one vector per object, the same vectors as a clean run, and no job left running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import select
+
+    from lensdb.catalog.db import make_engine, upgrade
+    from lensdb.catalog.models import Job
+    from lensdb.ingest.pipeline import ingest_paths
+
+    ckpt, version = checkpoint
+    data = tmp_path / "data"
+    settings = load_settings(env={}, data_dir=str(data), milvus_uri=str(tmp_path / "milvus.db"))
+    clean = load_settings(env={}, data_dir=str(tmp_path / "clean"), milvus_uri=str(tmp_path / "clean.db"))
+    shard = make_shard(tmp_path / "s.h5", n=14, size=SIZE, seed=4, brick=11)
+    upgrade(settings.database_url)
+    assert ingest_paths(settings, [shard]).ok
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen([sys.executable, "-c", PAUSING_EMBED, str(data), settings.milvus_uri, str(shard),
+                             str(ckpt), "2", str(marker)], text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the embedding did not reach its pause"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(Job.status).where(Job.kind == "embed")).scalars().all() == ["running"]
+        assert 0 < _count(settings, version) < 14  # half done
+
+        assert cli.main(["--data-dir", str(data), "--milvus-uri", settings.milvus_uri, "embed", str(shard),
+                         "--checkpoint", str(ckpt), "--device", "cpu", "--precision", "fp32", "--no-progress",
+                         "--chunk-rows", "4"]) == 0
+        with engine.connect() as conn:
+            statuses = sorted(conn.execute(select(Job.status).where(Job.kind == "embed")).scalars().all())
+        assert statuses == ["done", "failed"]  # the killed one marked, none left running
+    finally:
+        engine.dispose()
+    embed_shards(clean, [shard], ckpt, chunk_rows=4, device="cpu", precision="fp32")
+    ids = make_object_id(9010, 11, np.arange(14))
+    with VectorStore.open(settings, version) as a, VectorStore.open(clean, version) as b:
+        assert a.count() == 14
+        got, want = a.get(ids, fields=("shard_row",), with_vectors=True), b.get(ids, with_vectors=True)
+    assert np.array_equal(got["object_id"], ids) and np.array_equal(got["shard_row"], np.arange(14))
+    np.testing.assert_allclose(got["vector"], want["vector"], atol=1e-6)

@@ -269,8 +269,8 @@ def test_sigkill_mid_ingest_then_rerun(tmp_path, catalog_engine, catalog_url, pa
     assert len(ids) == len(set(ids)) == 3 * n
     assert sorted(ids) == sorted(expected.tolist())
     assert per_shard == [(f"s{k}.h5", n, n) for k in range(3)]
-    # The killed run could not record its end: its job stays 'running'; the re-run is 'done'.
-    assert job_statuses == ["done", "running"]
+    # The killed run could not record its end; the re-run found its process gone and marked it failed.
+    assert job_statuses == ["done", "failed"]
 
 
 def test_rejected_fields_are_reported_without_stopping_the_run(tmp_path, catalog_engine):

@@ -180,7 +180,7 @@ class GetLabelSetResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[LabelSetSummary, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ImportLensListRequest(_message.Message):
-    __slots__ = ("name", "filename", "content", "radius_arcsec", "author", "grade_map", "replace", "ra_column", "dec_column", "name_column", "grade_column")
+    __slots__ = ("name", "filename", "content", "radius_arcsec", "author", "grade_map", "replace", "ra_column", "dec_column", "name_column", "grade_column", "confirm_replace")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +192,7 @@ class ImportLensListRequest(_message.Message):
     DEC_COLUMN_FIELD_NUMBER: _ClassVar[int]
     NAME_COLUMN_FIELD_NUMBER: _ClassVar[int]
     GRADE_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_REPLACE_FIELD_NUMBER: _ClassVar[int]
     name: str
     filename: str
     content: bytes
@@ -203,7 +204,8 @@ class ImportLensListRequest(_message.Message):
     dec_column: str
     name_column: str
     grade_column: str
-    def __init__(self, name: _Optional[str] = ..., filename: _Optional[str] = ..., content: _Optional[bytes] = ..., radius_arcsec: _Optional[float] = ..., author: _Optional[str] = ..., grade_map: _Optional[str] = ..., replace: _Optional[bool] = ..., ra_column: _Optional[str] = ..., dec_column: _Optional[str] = ..., name_column: _Optional[str] = ..., grade_column: _Optional[str] = ...) -> None: ...
+    confirm_replace: str
+    def __init__(self, name: _Optional[str] = ..., filename: _Optional[str] = ..., content: _Optional[bytes] = ..., radius_arcsec: _Optional[float] = ..., author: _Optional[str] = ..., grade_map: _Optional[str] = ..., replace: _Optional[bool] = ..., ra_column: _Optional[str] = ..., dec_column: _Optional[str] = ..., name_column: _Optional[str] = ..., grade_column: _Optional[str] = ..., confirm_replace: _Optional[str] = ...) -> None: ...
 
 class ImportLensListResponse(_message.Message):
     __slots__ = ("label_set", "n_rows", "matched", "unmatched", "lens_labels", "near_lens", "duplicates", "radius_arcsec", "method", "replaced", "unmatched_lines", "summary")
