@@ -240,9 +240,9 @@ def create_queue(engine: Engine, label_set: str, *, name: str, kind: str, object
                  scores: Sequence[float] | None = None, ranks: Sequence[int] | None = None,
                  calibration: dict[int, str] | None = None, params: dict | None = None, model_id: int | None = None,
                  created_by: str | None = None, round_no: int | None = None, seed: int = 0,
-                 supersedes: int | None = None) -> int:
+                 supersedes: Sequence[int] = ()) -> int:
     """Freeze a queue: ``object_ids`` in order, with calibration items (object id -> truth) mixed in at seeded
-    random places. Marks the queue ``supersedes`` as replaced by the new one. Returns the new queue's id."""
+    random places. Marks the queues ``supersedes`` as replaced by the new one. Returns the new queue's id."""
     calibration = dict(calibration or {})
     main = [int(o) for o in object_ids if int(o) not in calibration]
     n_total = len(main) + len(calibration)
@@ -275,8 +275,9 @@ def create_queue(engine: Engine, label_set: str, *, name: str, kind: str, object
             n_items=n_total, created_by=created_by, created_at=utcnow()).returning(GradingQueue.id)).scalar_one()
         for s in range(0, len(items), ID_CHUNK):
             conn.execute(insert(QueueItem), [{**it, "queue_id": qid} for it in items[s:s + ID_CHUNK]])
-        if supersedes is not None:
-            conn.execute(update(GradingQueue).where(GradingQueue.id == supersedes).values(superseded_by=qid))
+        if supersedes:
+            conn.execute(update(GradingQueue).where(GradingQueue.id.in_([int(q) for q in supersedes]))
+                         .values(superseded_by=qid))
     return qid
 
 
@@ -353,7 +354,7 @@ def seen_ids(bind, label_set_id: int) -> np.ndarray:
     """Objects already inspected in a set: graded by anyone, or passed (skipped) by a grader in one of its queues."""
     c, i, q = QueueCursor.__table__.c, QueueItem.__table__.c, GradingQueue.__table__.c
     with connection(bind) as conn:
-        passed = conn.execute(select(i.object_id).join(c, c.queue_id == i.queue_id)
+        passed = conn.execute(select(i.object_id).join(QueueCursor, c.queue_id == i.queue_id)
                               .join(GradingQueue, GradingQueue.id == i.queue_id)
                               .where(q.label_set_id == label_set_id, i.position < c.position).distinct()).all()
     return np.union1d(graded_ids(bind, label_set_id), np.array([r[0] for r in passed], np.int64))

@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "lensdb.commands.classifiers",
     "lensdb.commands.api",
     "lensdb.commands.jobs",
+    "lensdb.commands.grading",
+    "lensdb.commands.web",
 )
 
 log = logging.getLogger("lensdb")
