@@ -440,9 +440,12 @@ class GradingService:
         version = encoder_version or (features.encoder_version if features is not None
                                       else self.backends.default_version())
         cfg = ProbeConfig.from_settings(self.backends.settings, encoder_version=version, use_grades=True,
-                                        ratio=probe_overrides.pop("ratio", self.config.round_ratio),
-                                        **probe_overrides)
-        cfg = dataclasses.replace(cfg, ratios=(cfg.ratio,))
+                                        ratio=self.config.round_ratio)
+        try:  # overrides may set a filter to None (no cut), which the config file cannot say
+            cfg = dataclasses.replace(cfg, **probe_overrides)
+            cfg = dataclasses.replace(cfg, ratios=(cfg.ratio,))
+        except TypeError as exc:
+            raise InvalidInput(f"round: {exc}") from None
         own = features is None
         source = features if features is not None else _guard(lambda: StoreFeatures.open(self.backends.settings,
                                                                                           version))
