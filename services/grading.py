@@ -53,7 +53,10 @@ class GradingConfig:
         consensus_a, consensus_b: thresholds on the mean points (A = 3, B = 2, not = 0).
         similar_k: neighbours per seed object of a similarity queue.
         round_score_n: how many of the survey a round ranks (the queue is drawn from them).
-        round_ratio: non-lenses per lens of a round's probe training (the paper's protocol draws them at random).
+        round_ratio: non-lenses per lens of a round's probe training (random sources, as the paper draws them).
+        round_val_ratio: non-lenses per lens of a round's validation set (model selection by TP@N; the paper's
+            1:10,000 would fetch ~10,000 vectors per held-out lens at every round).
+        round_epochs: LBFGS epochs of a round's probe (early stopping on TP@N still applies).
     """
 
     label_set: str = "grades"
@@ -66,13 +69,16 @@ class GradingConfig:
     consensus_b: float = 1.5
     similar_k: int = 200
     round_score_n: int = 5000
-    round_ratio: int = 1000
+    round_ratio: int = 100
+    round_val_ratio: int = 100
+    round_epochs: int = 20
 
     def __post_init__(self) -> None:
         check_grading_name(self.label_set)
         if not 0.0 <= self.calibration_share < 1.0 or not 0.0 <= self.calibration_lens_fraction <= 1.0:
             raise ConfigError("[grading] calibration_share must lie in [0, 1) and calibration_lens_fraction in [0, 1]")
-        for name in ("page_rows", "page_cols", "queue_size", "similar_k", "round_score_n", "round_ratio"):
+        for name in ("page_rows", "page_cols", "queue_size", "similar_k", "round_score_n", "round_ratio",
+                     "round_val_ratio", "round_epochs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"[grading] {name} must be >= 1; got {getattr(self, name)}")
         store.Thresholds(self.consensus_a, self.consensus_b)
@@ -250,7 +256,7 @@ class GradingService:
             ids, scores, ranks = ids[keep][:size], sc[keep][:size].tolist(), rk[keep][:size].tolist()
             model_id, params["model"] = m.id, m.name
         elif kind == "similar":
-            seeds = validate.object_ids("object_ids", list(object_ids), 100)
+            seeds = validate.object_ids("object_ids", list(object_ids), self.backends.config.max_ids)
             ids, scores = self._similar(seeds, leave_out, size)
             params["seeds"] = seeds.tolist()
         elif kind == "labels":
@@ -440,7 +446,8 @@ class GradingService:
         version = encoder_version or (features.encoder_version if features is not None
                                       else self.backends.default_version())
         cfg = ProbeConfig.from_settings(self.backends.settings, encoder_version=version, use_grades=True,
-                                        ratio=self.config.round_ratio)
+                                        ratio=self.config.round_ratio, val_ratio=self.config.round_val_ratio,
+                                        epochs=self.config.round_epochs)
         try:  # overrides may set a filter to None (no cut), which the config file cannot say
             cfg = dataclasses.replace(cfg, **probe_overrides)
             cfg = dataclasses.replace(cfg, ratios=(cfg.ratio,))

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 GRADER_COOKIE, TOKEN_COOKIE = "lensdb_grader", "lensdb_token"
 STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409, BackendUnavailable: 503}
-OPEN_PATHS = ("/login", "/api/login", "/healthz", "/static/")
+OPEN_PATHS = ("/login", "/api/login", "/healthz", "/readyz", "/static/")
 
 
 def viewer_url(ra: float, dec: float, zoom: int = 16) -> str:
@@ -287,6 +287,13 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
     def healthz(request: Request):
         return JSONResponse({"status": "ok"})
 
+    def readyz(request: Request):
+        problem = services.backends.ping_database()
+        if problem:
+            return JSONResponse({"status": "unavailable", "error": f"the catalogue does not answer: {problem}"},
+                                status_code=503)
+        return JSONResponse({"status": "ok"})
+
     # ------------------------------------------------------------------ errors and access
     async def on_error(request: Request, exc: Exception):
         if isinstance(exc, HTTPException):
@@ -303,7 +310,7 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
         return render("error.html", request, http_status=status, status=status, message=message)
 
     routes = [
-        Route("/", index), Route("/login", login_page), Route("/healthz", healthz),
+        Route("/", index), Route("/login", login_page), Route("/healthz", healthz), Route("/readyz", readyz),
         Route("/queue/{queue_id}", queue_resume), Route("/queue/{queue_id}/page/{page}", queue_page),
         Route("/object/{object_id}", object_page), Route("/object/{object_id}/neighbours", neighbours_page),
         Route("/stats", stats_page), Route("/stamp/{object_id}.png", stamp),
