@@ -140,8 +140,7 @@ def main(argv=None) -> int:
     stamp = time.strftime("%Y%m%d%H%M%S")
     set_name = f"grades-bench-{stamp}"
     overrides = {"survey": None if args.survey == "any" else args.survey,
-                 "mag_z_max": None if args.mag_z_max == "none" else float(args.mag_z_max), "ratio": args.ratio,
-                 "seed": args.seed}
+                 "mag_z_max": None if args.mag_z_max == "none" else float(args.mag_z_max), "ratio": args.ratio}
     result: dict = {"budget": args.budget, "page": args.page, "error_rate": args.error_rate, "ratio": args.ratio,
                     "truth": args.truth, "truth_lenses": int(sum(truth.values())), "truth_objects": len(truth)}
     services = Services.open(settings)

@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         out = services.grading.run_round(grader="bench", features=features, **overrides)
         t_round = time.perf_counter() - t0
-        print(f"round: {t_round:.1f} s (train {out['train_s']} s, rank {out['scored']:,} objects "
+        print(f"round: {t_round:.1f} s (train {out['train_s']} s, rank {out['ranked_over']:,} objects "
               f"{out['score_s']} s), queue {out['queue']}")
         # Baseline: the same training set, sklearn + numpy.
         from sklearn.linear_model import LogisticRegression

@@ -462,6 +462,7 @@ class GradingService:
                 run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name))
                 t_train = time.perf_counter() - t0
                 model = get_model(self.engine, run.model.id)
+                n_vectors = source.count()
                 report = _guard(lambda: score_probe(self.engine, source, model, mode="search",
                                                     n=min(self.config.round_score_n, source.count()), out_dir=None))
         finally:
@@ -474,11 +475,12 @@ class GradingService:
         seconds = time.perf_counter() - t0
         set_id = store.set_id_of(self.engine, name)
         params = {"training_set": run.sets.describe(cfg.ratio), "val_tp": run.metrics.get("val_tp"),
-                  "top_n": run.metrics.get("top_n"), "scored": report.scanned, "train_s": round(t_train, 3),
+                  "top_n": run.metrics.get("top_n"), "ranked_over": n_vectors, "kept": report.written,
+                  "train_s": round(t_train, 3),
                   "score_s": round(t_score, 3), "encoder_version": version}
         _guard(lambda: store.record_round(self.engine, set_id, round_no, model_id=model.id, queue_id=info.id,
                                           previous_queue_id=previous, params=params, seconds=seconds))
         log.info("round %d of '%s': probe %s trained in %.1f s, %d objects ranked in %.1f s, queue %d (%.1f s)",
-                 round_no, name, model.name, t_train, report.scanned, t_score, info.id, seconds)
+                 round_no, name, model.name, t_train, n_vectors, t_score, info.id, seconds)
         return {"round": round_no, "model": model.name, "queue": info.id, "previous_queue": previous,
                 "seconds": round(seconds, 3), **params}
