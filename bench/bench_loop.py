@@ -28,6 +28,7 @@ removed at the end unless ``--keep``. Figures go to ``--out`` (JSON) and a PNG o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -94,6 +95,17 @@ def curve(ids, grader: SimulatedGrader) -> list[int]:
     return np.cumsum([grader.found(int(i)) for i in ids]).astype(int).tolist()
 
 
+def drop_sets(services, prefix: str) -> None:
+    """Delete the bench's grading sets (their grades, consensus labels, queues and rounds go with them), so that
+    the next strategy starts from the same labels as the first."""
+    from sqlalchemy import delete
+
+    from lensdb.catalog.models import LabelSet
+
+    with services.backends.engine.begin() as conn:
+        conn.execute(delete(LabelSet).where(LabelSet.name.like(f"{prefix}%")))
+
+
 def queue_ids(services, queue_id: int) -> list[int]:
     from lensdb.catalog import grading as store
 
@@ -117,6 +129,8 @@ def main(argv=None) -> int:
     ap.add_argument("--survey", default="any", help="training sources: south, north or any (default any)")
     ap.add_argument("--mag-z-max", default="none", help="training sources with mag_z below (default none)")
     ap.add_argument("--encoder-version", help="vectors to use (default: the only one)")
+    ap.add_argument("--rankings", default="fused,probe",
+                    help="active-loop variants to run: fused (the default round ranking) and/or probe")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the bench's grades and probes (PostgreSQL)")
     ap.add_argument("--out", default="bench/results/loop.json")
@@ -144,8 +158,9 @@ def main(argv=None) -> int:
     result: dict = {"budget": args.budget, "page": args.page, "error_rate": args.error_rate, "ratio": args.ratio,
                     "truth": args.truth, "truth_lenses": int(sum(truth.values())), "truth_objects": len(truth)}
     services = Services.open(settings)
-    services.grading.config = GradingConfig(label_set=set_name, calibration_share=0.0, queue_size=args.budget,
-                                            round_score_n=min(16_384, args.budget * 4 + 2000), round_ratio=args.ratio)
+    base_config = GradingConfig(label_set=set_name, calibration_share=0.0, queue_size=args.budget,
+                                round_score_n=min(16_384, args.budget * 4 + 2000), round_ratio=args.ratio)
+    services.grading.config = base_config
     g = services.grading
     try:
         from lensdb.catalog import queries
@@ -157,59 +172,74 @@ def main(argv=None) -> int:
         print(f"survey: {len(truth):,} objects, {result['truth_lenses']} lenses ({known.size} known, {hidden} "
               f"hidden); budget {args.budget} images, pages of {args.page}, grader error rate {args.error_rate}")
 
-        # Round 0: the probe trained on the known lenses; its ranking is strategy (a) and the loop's first page.
+        # (a) the probe trained on the known lenses, its ranking inspected top down (known lenses left out).
         t0 = time.perf_counter()
-        r0 = g.run_round(grader="bench", label_set=set_name, encoder_version=args.encoder_version, size=args.budget,
-                         seed=args.seed, **overrides)
-        ranking = queue_ids(services, r0["queue"])[:args.budget]
+        r0 = g.run_round(grader="bench", label_set=f"{set_name}-a", encoder_version=args.encoder_version,
+                         size=args.budget, seed=args.seed, **overrides)
+        q = g.create_queue("probe", grader="bench", label_set=f"{set_name}-a", model=r0["model"], size=args.budget,
+                           calibration_share=0.0)
+        ranking = queue_ids(services, q.id)[:args.budget]
         result["probe_ranking"] = {"inspected": len(ranking), "found_curve": curve(ranking, grader),
                                    "seconds": round(time.perf_counter() - t0, 2)}
         print(f"(a) probe ranking: {result['probe_ranking']['found_curve'][-1]} lenses in {len(ranking)} images")
 
         # (b) similarity search from every known lens.
         t0 = time.perf_counter()
-        sim = g.create_queue("similar", grader="bench", label_set=set_name, object_ids=known.tolist(),
+        sim = g.create_queue("similar", grader="bench", label_set=f"{set_name}-b", object_ids=known.tolist(),
                              size=args.budget, calibration_share=0.0)
         similar = queue_ids(services, sim.id)[:args.budget]
         result["similarity"] = {"inspected": len(similar), "found_curve": curve(similar, grader),
                                 "seconds": round(time.perf_counter() - t0, 2)}
         print(f"(b) similarity:    {result['similarity']['found_curve'][-1]} lenses in {len(similar)} images")
+        drop_sets(services, set_name)
 
-        # (c) the active loop: grade a page through the grading service, retrain, rescore, next page.
-        inspected, rounds, queue = [], [], r0["queue"]
-        while len(inspected) < args.budget:
-            page = queue_ids(services, queue)[:min(args.page, args.budget - len(inspected))]
-            if not page:
-                break
-            for oid in page:
-                g.grade(queue, "simulated grader", oid, grader.grade(oid))
-            inspected += page
-            found = curve(inspected, grader)[-1]
-            rounds.append({"inspected": len(inspected), "found": found})
-            print(f"(c) active loop:   round {len(rounds)}: {found} lenses in {len(inspected)} images")
-            if len(inspected) >= args.budget:
-                break
-            t0 = time.perf_counter()
-            out = g.run_round(grader="bench", label_set=set_name, encoder_version=args.encoder_version,
+        # (c) the active loop, with each round's ranking as configured (fused, or the probe alone): grade a page
+        # through the grading service, retrain, rescore, next page. Each variant starts from no grades.
+        for ranking_kind in args.rankings.split(","):
+            key = "active_loop" if ranking_kind == "fused" else f"active_loop_{ranking_kind}"
+            services.grading.config = dataclasses.replace(base_config, round_ranking=ranking_kind)
+            name = f"{set_name}-{ranking_kind}"
+            inspected, rounds, seconds = [], [], []
+            out = g.run_round(grader="bench", label_set=name, encoder_version=args.encoder_version,
                               size=args.budget, seed=args.seed, **overrides)
-            rounds[-1]["round_seconds"] = round(time.perf_counter() - t0, 2)
             queue = out["queue"]
-        result["active_loop"] = {"inspected": len(inspected), "found_curve": curve(inspected, grader),
-                                 "rounds": rounds}
+            while True:
+                page = queue_ids(services, queue)[:min(args.page, args.budget - len(inspected))]
+                if not page:
+                    break
+                for oid in page:
+                    g.grade(queue, "simulated grader", oid, grader.grade(oid))
+                inspected += page
+                found = curve(inspected, grader)[-1]
+                rounds.append({"inspected": len(inspected), "found": found})
+                print(f"(c) active loop ({ranking_kind}): round {len(rounds)}: {found} lenses in {len(inspected)} "
+                      "images")
+                if len(inspected) >= args.budget:
+                    break
+                t0 = time.perf_counter()
+                out = g.run_round(grader="bench", label_set=name, encoder_version=args.encoder_version,
+                                  size=args.budget, seed=args.seed, **overrides)
+                seconds.append(time.perf_counter() - t0)
+                rounds[-1]["round_seconds"] = round(seconds[-1], 2)
+                queue = out["queue"]
+            result[key] = {"inspected": len(inspected), "found_curve": curve(inspected, grader), "rounds": rounds,
+                           "ranking": ranking_kind,
+                           "median_round_s": round(float(np.median(seconds)), 2) if seconds else None}
+            drop_sets(services, set_name)
     finally:
         if tmp is None and not args.keep:
             from sqlalchemy import delete
 
-            from lensdb.catalog.models import LabelSet, Model
+            from lensdb.catalog.models import Model
 
+            drop_sets(services, set_name)
             with services.backends.engine.begin() as conn:
-                conn.execute(delete(LabelSet).where(LabelSet.name == set_name))
-                conn.execute(delete(Model).where(Model.name.like(f"{set_name}-round%")))
+                conn.execute(delete(Model).where(Model.name.like(f"{set_name}-%")))
         services.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    for key in ("probe_ranking", "similarity", "active_loop"):
+    for key in [k for k in result if k in ("probe_ranking", "similarity") or k.startswith("active_loop")]:
         r = result[key]
         r["found"] = r["found_curve"][-1] if r["found_curve"] else 0
         r["per_1000"] = round(1000 * r["found"] / max(1, r["inspected"]), 1)
@@ -217,10 +247,15 @@ def main(argv=None) -> int:
                    if n <= len(r["found_curve"])}
     base = result["probe_ranking"]["per_1000"]
     result["ratio_active_vs_probe"] = round(result["active_loop"]["per_1000"] / base, 3) if base else None
+    if "active_loop_probe" in result:
+        result["ratio_active_probe_only_vs_probe"] = round(result["active_loop_probe"]["per_1000"] / base, 3) \
+            if base else None
     result["ratio_similarity_vs_probe"] = round(result["similarity"]["per_1000"] / base, 3) if base else None
     print(f"lenses found per 1,000 images inspected: probe ranking {base}, similarity "
           f"{result['similarity']['per_1000']}, active loop {result['active_loop']['per_1000']} "
-          f"(active / probe = {result['ratio_active_vs_probe']})")
+          f"(active / probe = {result['ratio_active_vs_probe']})"
+          + (f", active loop with the probe's ranking only {result['active_loop_probe']['per_1000']}"
+             if "active_loop_probe" in result else ""))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
@@ -236,8 +271,12 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    for key, label in (("active_loop", "(c) active loop"), ("probe_ranking", "(a) probe ranking, top down"),
+    for key, label in (("active_loop", "(c) active loop (probe + similarity, fused)"),
+                       ("active_loop_probe", "(c') active loop (probe only)"),
+                       ("probe_ranking", "(a) probe ranking, top down"),
                        ("similarity", "(b) similarity to known lenses")):
+        if key not in result:
+            continue
         c = result[key]["found_curve"]
         ax.plot(np.arange(1, len(c) + 1), c, label=f"{label}: {result[key]['per_1000']} per 1,000")
     for r in result["active_loop"]["rounds"]:

@@ -57,6 +57,10 @@ class GradingConfig:
         round_val_ratio: non-lenses per lens of a round's validation set (model selection by TP@N; the paper's
             1:10,000 would fetch ~10,000 vectors per held-out lens at every round).
         round_epochs: LBFGS epochs of a round's probe (early stopping on TP@N still applies).
+        round_ranking: ``fused`` (the default): the retrained probe's top ``round_score_n`` re-ordered by
+            reciprocal-rank fusion of the probe's rank and each object's rank by its highest cosine similarity to
+            a lens (known or graded A/B), so that objects like the lenses just found come up next, as a grader
+            would search "more like this one"; ``probe``: the probe's ranking alone.
     """
 
     label_set: str = "grades"
@@ -72,6 +76,7 @@ class GradingConfig:
     round_ratio: int = 100
     round_val_ratio: int = 100
     round_epochs: int = 20
+    round_ranking: str = "fused"
 
     def __post_init__(self) -> None:
         check_grading_name(self.label_set)
@@ -82,6 +87,8 @@ class GradingConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"[grading] {name} must be >= 1; got {getattr(self, name)}")
         store.Thresholds(self.consensus_a, self.consensus_b)
+        if self.round_ranking not in ("fused", "probe"):
+            raise ConfigError(f"[grading] round_ranking must be fused or probe; got {self.round_ranking!r}")
 
     @property
     def page_size(self) -> int:
@@ -220,7 +227,7 @@ class GradingService:
     def create_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
-                     supersedes=(), round_no: int | None = None) -> QueueInfo:
+                     supersedes=(), round_no: int | None = None, order=None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
         ``object_ids``), ``labels`` (the objects of ``source_set``) or ``random`` (a control sample).
 
@@ -249,6 +256,10 @@ class GradingService:
             validate.name("model", model)
             m = _guard(lambda: get_model(self.engine, model, ("probe", "finetune")))
             ids, sc, rk = _guard(lambda: queries.ranking(self.engine, m.id))
+            if order is not None and ids.size:  # a round's fused order of the stored ranking
+                pos = {int(o): i for i, o in enumerate(ids.tolist())}
+                take = np.array([pos[int(o)] for o in order if int(o) in pos], np.int64)
+                ids, sc, rk = ids[take], sc[take], rk[take]
             if ids.size == 0:
                 raise InvalidInput(f"model {m.name!r} has no stored ranking; score the survey first "
                                    f"('lensdb probe score {m.name}')")
@@ -271,7 +282,8 @@ class GradingService:
             raise InvalidInput(f"nothing left to inspect in this {kind} queue: every object is a known lens or was "
                                "inspected already in this grading set")
         n_cal = int(round(len(ids) * share / (1.0 - share))) if share > 0 else 0
-        calibration = self._calibration(n_cal, np.union1d(leave_out, np.asarray(ids, np.int64)), seed)
+        # Calibration items are known objects: leave out only what this grading set has seen and the queue holds.
+        calibration = self._calibration(n_cal, np.union1d(seen, np.asarray(ids, np.int64)), seed)
         params["calibration_items"] = len(calibration)
         title = name or {"probe": f"ranking of {params.get('model')}", "round": f"round {round_no}",
                          "similar": f"similar to {', '.join(map(str, params.get('seeds', [])[:3]))}",
@@ -424,6 +436,26 @@ class GradingService:
         }
 
     # ------------------------------------------------------------------ active learning
+    def _fused_order(self, source, model_id: int, rrf_k: float = 60.0) -> np.ndarray:
+        """The model's stored ranking re-ordered by reciprocal-rank fusion with the rank of each object's highest
+        cosine similarity to a lens (known lenses and consensus A/B lenses that have vectors)."""
+        ids, _, _ = queries.ranking(self.engine, model_id)
+        with self.engine.connect() as conn:
+            lenses = queries.labelled_ids(conn, classes=("lens",))
+        lenses = np.intersect1d(lenses, source.ids())
+        if ids.size == 0 or lenses.size == 0:
+            return ids
+        pos = source.fetch(lenses)
+        best = np.full(ids.size, -np.inf, np.float32)
+        for s in range(0, ids.size, 4096):
+            block = source.fetch(ids[s:s + 4096])
+            for p in range(0, len(pos), 1024):
+                best[s:s + len(block)] = np.maximum(best[s:s + len(block)], (block @ pos[p:p + 1024].T).max(axis=1))
+        by_similarity = np.empty(ids.size, np.int64)
+        by_similarity[np.lexsort((ids, -best))] = np.arange(ids.size)
+        fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_similarity)
+        return ids[np.lexsort((ids, -fused))]
+
     def run_round(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
                   features=None, size: int | None = None, seed: int = 0, out_dir=None, **probe_overrides) -> dict:
         """One active-learning round (see the module's docstring). ``features``: a FeatureSource to use instead of
@@ -465,16 +497,18 @@ class GradingService:
                 n_vectors = source.count()
                 report = _guard(lambda: score_probe(self.engine, source, model, mode="search",
                                                     n=min(self.config.round_score_n, source.count()), out_dir=None))
+                order = self._fused_order(source, model.id) if self.config.round_ranking == "fused" else None
         finally:
             if own:
                 source.close()
         t_score = time.perf_counter() - t0 - t_train
         previous = current[0].id if current else None  # the newest open queue
         info = self.create_queue("round", grader=grader, label_set=name, model=model.name, size=size, seed=seed,
-                                 supersedes=[q.id for q in current], round_no=round_no)
+                                 supersedes=[q.id for q in current], round_no=round_no, order=order)
         seconds = time.perf_counter() - t0
         set_id = store.set_id_of(self.engine, name)
-        params = {"training_set": run.sets.describe(cfg.ratio), "val_tp": run.metrics.get("val_tp"),
+        params = {"ranking": self.config.round_ranking, "training_set": run.sets.describe(cfg.ratio),
+                  "val_tp": run.metrics.get("val_tp"),
                   "top_n": run.metrics.get("top_n"), "ranked_over": n_vectors, "kept": report.written,
                   "train_s": round(t_train, 3),
                   "score_s": round(t_score, 3), "encoder_version": version}

@@ -202,3 +202,26 @@ def test_config_refuses_an_open_network_without_token():
     with pytest.raises(ConfigError, match="empty"):
         WebConfig(token=" ")
     assert WebConfig(host="0.0.0.0", insecure=True).host == "0.0.0.0"
+
+
+def test_calibration_items_are_blind_and_measure_the_grader(web, web_world):
+    c = client(web, "cal")
+    q = make_queue(c, kind="random", size=40, calibration_share=0.2, label_set="grades-cal", seed=5)
+    page = c.get(f"/api/queues/{q['queue']}/page/0").json()
+    assert q["n_items"] == 50 and len(page["items"]) == 50
+    assert all("calibration" not in it for it in page["items"])
+    html = c.get(f"/queue/{q['queue']}/page/0").text
+    assert "calibration" not in html.split("<main>")[1]
+    known = {int(i) for i in web_world.lenses}
+    shown_known = [it for it in page["items"] if int(it["object_id"]) in known]
+    assert shown_known, "known lenses are mixed in as calibration items"
+    for it in page["items"]:  # grade everything "not a lens": every known lens shown is a miss
+        assert c.post("/api/grade", json={"queue": q["queue"], "object_id": it["object_id"], "grade": "N"},
+                      headers=H).status_code == 200
+    stats = c.get("/api/stats", params={"label_set": "grades-cal"}).json()
+    (cal,) = stats["calibration"]
+    assert cal["grader"] == "cal" and cal["lenses_shown"] == len(shown_known) and cal["hits"] == 0
+    assert cal["hit_rate"] == 0.0 and cal["non_lenses_shown"] == 10 - len(shown_known)
+    assert cal["false_alarms"] == 0
+    # Calibration grades never enter the consensus: 40 candidates graded, 40 objects in it.
+    assert stats["objects_graded"] == 40

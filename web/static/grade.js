@@ -85,7 +85,8 @@
   if (!grid) return;
   const queue = grid.dataset.queue, page = Number(grid.dataset.page), nPages = Number(grid.dataset.nPages);
   const cells = Array.from(grid.querySelectorAll(".cell"));
-  const cols = grid.classList.contains("cols-20") ? 20 : grid.classList.contains("cols-10") ? 10 : 5;
+  // Stamps per row as laid out (the grid wraps on narrow screens): up and down move by one row.
+  const cols = () => Math.max(1, cells.filter((c) => c.offsetTop === cells[0].offsetTop).length);
   const undoKey = "lensdb-undo-" + queue;
   const undoStack = () => JSON.parse(sessionStorage.getItem(undoKey) || "[]");
   const saveUndo = (s) => sessionStorage.setItem(undoKey, JSON.stringify(s.slice(-200)));
@@ -149,7 +150,8 @@
     const key = ev.key;
     const g = KEYS[key.toLowerCase()];
     if (g) { ev.preventDefault(); grade(g); return; }
-    const moves = { ArrowRight: 1, l: 1, ArrowLeft: -1, h: -1, ArrowDown: cols, j: cols, ArrowUp: -cols, k: -cols };
+    const row = cols();
+    const moves = { ArrowRight: 1, l: 1, ArrowLeft: -1, h: -1, ArrowDown: row, j: row, ArrowUp: -row, k: -row };
     if (key in moves) { ev.preventDefault(); select(current + moves[key]); return; }
     if (key === "u" || key === "U" || key === "Backspace" || key === "z") { ev.preventDefault(); undo(); return; }
     if (key === "Enter" || key === "o") { ev.preventDefault(); window.location.assign("/object/" + cells[current].dataset.objectId + "?queue=" + queue); return; }
