@@ -345,6 +345,24 @@ class GradingService:
                           mine.get(int(r.object_id))) for r in rows]
         return Page(info, page, n_pages, size, cur, items)
 
+    def progress(self, grader: str, queue_ids) -> dict[int, int]:
+        """queue id -> how far ``grader`` got in it (the next position to show)."""
+        validate.name("grader", grader)
+        return {int(q): _guard(lambda q=q: store.cursor(self.engine, int(q), grader)) for q in queue_ids}
+
+    def item(self, queue_id: int, object_id: int, grader: str | None = None):
+        """(the queue's item of ``object_id`` or None, ``grader``'s own grade row of it or None). The item's
+        ``calibration`` field is for the server only: never show it."""
+        info = self.queue(queue_id)
+        object_id = validate.count("object_id", object_id, 0, validate.INT64_MAX)
+        item = _guard(lambda: store.queue_item(self.engine, info.id, object_id))
+        mine = None
+        if grader and item is not None:
+            with self.engine.connect() as conn:
+                rows = store.grades_of(conn, store.set_id_of(conn, info.label_set), grader=grader, ids=[object_id])
+            mine = rows[0] if rows else None
+        return item, mine
+
     # ------------------------------------------------------------------ grades
     def grade(self, queue_id: int, grader: str, object_id: int, grade, *, note: str | None = None) -> GradeResult:
         """Record ``grader``'s grade of an object of a queue (``skip`` records none) and move their cursor past it.
