@@ -455,23 +455,36 @@ class GradingService:
 
     # ------------------------------------------------------------------ active learning
     def _fused_order(self, source, model_id: int, rrf_k: float = 60.0) -> np.ndarray:
-        """The model's stored ranking re-ordered by reciprocal-rank fusion with the rank of each object's highest
-        cosine similarity to a lens (known lenses and consensus A/B lenses that have vectors)."""
+        """The model's stored ranking re-ordered by reciprocal-rank fusion with a nearest-labelled-neighbour rank:
+        each object's highest cosine similarity to a lens (known, or a consensus A/B) minus its highest similarity
+        to an object the graders called not a lens, so that objects like the lenses just found come up next and
+        objects like the false positives just rejected go down."""
         ids, _, _ = queries.ranking(self.engine, model_id)
         with self.engine.connect() as conn:
             lenses = queries.labelled_ids(conn, classes=("lens",))
-        lenses = np.intersect1d(lenses, source.ids())
+            rejected = queries.labelled_ids(conn, classes=("non_lens",),
+                                            set_ids=queries.grading_set_ids(conn, GRADE_SOURCE))
+        held = source.ids()
+        lenses, rejected = np.intersect1d(lenses, held), np.setdiff1d(np.intersect1d(rejected, held), lenses)
         if ids.size == 0 or lenses.size == 0:
             return ids
-        pos = source.fetch(lenses)
-        best = np.full(ids.size, -np.inf, np.float32)
-        for s in range(0, ids.size, 4096):
-            block = source.fetch(ids[s:s + 4096])
-            for p in range(0, len(pos), 1024):
-                best[s:s + len(block)] = np.maximum(best[s:s + len(block)], (block @ pos[p:p + 1024].T).max(axis=1))
-        by_similarity = np.empty(ids.size, np.int64)
-        by_similarity[np.lexsort((ids, -best))] = np.arange(ids.size)
-        fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_similarity)
+
+        def nearest(refs: np.ndarray) -> np.ndarray:
+            best = np.full(ids.size, -1.0, np.float32)
+            if refs.size == 0:
+                return best
+            ref = source.fetch(refs)
+            for s in range(0, ids.size, 4096):
+                block = source.fetch(ids[s:s + 4096])
+                for p in range(0, len(ref), 1024):
+                    best[s:s + len(block)] = np.maximum(best[s:s + len(block)],
+                                                        (block @ ref[p:p + 1024].T).max(axis=1))
+            return best
+
+        score = nearest(lenses) - (nearest(rejected) if rejected.size else 0.0)
+        by_neighbour = np.empty(ids.size, np.int64)
+        by_neighbour[np.lexsort((ids, -score))] = np.arange(ids.size)
+        fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
         return ids[np.lexsort((ids, -fused))]
 
     def run_round(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
