@@ -208,7 +208,8 @@ class Prediction(Base):
 
 
 #: COMMENT ON every table and column (PostgreSQL stores them; ``catalog/SQL.md`` is generated from them by
-#: ``python -m lensdb.catalog.schema_doc``). A new table or column needs its line here: a test checks that none lacks one.
+#: ``python -m lensdb.catalog.schema_doc``). A new table or column needs its line here: a test checks that none
+#: lacks one.
 COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
     "jobs": ("One run of a LensDB command (ingest, embed, probe training, ...): what ran, with what, how it ended.", {
         "id": "job id (increasing)",

@@ -16,9 +16,10 @@ Columns a team may not have get documented defaults (:data:`DEFAULTS`, each with
 from the table, else from each file's WCS (the centre pixel) or ``RA``/``DEC`` header keys.
 
 Everything that can be checked from headers and the table (planes, units, sizes, positions, row counts) is checked
-for every object before anything is written; pixels are checked (NaN, infinite) as each shard is written. A shard is
-written in a staging folder and renamed into place when complete, so the output folder only ever holds whole shards;
-a failed or killed run leaves none half-written, and re-running the same command skips the shards already done
+for every object before anything is written; pixels are checked (NaN, infinite) as each shard is written, and a bad
+pixel takes back the shards this run wrote, so refused input leaves nothing. A shard is written in a staging folder
+and renamed into place when complete, so the output folder only ever holds whole shards: a killed run leaves none
+half-written, and re-running the same command skips the shards already done
 (``convert.json`` in the output folder records the inputs, and a run with other inputs is refused). Memory stays
 bounded: ``chunk_rows`` objects are held at a time, whatever the survey's size.
 """
@@ -196,6 +197,9 @@ class _Images:
     def positions(self) -> tuple[np.ndarray, np.ndarray] | None:
         return None
 
+    def close(self) -> None:
+        """Release open files (a memory-mapped cube)."""
+
 
 def _check_bunit(label: str, header) -> None:
     unit = header.get("BUNIT")
@@ -362,18 +366,30 @@ class _ArrayImages(_Images):
                 self._hdul = fits.open(path, memmap=True)
             except Exception as exc:
                 raise InvalidInput(f"{path}: cannot read as FITS ({type(exc).__name__}: {exc})") from None
-            hdu = _first_image_hdu(self._hdul)
-            if hdu is None:
-                raise InvalidInput(f"{path}: no image in the FITS file; write the (N, 3, S, S) cube")
-            _check_bunit(str(path), hdu.header)
-            self.array = hdu.data
+            try:
+                hdu = _first_image_hdu(self._hdul)
+                if hdu is None:
+                    raise InvalidInput(f"{path}: no image in the FITS file; write the (N, 3, S, S) cube")
+                _check_bunit(str(path), hdu.header)
+                self.array = hdu.data
+            except BaseException:
+                self._hdul.close()
+                raise
             order = None
+        try:
+            self._check_shape(order, hdu.header if order is None else None)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_shape(self, order, header) -> None:
+        path = self.path
         shape = tuple(self.array.shape)
         if len(shape) != 4:
             raise InvalidInput(f"{path}: array of shape {shape}; a cube is (objects, planes g/r/z, S, S)")
         self.n, planes, height, width = shape
         if order is None:
-            order = _band_order(str(path), hdu.header, planes)
+            order = _band_order(str(path), header, planes)
         elif planes != 3:
             raise InvalidInput(f"{path}: {planes} image planes (shape {shape}); LensDB needs 3, g, r and z in that "
                                "order")
@@ -384,6 +400,12 @@ class _ArrayImages(_Images):
 
     def label(self, i: int) -> str:
         return f"{self.path} [object {i}]"
+
+    def close(self) -> None:
+        self.array = None
+        hdul = getattr(self, "_hdul", None)
+        if hdul is not None:
+            hdul.close()
 
     def read(self, start: int, stop: int) -> np.ndarray:
         return np.asarray(self.array[start:stop], dtype=np.float32)[:, self.order]
@@ -607,10 +629,19 @@ def convert(out_dir: str | os.PathLike, *, table: str | os.PathLike | None = Non
         if not path.is_file():
             raise InvalidInput(f"{path}: no such file")
         images = _ArrayImages(path, "fits" if cube is not None else "npy")
-        if tab is not None and len(tab) != images.n:
-            raise InvalidInput(f"{table_path}: {len(tab):,} rows, but {path} holds {images.n:,} cutouts; the table's "
-                               "rows must match the cutouts one to one")
         inputs = {"array": _input_stamp([path])}
+    try:
+        return _convert_images(out_dir, images, tab, table_path, inputs, config, progress, started)
+    finally:
+        images.close()
+
+
+def _convert_images(out_dir, images: _Images, tab, table_path: Path | None, inputs: dict, config: ConvertConfig,
+                    progress: ProgressFn | None, started: float) -> ConvertReport:
+    if not isinstance(images, _FitsFiles):
+        if tab is not None and len(tab) != images.n:
+            raise InvalidInput(f"{table_path}: {len(tab):,} rows, but {images.path} holds {images.n:,} cutouts; "
+                               "the table's rows must match the cutouts one to one")
     if table_path is not None:
         inputs["table"] = _input_stamp([table_path])
     n = images.n
@@ -625,10 +656,15 @@ def convert(out_dir: str | os.PathLike, *, table: str | os.PathLike | None = Non
     fingerprint = _fingerprint(inputs, config)
     created = not out.exists()
     _claim(out, fingerprint, inputs, config)
+    written: list[Path] = []
     try:
-        return _convert_shards(out, images, catalogue, config, progress, started)
-    except BaseException:
-        # A failure before any shard is complete leaves nothing behind: no manifest, no staging, no new folder.
+        return _convert_shards(out, images, catalogue, config, progress, started, written)
+    except BaseException as exc:
+        # Bad input found while writing (pixels) takes back this run's shards: a refused input writes nothing.
+        # An interruption keeps them, so that the same command resumes.
+        if isinstance(exc, InvalidInput):
+            for path in written:
+                path.unlink(missing_ok=True)
         shutil.rmtree(out / STAGING, ignore_errors=True)
         if not any(p.suffix == ".h5" for p in out.iterdir()):
             (out / MANIFEST).unlink(missing_ok=True)
@@ -638,7 +674,7 @@ def convert(out_dir: str | os.PathLike, *, table: str | os.PathLike | None = Non
 
 
 def _convert_shards(out: Path, images: _Images, catalogue: _Catalogue, config: ConvertConfig,
-                    progress: ProgressFn | None, started: float) -> ConvertReport:
+                    progress: ProgressFn | None, started: float, written: list[Path]) -> ConvertReport:
     n = images.n
     staging = out / STAGING
     report = ConvertReport(out, n, images.size, defaults=catalogue.defaults)
@@ -664,6 +700,7 @@ def _convert_shards(out: Path, images: _Images, catalogue: _Catalogue, config: C
             tmp.unlink(missing_ok=True)
             raise
         report.written.append(target)
+        written.append(target)
         log.info("wrote %s (%d objects)", target, stop - start)
     shutil.rmtree(staging, ignore_errors=True)
     report.seconds = time.perf_counter() - started

@@ -40,6 +40,26 @@ def _register_db(sub) -> None:
                           description="Print the database's schema revision and the newest revision this "
                                       "LensDB knows; reads only.")
     cur.set_defaults(func=_db_current)
+    root = cmds.add_parser(
+        "survey-root", help="list survey roots, or re-point one after moving the data",
+        description="Shards are recorded relative to a survey root, a named folder. With no argument: list the "
+                    "roots (name, folder, shards, whether the folder exists). With NAME PATH: point root NAME at "
+                    "PATH, the folder its shards now lie in (after moving or copying the data: a laptop's disk to "
+                    "a cluster volume); every shard of the root is then read from there. Checks that the shards "
+                    "are found under PATH and refuses otherwise (--force to set it anyway). Writes only the "
+                    "root's row.",
+        epilog="Example: mv lensdb-data/survey /scratch/survey && lensdb db survey-root survey /scratch/survey")
+    root.add_argument("name", nargs="?", metavar="NAME", help="root name (see the list)")
+    root.add_argument("path", nargs="?", metavar="PATH", help="the folder the root's shards now lie in")
+    root.add_argument("--create", action="store_true", help="create root NAME when there is none")
+    root.add_argument("--force", action="store_true", help="set it even when shards are missing under PATH")
+    root.set_defaults(func=_db_survey_root)
+    sh = cmds.add_parser("shards", help="list ingested shards, their roots and whether each file is found",
+                         description="Print every ingested shard: id, name, rows, cutout, survey root, the file "
+                                     "it is read from now, and whether that file exists; reads only. Exit status "
+                                     "2 when a shard's file is missing (re-point its root with 'lensdb db "
+                                     "survey-root').")
+    sh.set_defaults(func=_db_shards)
 
 
 def _register_labels(sub) -> None:
@@ -114,6 +134,71 @@ def _db_current(args, settings: Settings) -> int:
     current, head = current_revision(settings.database_url), head_revision()
     state = "up to date" if current == head else "run 'lensdb db upgrade'"
     print(f"current: {current or 'none (empty database)'}  head: {head}  ({state})")
+    return 0
+
+
+def _db_survey_root(args, settings: Settings) -> int:
+    import os
+
+    from lensdb.catalog import queries
+    from lensdb.catalog.db import make_engine, require_current
+    from lensdb.catalog.roots import set_root
+    from lensdb.core.errors import InvalidInput
+
+    if args.name is not None and args.path is None:
+        raise InvalidInput("give NAME and PATH to re-point a root, or nothing to list them")
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        if args.name is None:
+            roots = queries.survey_roots(engine)
+            if not roots:
+                print("no survey roots (ingest shards first)")
+            for r in roots:
+                state = "ok" if os.path.isdir(r.path) else "MISSING"
+                print(f"{r.name:<24} {r.n_shards:>6} shard(s)  {state:<8} {r.path}")
+            return 0
+        new = os.path.realpath(os.path.expanduser(args.path))
+        mine = [s for s in queries.shards(engine) if s.root == args.name]
+        missing = [s for s in mine if not os.path.isfile(os.path.join(new, s.stored_path))]
+        if missing and not args.force:
+            raise InvalidInput(
+                f"{len(missing)} of {len(mine)} shard(s) of root {args.name!r} are not under {new} (e.g. "
+                f"{os.path.join(new, missing[0].stored_path)}); give the folder that holds them, or --force")
+        old, new = set_root(engine, args.name, new, create=args.create)
+    finally:
+        engine.dispose()
+    print(f"survey root {args.name!r}: {old or '(new)'} -> {new} ({len(mine)} shard(s)"
+          + (f", {len(missing)} missing" if missing else "") + ")")
+    return 0
+
+
+def _db_shards(args, settings: Settings) -> int:
+    import os
+
+    from lensdb.catalog import queries
+    from lensdb.catalog.db import make_engine, require_current
+
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        shards = queries.shards(engine)
+    finally:
+        engine.dispose()
+    if not shards:
+        print("no shards ingested; see 'lensdb ingest --help'")
+        return 0
+    print(f"{'id':>4} {'name':<40} {'rows':>9} {'px':>4} {'root':<16} {'state':<8} file")
+    missing = 0
+    for s in shards:
+        ok = os.path.isfile(s.path)
+        missing += not ok
+        print(f"{s.id:>4} {s.name:<40} {s.n_rows:>9,} {s.cutout:>4} {(s.root or '-'):<16} "
+              f"{'ok' if ok else 'MISSING':<8} {s.path}")
+    if missing:
+        print(f"{missing} shard file(s) missing: move the data back, or re-point the root "
+              "('lensdb db survey-root NAME NEWDIR')")
+        return 2
     return 0
 
 
