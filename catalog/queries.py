@@ -251,13 +251,18 @@ def survey_roots(bind: Bind) -> list[RootRow]:
         return [RootRow(n, p, t, int(c)) for n, p, t, c in conn.execute(query)]
 
 
-def footprint(bind: Bind) -> list[tuple[str, int, float, float, float, float]]:
-    """Per survey: (survey, sources, RA min, RA max, Dec min, Dec max), degrees; the ingested sky."""
+def footprint(bind: Bind) -> list[tuple[str, int, tuple[float, float, float, float], tuple[float, float]]]:
+    """Per survey, the ingested sky: (survey, sources, (RA min, RA max, and both again with RA >= 180 taken as
+    RA - 360, for footprints across RA 0), (Dec min, Dec max)), degrees."""
     s = Source.__table__.c
-    query = (select(s.survey, func.count(), func.min(s.ra), func.max(s.ra), func.min(s.dec), func.max(s.dec))
-             .group_by(s.survey).order_by(s.survey))
+    from sqlalchemy import case
+
+    wrapped = case((s.ra >= 180, s.ra - 360), else_=s.ra)
+    query = (select(s.survey, func.count(), func.min(s.ra), func.max(s.ra), func.min(wrapped), func.max(wrapped),
+                    func.min(s.dec), func.max(s.dec)).group_by(s.survey).order_by(s.survey))
     with connection(bind) as conn:
-        return [(sv, int(n), float(a), float(b), float(c), float(d)) for sv, n, a, b, c, d in conn.execute(query)]
+        return [(sv, int(n), (float(a), float(b), float(aw), float(bw)), (float(c), float(d)))
+                for sv, n, a, b, aw, bw, c, d in conn.execute(query)]
 
 
 def smallest_cutout(bind: Bind) -> int | None:

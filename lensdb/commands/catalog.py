@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import sys
 
 from lensdb.core.config import Settings
 from lensdb.core.units import CUTOUT_RADIUS_ARCSEC as DEFAULT_RADIUS_ARCSEC
@@ -69,8 +70,9 @@ def _register_labels(sub) -> None:
                     "to the ingested sources, or list the sets with their label counts.")
     cmds = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
     imp = cmds.add_parser(
-        "import", help="import a known-lens list (CSV/TSV of positions) as a label set",
-        description="Read FILE (comma- or tab-separated with a header line; columns ra/RA/'RA [deg]'/ra_deg "
+        "import", help="import a known-lens list (CSV/TSV, FITS, VOTable, ECSV, parquet) as a label set",
+        description="Read FILE (comma- or tab-separated with a header line, or a FITS, VOTable, ECSV or parquet "
+                    "table read with astropy; columns ra/RA/'RA [deg]'/ra_deg "
                     "and dec/DEC/'DEC [deg]' in decimal degrees, optional name and grade/grading), "
                     "cross-match each entry to the sources table and write one label set to the database: "
                     "a 'lens' label on the nearest source within the radius (default 25.2 arcsec = one "
@@ -78,10 +80,12 @@ def _register_labels(sub) -> None:
                     "never drawn as a non-lens. Prints matched, unmatched and duplicate counts. One "
                     "transaction: a bad file or an error writes nothing. Re-importing the same file into "
                     "the same set replaces its labels (no duplicates); a different file under an existing "
-                    "set name needs --replace.",
+                    "set name needs --replace. Warns when fewer than 10 %% of the entries match, saying where the "
+                    "ingested footprint is (RA/Dec ranges per survey) and where the list's positions are.",
         epilog="Example (lenscat's catalogue): lensdb labels import catalog.csv --name lenscat "
                "--grade-map confident=A,probable=B")
-    imp.add_argument("file", metavar="FILE", help="CSV or TSV known-lens list")
+    imp.add_argument("file", metavar="FILE", help="known-lens list: CSV or TSV, or any table astropy reads by "
+                     "its ending (.fits, .vot/.xml VOTable, .ecsv, .parquet)")
     imp.add_argument("--name", help="label set name (default: FILE's name without extension)")
     imp.add_argument("--radius-arcsec", type=float, default=DEFAULT_RADIUS_ARCSEC, metavar="ARCSEC",
                      help=f"match radius, arcsec (default: {DEFAULT_RADIUS_ARCSEC})")
@@ -220,6 +224,8 @@ def _labels_import(args, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(report.summary())
+    if report.warning:
+        print(f"warning: {report.warning}", file=sys.stderr)
     if report.unmatched_lines:
         shown = ", ".join(map(str, report.unmatched_lines[:20]))
         more = " ..." if len(report.unmatched_lines) > 20 else ""
