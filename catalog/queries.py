@@ -442,3 +442,16 @@ def top_predictions(bind: Bind, model_id: int, n: int) -> list[int]:
     with connection(bind) as conn:
         return [int(i) for i in conn.execute(select(p.object_id).where(p.model_id == model_id)
                                              .order_by(p.rank).limit(n)).scalars()]
+
+
+def candidate_rows(bind: Bind, model_id: int, n: int) -> list[dict]:
+    """A model's ``n`` best-ranked predictions from the ``candidates`` view (catalog/views.py), best first: one dict
+    per candidate with the view's columns."""
+    from sqlalchemy import text
+
+    from lensdb.catalog.views import CANDIDATES
+
+    with connection(bind) as conn:
+        result = conn.execute(text(f"SELECT * FROM {CANDIDATES} WHERE model_id = :m ORDER BY rank LIMIT :n"),
+                              {"m": int(model_id), "n": int(n)})
+        return [dict(r._mapping) for r in result]

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "lensdb.commands.classifiers",
     "lensdb.commands.api",
     "lensdb.commands.jobs",
+    "lensdb.commands.export",
 )
 
 log = logging.getLogger("lensdb")
