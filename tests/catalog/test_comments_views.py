@@ -49,3 +49,14 @@ def test_candidates_view(db_url):
     assert [r["rank"] for r in rows] == [1, 2] and rows[0]["object_id"] == int(ids[1])
     assert tuple(rows[0]) == CANDIDATE_COLUMNS and rows[0]["model"] == "p" and rows[0]["ra"] == 11.0
     assert rows[0]["known_lens"] == 0
+
+
+def test_sql_md_schema_is_generated_from_the_models(tmp_path):
+    from lensdb.catalog import schema_doc
+
+    assert schema_doc.main(["--check"]) == 0, "run: python -m lensdb.catalog.schema_doc"
+    stale = tmp_path / "SQL.md"
+    stale.write_text(schema_doc.SQL_MD.read_text().replace("photometric redshift, mean", "stale"))
+    assert schema_doc.main(["--check", "--path", str(stale)]) == 1
+    assert schema_doc.main(["--path", str(stale)]) == 0
+    assert stale.read_text() == schema_doc.SQL_MD.read_text()

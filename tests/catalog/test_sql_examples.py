@@ -39,7 +39,7 @@ def test_every_block_is_named_and_checked():
 
 
 EXPECTED_ORDER = ("known_lenses_south_bright", "top_new_candidates", "cone_search", "my_targets_table",
-                  "crossmatch_my_targets", "random_non_lenses")
+                  "crossmatch_my_targets", "random_non_lenses", "candidates_view")
 
 
 @pytest.fixture
@@ -130,6 +130,8 @@ def test_sql_examples_run_and_return_what_they_say(populated):
     assert 0 < len(rows) <= 1000
     assert not {r[0] for r in rows} & (lens_ids | near_ids)
     assert all(r[1] < 20 for r in rows)
+
+    assert results["candidates_view"] == results["top_new_candidates"]
 
 
 def test_readme_shows_only_tested_examples():
