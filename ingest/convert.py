@@ -241,33 +241,63 @@ def _first_image_hdu(hdul):
     return None
 
 
-class _FitsFiles(_Images):
-    """One FITS file per object."""
+#: FITS BITPIX -> numpy dtype of the stored (big-endian) values.
+_BITPIX = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
 
-    def __init__(self, files: Sequence[Path]):
+
+def _pixel_scale(header) -> float | None:
+    """Arcsec per pixel from CD or CDELT keys (no WCS object: this runs for every file)."""
+    try:
+        if "CD1_1" in header:
+            det = header["CD1_1"] * header.get("CD2_2", 0.0) - header.get("CD1_2", 0.0) * header.get("CD2_1", 0.0)
+            return float(abs(det) ** 0.5 * 3600)
+        if "CDELT1" in header:
+            return float(abs(header["CDELT1"]) * 3600)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+class _FitsFiles(_Images):
+    """One FITS file per object.
+
+    Headers are read once, up front (every check that needs no pixels); the pixels are then read straight from the
+    file at the recorded offset when the image is the primary HDU without scaling (the cutout service's form), else
+    through astropy. Positions come from the WCS only when ``need_positions`` (the table has none).
+    """
+
+    def __init__(self, files: Sequence[Path], need_positions: bool = True):
         from astropy.io import fits
 
         self.files = list(files)
         self.n = len(self.files)
         self.order: list[list[int]] = []
-        self.hdu_index: list[int] = []
+        self.where: list[tuple[int, str, int] | tuple[None, None, int]] = []  # (offset, dtype, -) or (-, -, hdu)
         self.wcs_pos: list[tuple[float, float] | None] = []
         sizes = set()
         scales = []
         for path in self.files:
             try:
-                with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-                    hdu = _first_image_hdu(hdul)
-                    if hdu is None:
-                        raise InvalidInput(f"{path}: no image in the FITS file; write the (3, S, S) g, r, z cutout")
-                    header = hdu.header
-                    shape = tuple(header[f"NAXIS{k}"] for k in range(header["NAXIS"], 0, -1))
-                    self.hdu_index.append(hdul.index_of(hdu))
+                with open(path, "rb") as f:
+                    header = fits.Header.fromfile(f)
+                    offset = f.tell()
+                where: tuple = (offset, _BITPIX.get(header.get("BITPIX")), 0)
+                scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0
+                if header.get("NAXIS", 0) == 0 or scaled or where[1] is None:
+                    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                        hdu = _first_image_hdu(hdul)
+                        if hdu is None:
+                            raise InvalidInput(f"{path}: no image in the FITS file; write the (3, S, S) g, r, z "
+                                               "cutout")
+                        header = hdu.header.copy()
+                        where = (None, None, hdul.index_of(hdu))
             except InvalidInput:
                 raise
             except Exception as exc:
                 raise InvalidInput(f"{path}: cannot read as FITS ({type(exc).__name__}: {exc}); copy or write it "
                                    "again") from None
+            shape = tuple(header[f"NAXIS{k}"] for k in range(header["NAXIS"], 0, -1))
+            self.where.append(where)
             if len(shape) != 3:
                 raise InvalidInput(f"{path}: image of shape {shape}; a cutout is (planes g/r/z, S, S): 3 axes")
             planes, height, width = shape
@@ -276,8 +306,8 @@ class _FitsFiles(_Images):
                 raise InvalidInput(f"{path}: cutout is {height}x{width} pixels, not square; cut square stamps")
             sizes.add(height)
             _check_bunit(str(path), header)
-            pos, scale = _header_position(header, height)
-            self.wcs_pos.append(pos)
+            self.wcs_pos.append(_header_position(header, height)[0] if need_positions else None)
+            scale = _pixel_scale(header)
             if scale is not None:
                 scales.append(scale)
         if len(sizes) > 1:
@@ -296,11 +326,18 @@ class _FitsFiles(_Images):
         from astropy.io import fits
 
         out = np.empty((stop - start, 3, self.size, self.size), np.float32)
+        count = 3 * self.size * self.size
         for k, i in enumerate(range(start, stop)):
+            offset, dtype, hdu = self.where[i]
             try:
-                with fits.open(self.files[i], memmap=False) as hdul:
-                    data = hdul[self.hdu_index[i]].data
-                    out[k] = np.asarray(data, dtype=np.float32)[self.order[i]]
+                if offset is not None:
+                    data = np.fromfile(self.files[i], dtype=dtype, count=count, offset=offset)
+                    if data.size != count:
+                        raise OSError(f"the file ends after {data.size} of {count} pixels")
+                    out[k] = data.reshape(3, self.size, self.size)[self.order[i]]
+                else:
+                    with fits.open(self.files[i], memmap=False) as hdul:
+                        out[k] = np.asarray(hdul[hdu].data, dtype=np.float32)[self.order[i]]
             except Exception as exc:
                 raise InvalidInput(f"{self.files[i]}: cannot read the pixels ({type(exc).__name__}: {exc}); copy or "
                                    "write the file again") from None
@@ -332,8 +369,9 @@ def _header_position(header, size: int) -> tuple[tuple[float, float] | None, flo
                 wcs = WCS(header, naxis=2)
             if wcs.has_celestial:
                 c = (size - 1) / 2.0
-                ra, dec = wcs.celestial.pixel_to_world_values(c, c)
-                scales = wcs.celestial.proj_plane_pixel_scales()
+                celestial = wcs.celestial
+                ra, dec = celestial.pixel_to_world_values(c, c)
+                scales = celestial.proj_plane_pixel_scales()
                 scale = float(np.mean([abs(q.to_value('deg')) for q in scales])) * 3600
                 if np.isfinite(ra) and np.isfinite(dec):
                     return (float(ra) % 360.0, float(dec)), scale
@@ -622,7 +660,10 @@ def convert(out_dir: str | os.PathLike, *, table: str | os.PathLike | None = Non
                 raise InvalidInput(f"{table_path}: {len(tab):,} rows, but {len(files):,} FITS cutouts in "
                                    f"{', '.join(map(str, cutout_paths))}; the table's rows must match the cutouts "
                                    "one to one (in file-name order), or add a 'file' column naming each row's cutout")
-        images: _Images = _FitsFiles(files)
+        has_positions = tab is not None and all(
+            find_column(tab.colnames, COLUMN_NAMES[r], config.columns.get(r), what=r, path=table_path)
+            for r in ("ra", "dec"))
+        images: _Images = _FitsFiles(files, need_positions=not has_positions)
         inputs = {"cutouts": _input_stamp(files)}
     else:
         path = Path(cube if cube is not None else npy)

@@ -243,3 +243,24 @@ def test_cli_convert_then_ingest_and_a_clear_failure(tmp_path, capsys):
     assert main([*data, "convert", str(tmp_path / "cutouts"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file or folder" in err and "Traceback" not in err
+
+
+def test_cutouts_in_an_extension_or_scaled_integers_read_through_astropy(tmp_path):
+    files, table = write_cutouts(tmp_path / "cutouts", 3)
+    with fits.open(files[0]) as h:
+        data0, header0 = h[0].data.copy(), h[0].header.copy()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data0, header=header0)]).writeto(files[0], overwrite=True)
+    with fits.open(files[1]) as h:
+        data1, header1 = h[0].data.copy(), h[0].header.copy()
+    hdu = fits.PrimaryHDU(data1, header=header1)
+    hdu.scale("int16", bscale=1e-4, bzero=0.0)
+    hdu.writeto(files[1], overwrite=True)
+    with fits.open(files[2]) as h:  # planes stored z, g, r: reordered by BANDS
+        data2, header2 = h[0].data.copy(), h[0].header.copy()
+    header2["BANDS"], header2["BAND0"], header2["BAND1"], header2["BAND2"] = "zgr", "z", "g", "r"
+    fits.PrimaryHDU(data2[[2, 0, 1]], header=header2).writeto(files[2], overwrite=True)
+    report = convert(tmp_path / "out", table=table, cutouts=[tmp_path / "cutouts"])
+    with h5py.File(report.written[0]) as f:
+        np.testing.assert_array_equal(f["images"][0], data0)
+        np.testing.assert_allclose(f["images"][1], data1, atol=1e-4)
+        np.testing.assert_array_equal(f["images"][2], data2)
