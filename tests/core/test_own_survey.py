@@ -63,6 +63,17 @@ def test_own_survey_from_fits_to_candidates(tmp_path, capsys):
     tsv = data / "classifiers" / "mine_top20.tsv"
     lines = tsv.read_text().splitlines()
     assert "viewer" in lines[0].split("\t") and "legacysurvey.org/viewer?ra=" in lines[1]
+    # Graded: fill the TSV's grade column (the first candidate is a clear lens, the second not one) and record it.
+    header = lines[0].split("\t")
+    graded = [lines[0]]
+    for k, line in enumerate(lines[1:]):
+        cells = line.split("\t")
+        cells[header.index("grade")] = {0: "A", 1: "not_lens"}.get(k, "")
+        graded.append("\t".join(cells))
+    tsv.write_text("\n".join(graded) + "\n")
+    assert main([*g, "grade", "--file", str(tsv), "--model", "mine", "--author", "me"]) == 0
+    assert main([*g, "labels", "list", "grades"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[1:3] == ["1", "1"]  # 1 lens, graded A
     assert main([*g, "export", "mine", "-n", "20", "-o", str(tmp_path / "cands.fits"), "-o",
                  str(tmp_path / "cands.reg")]) == 0
     got = Table.read(tmp_path / "cands.fits")

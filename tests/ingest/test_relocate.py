@@ -12,9 +12,13 @@ from ingest_shards import write_test_shard
 from lensdb.catalog import queries
 from lensdb.catalog.db import make_engine
 from lensdb.cli import main
-from lensdb.core.errors import InvalidInput
+from lensdb.core.config import load_settings
+from lensdb.core.errors import Conflict, InvalidInput
 from lensdb.ingest.cutouts import read_cutouts
 from lensdb.ingest.pipeline import IngestConfig, ingest_paths
+from lensdb.services.backends import Backends
+from lensdb.services.config import ServiceConfig
+from lensdb.services.cutouts import CutoutService
 
 
 def _cutouts(engine, n=2):
@@ -53,10 +57,20 @@ def test_moved_folder_served_after_survey_root_repointed(tmp_path, catalog_url, 
         data = ["--database-url", catalog_url]
         assert main([*data, "db", "shards"]) == 2
         assert "MISSING" in capsys.readouterr().out
-        assert main([*data, "db", "survey-root", "survey", str(tmp_path / "nowhere")]) == 2
-        assert main([*data, "db", "survey-root", "survey", str(moved)]) == 0
-        assert f"-> {moved}" in capsys.readouterr().out
-        np.testing.assert_array_equal(_cutouts(engine), before)
+        oid = sorted(queries.image_locations(engine, _all_ids(engine)))[0]
+        settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=catalog_url)
+        backends = Backends(settings, ServiceConfig())
+        try:
+            with pytest.raises(Conflict, match="re-point its survey root"):
+                CutoutService(backends).get(oid, png=False)
+            assert main([*data, "db", "survey-root", "survey", str(tmp_path / "nowhere")]) == 2
+            assert main([*data, "db", "survey-root", "survey", str(moved)]) == 0
+            assert f"-> {moved}" in capsys.readouterr().out
+            np.testing.assert_array_equal(_cutouts(engine), before)
+            # the cutout service (what 'lensdb query cutout' asks) serves it again
+            np.testing.assert_array_equal(CutoutService(backends).get(oid, png=False).image, before[0])
+        finally:
+            backends.close()
         assert main([*data, "db", "shards"]) == 0
         assert main([*data, "db", "survey-root"]) == 0
         assert f"survey                        2 shard(s)  ok       {moved}" in capsys.readouterr().out.splitlines()[-1]
