@@ -132,3 +132,31 @@ def test_cli_reports_unreachable_database(capsys):
     url = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
     assert main(["--database-url", url, "db", "upgrade"]) == 3  # unavailable: worth a retry, unlike bad input
     assert "cannot reach database" in capsys.readouterr().err
+
+
+def test_0004_records_existing_shards_under_survey_roots_and_back(db_url, tmp_path):
+    upgrade(db_url, "0003")
+    engine = make_engine(db_url)
+    folder = tmp_path / "old place" / "survey"
+    try:
+        with engine.begin() as conn:
+            for i, path in enumerate((folder / "a.h5", folder / "b.h5", tmp_path / "other" / "c.h5")):
+                conn.execute(text("INSERT INTO shards (name, path, fingerprint, n_rows, cutout, image_dtype, "
+                                  "ingested_at) VALUES (:n, :p, 'f', 1, 152, 'float32', CURRENT_TIMESTAMP)"),
+                             {"n": path.name, "p": str(path)})
+        upgrade(db_url)
+        from lensdb.catalog import queries
+
+        rows = {s.name: s for s in queries.shards(engine)}
+        assert {n: (s.root, s.stored_path) for n, s in rows.items()} == {
+            "a.h5": ("survey", "a.h5"), "b.h5": ("survey", "b.h5"), "c.h5": ("other", "c.h5")}
+        assert rows["a.h5"].path == str(folder / "a.h5")
+        assert {(r.name, r.path, r.n_shards) for r in queries.survey_roots(engine)} == {
+            ("survey", str(folder), 2), ("other", str(tmp_path / "other"), 1)}
+        downgrade(db_url, "0003")
+        with engine.connect() as conn:
+            paths = dict(conn.execute(text("SELECT name, path FROM shards")).all())
+        assert paths == {"a.h5": str(folder / "a.h5"), "b.h5": str(folder / "b.h5"),
+                         "c.h5": str(tmp_path / "other" / "c.h5")}
+    finally:
+        engine.dispose()
