@@ -140,7 +140,7 @@ def test_0004_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
     folder = tmp_path / "old place" / "survey"
     try:
         with engine.begin() as conn:
-            for i, path in enumerate((folder / "a.h5", folder / "b.h5", tmp_path / "other" / "c.h5")):
+            for path in (folder / "a.h5", folder / "b.h5", tmp_path / "other" / "c.h5"):
                 conn.execute(text("INSERT INTO shards (name, path, fingerprint, n_rows, cutout, image_dtype, "
                                   "ingested_at) VALUES (:n, :p, 'f', 1, 152, 'float32', CURRENT_TIMESTAMP)"),
                              {"n": path.name, "p": str(path)})

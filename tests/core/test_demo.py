@@ -88,6 +88,8 @@ def test_every_artefact_is_there(demo_run):
         assert f'src="figures/{fig.name}"' in page
     for needle in ("Similarity search", "Linear probes", "SELECT p.rank", "The gRPC API", "Did the encoder learn?"):
         assert needle in page
+    # the top candidates link to the Legacy Survey viewer at their positions
+    assert page.count('<a href="https://www.legacysurvey.org/viewer?ra=') >= 1
 
 
 def test_report_opens_in_headless_chromium(demo_run):
