@@ -30,7 +30,7 @@ from lensdb.catalog.crossmatch import Matches, Method, crossmatch
 from lensdb.catalog.db import require_current
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
 from lensdb.catalog.models import Label, LabelSet, utcnow
-from lensdb.catalog.queries import ID_CHUNK, existing_ids, label_set_named
+from lensdb.catalog.queries import existing_ids, label_set_named
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -368,43 +368,3 @@ def remove_labels(engine: Engine, label_set: str, ids, label_class: str | None =
         if label_class is not None:
             cond.append(Label.label_class == label_class)
         return int(conn.execute(delete(Label).where(*cond)).rowcount)
-
-
-def replace_grades(engine: Engine, label_set: str, pairs: dict[int, tuple[str, str | None]], *,
-                   author: str | None, model_id: int | None, provenance: str) -> int:
-    """Write grades into the grading set ``label_set`` (created when missing), one transaction: each object's
-    earlier grade in the set is replaced. ``pairs``: object id -> (label class, grade). Returns how many earlier
-    grades were replaced.
-
-    Raises:
-        NotFound: an object id not in the catalogue (nothing is written).
-        Conflict: ``label_set`` exists but is not a grading set.
-    """
-    check_grading_name(label_set)
-    ids = np.array(sorted(pairs), np.int64)
-    with engine.begin() as conn:
-        found = existing_ids(conn, ids)
-        missing = [int(i) for i in ids if int(i) not in found]
-        if missing:
-            raise NotFound(f"{len(missing)} graded object(s) are not in the catalogue, e.g. {missing[:5]}; "
-                           "check the ids (nothing was recorded)")
-        row = label_set_named(conn, label_set)
-        if row is not None and row.source != GRADE_SOURCE:
-            raise Conflict(f"label set '{label_set}' is a lens list, not a grading set; grade into another "
-                           "set (--label-set)")
-        if row is None:
-            set_id = conn.execute(insert(LabelSet).values(
-                name=label_set, source=GRADE_SOURCE, author=author,
-                description="visual grades of candidates (A, B, not a lens)").returning(LabelSet.id)).scalar_one()
-        else:
-            set_id = row.id
-        replaced = 0
-        for s in range(0, len(ids), ID_CHUNK):
-            replaced += conn.execute(delete(Label).where(
-                Label.label_set_id == set_id, Label.object_id.in_(ids[s:s + ID_CHUNK].tolist()))).rowcount
-        now = utcnow()
-        conn.execute(insert(Label), [
-            {"label_set_id": set_id, "object_id": oid, "class": cls, "grade": grade, "author": author,
-             "model_id": model_id, "created_at": now, "provenance": provenance}
-            for oid, (cls, grade) in pairs.items()])
-    return replaced

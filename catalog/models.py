@@ -42,6 +42,12 @@ LABEL_CLASSES = ("lens", "non_lens", "near_lens")
 GRADES = ("A", "B")
 MODEL_KINDS = ("encoder", "probe", "finetune")
 JOB_STATUSES = ("running", "done", "failed")
+#: One grader's verdict on an object: A (clear lens), B (probable lens), N (not a lens).
+GRADE_VALUES = ("A", "B", "N")
+#: Where a grading queue's objects come from (``round``: the ranking of an active-learning round's probe).
+QUEUE_KINDS = ("probe", "similar", "labels", "random", "round")
+#: The known truth of a calibration item shown blind among the candidates.
+CALIBRATION_TRUTHS = ("lens", "non_lens")
 
 
 def utcnow() -> datetime:
@@ -85,7 +91,7 @@ class SurveyRoot(Base):
 class Shard(Base):
     """An ingested survey shard. ``fingerprint`` identifies its content, so a re-ingest is recognised and skipped.
 
-    ``path`` is relative to the survey root ``root`` (absolute when ``root`` is NULL, as before revision 0004).
+    ``path`` is relative to the survey root ``root`` (absolute when ``root`` is NULL, as before revision 0005).
     """
 
     __tablename__ = "shards"
@@ -207,6 +213,129 @@ class Prediction(Base):
     __table_args__ = (Index(None, "model_id", "rank"),)
 
 
+class Grade(Base):
+    """One grader's grade of one object in a grading set (``label_sets`` with source ``lensdb grade``).
+
+    One row per (set, object, grader): re-grading replaces only the grader's own row. ``calibration`` holds the known
+    truth when the object was shown blind as a calibration item (a known lens or a known non-lens); such grades measure
+    the grader (view ``grader_calibration``) and never enter the consensus (view ``grade_consensus``).
+    """
+
+    __tablename__ = "grades"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_set_id: Mapped[int] = mapped_column(ForeignKey("label_sets.id", ondelete="CASCADE"))
+    object_id: Mapped[int] = mapped_column(ForeignKey("sources.object_id"))
+    grader: Mapped[str] = mapped_column(String(255))
+    grade: Mapped[str] = mapped_column(String(1))
+    calibration: Mapped[str | None] = mapped_column(String(16))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("grading_queues.id", ondelete="SET NULL"))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("label_set_id", "object_id", "grader"),
+        CheckConstraint(_in("grade", GRADE_VALUES), name="grade"),
+        CheckConstraint("calibration IS NULL OR " + _in("calibration", CALIBRATION_TRUTHS), name="calibration"),
+        Index(None, "object_id"),
+        Index(None, "label_set_id", "grader", "updated_at"),
+    )
+
+
+class GradingQueue(Base):
+    """A frozen list of objects to inspect, in order: a probe's ranking, a similarity search, a label set, a random
+    control sample, or an active-learning round's ranking. ``superseded_by`` points at the queue that replaced it
+    (the next round), so a page of an old queue can say that it is stale."""
+
+    __tablename__ = "grading_queues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_set_id: Mapped[int] = mapped_column(ForeignKey("label_sets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict | None] = mapped_column(JSONType)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    round: Mapped[int | None] = mapped_column(Integer)
+    superseded_by: Mapped[int | None] = mapped_column(Integer)
+    n_items: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (CheckConstraint(_in("kind", QUEUE_KINDS), name="kind"),)
+
+
+class QueueItem(Base):
+    """The object at ``position`` (0-based) of a queue; ``calibration`` is the truth of a blind calibration item
+    (never sent to the page), ``score`` and ``rank`` the ranking's (rank 1 = most lens-like; NULL for calibration
+    items and unranked queues)."""
+
+    __tablename__ = "queue_items"
+    queue_id: Mapped[int] = mapped_column(ForeignKey("grading_queues.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    object_id: Mapped[int] = mapped_column(ForeignKey("sources.object_id"))
+    calibration: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Double)
+    rank: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (Index(None, "queue_id", "object_id"),)
+
+
+class QueueCursor(Base):
+    """Where a grader stopped in a queue (the next position to show), so they resume there on any machine."""
+
+    __tablename__ = "queue_cursors"
+    queue_id: Mapped[int] = mapped_column(ForeignKey("grading_queues.id", ondelete="CASCADE"), primary_key=True)
+    grader: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GradingRound(Base):
+    """One active-learning round: the probe retrained on the grades so far, the survey rescored, the next queue."""
+
+    __tablename__ = "grading_rounds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_set_id: Mapped[int] = mapped_column(ForeignKey("label_sets.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("grading_queues.id", ondelete="SET NULL"))
+    previous_queue_id: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict | None] = mapped_column(JSONType)
+    seconds: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("label_set_id", "round"),)
+
+
+#: Points of each grade in the consensus (SuGOHI / HOLISMOKES style): the mean over graders decides.
+GRADE_POINTS = {"A": 3.0, "B": 2.0, "N": 0.0}
+#: Default consensus thresholds on the mean points: A at 2.5 or more, B at 1.5 or more, else not a lens.
+CONSENSUS_A, CONSENSUS_B = 2.5, 1.5
+
+_POINTS_SQL = "CASE grade WHEN 'A' THEN 3.0 WHEN 'B' THEN 2.0 ELSE 0.0 END"
+#: Views over ``grades`` (created by migration 0004): joinable with sources, predictions and labels on object_id.
+VIEWS = {
+    "grade_consensus": f"""
+SELECT label_set_id, object_id, COUNT(*) AS n_graders,
+       SUM(CASE WHEN grade = 'A' THEN 1 ELSE 0 END) AS n_a,
+       SUM(CASE WHEN grade = 'B' THEN 1 ELSE 0 END) AS n_b,
+       SUM(CASE WHEN grade = 'N' THEN 1 ELSE 0 END) AS n_not,
+       AVG({_POINTS_SQL}) AS mean_points,
+       CASE WHEN AVG({_POINTS_SQL}) >= {CONSENSUS_A} THEN 'A'
+            WHEN AVG({_POINTS_SQL}) >= {CONSENSUS_B} THEN 'B'
+            ELSE 'N' END AS consensus,
+       MAX(updated_at) AS last_graded_at
+FROM grades WHERE calibration IS NULL GROUP BY label_set_id, object_id""",
+    "grader_calibration": """
+SELECT label_set_id, grader,
+       SUM(CASE WHEN calibration = 'lens' THEN 1 ELSE 0 END) AS lenses_shown,
+       SUM(CASE WHEN calibration = 'lens' AND grade IN ('A', 'B') THEN 1 ELSE 0 END) AS hits,
+       SUM(CASE WHEN calibration = 'non_lens' THEN 1 ELSE 0 END) AS non_lenses_shown,
+       SUM(CASE WHEN calibration = 'non_lens' AND grade IN ('A', 'B') THEN 1 ELSE 0 END) AS false_alarms,
+       CAST(SUM(CASE WHEN calibration = 'lens' AND grade IN ('A', 'B') THEN 1 ELSE 0 END) AS DOUBLE PRECISION)
+           / NULLIF(SUM(CASE WHEN calibration = 'lens' THEN 1 ELSE 0 END), 0) AS hit_rate,
+       CAST(SUM(CASE WHEN calibration = 'non_lens' AND grade IN ('A', 'B') THEN 1 ELSE 0 END) AS DOUBLE PRECISION)
+           / NULLIF(SUM(CASE WHEN calibration = 'non_lens' THEN 1 ELSE 0 END), 0) AS false_alarm_rate
+FROM grades WHERE calibration IS NOT NULL GROUP BY label_set_id, grader""",
+}
+
+
 #: COMMENT ON every table and column (PostgreSQL stores them; ``catalog/SQL.md`` is generated from them by
 #: ``python -m lensdb.catalog.schema_doc``). A new table or column needs its line here: a test checks that none
 #: lacks one.
@@ -309,6 +438,59 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "object_id": "the scored object (sources.object_id)",
         "score": "probability of being a lens, sigmoid(w . x + b), 0 to 1",
         "rank": "1 = most lens-like (1-based)",
+    }),
+    "grades": ("One grader's grade of one object in a grading set; the set's labels are the consensus of these.", {
+        "id": "grade id",
+        "label_set_id": "the grading set (label_sets.id)",
+        "object_id": "the graded object (sources.object_id)",
+        "grader": "who graded",
+        "grade": "A (clear lens), B (probable lens) or N (not a lens)",
+        "calibration": "the known truth (lens, non_lens) when shown blind as a calibration item; NULL otherwise",
+        "queue_id": "the queue it was graded from (grading_queues.id)",
+        "model_id": "the model whose candidate it was (models.id)",
+        "note": "the grader's note",
+        "created_at": "first graded (UTC)",
+        "updated_at": "last re-graded (UTC)",
+    }),
+    "grading_queues": ("A frozen, ordered list of objects to inspect: a probe's ranking, a similarity search, a label "
+                       "set, a random sample or an active-learning round.", {
+        "id": "queue id",
+        "label_set_id": "the grading set its grades go to (label_sets.id)",
+        "name": "queue name",
+        "kind": "probe, similar, labels, random or round",
+        "params": "how it was made (JSON)",
+        "model_id": "the ranking model (models.id), if any",
+        "round": "active-learning round number, if any",
+        "superseded_by": "the queue that replaced it (the next round), if any",
+        "n_items": "objects in the queue",
+        "created_by": "who made it",
+        "created_at": "creation time (UTC)",
+    }),
+    "queue_items": ("The object at one position of a grading queue.", {
+        "queue_id": "the queue (grading_queues.id)",
+        "position": "place in the queue, 0-based",
+        "object_id": "the object (sources.object_id)",
+        "calibration": "truth of a blind calibration item (lens, non_lens); NULL otherwise",
+        "score": "the ranking's score, 0 to 1; NULL for calibration items and unranked queues",
+        "rank": "the ranking's rank, 1-based (1 = most lens-like); NULL when unranked",
+    }),
+    "queue_cursors": ("Where a grader stopped in a queue, so they resume there on any machine.", {
+        "queue_id": "the queue (grading_queues.id)",
+        "grader": "who grades",
+        "position": "the next position to show, 0-based",
+        "updated_at": "last moved (UTC)",
+    }),
+    "grading_rounds": ("One active-learning round: the probe retrained on the grades so far, the survey rescored, "
+                       "the next queue.", {
+        "id": "round id",
+        "label_set_id": "the grading set (label_sets.id)",
+        "round": "round number within the set",
+        "model_id": "the probe trained in the round (models.id)",
+        "queue_id": "the queue the round made (grading_queues.id)",
+        "previous_queue_id": "the queue it followed",
+        "params": "the round's parameters (JSON)",
+        "seconds": "wall time of the round, s",
+        "created_at": "when it ran (UTC)",
     }),
 }
 

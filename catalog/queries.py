@@ -455,3 +455,33 @@ def candidate_rows(bind: Bind, model_id: int, n: int) -> list[dict]:
         result = conn.execute(text(f"SELECT * FROM {CANDIDATES} WHERE model_id = :m ORDER BY rank LIMIT :n"),
                               {"m": int(model_id), "n": int(n)})
         return [dict(r._mapping) for r in result]
+
+
+def ranking(bind: Bind, model_id: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A model's stored ranking, best first: (object ids int64, scores float64, ranks int64), the first ``limit``."""
+    p = Prediction.__table__.c
+    query = select(p.object_id, p.score, p.rank).where(p.model_id == model_id).order_by(p.rank)
+    if limit is not None:
+        query = query.limit(int(limit))
+    with connection(bind) as conn:
+        rows = conn.execute(query).all()
+    return (np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float64),
+            np.array([r[2] for r in rows], np.int64))
+
+
+def list_set_ids(bind: Bind, grading_source: str) -> list[int]:
+    """Ids of the label sets that are not grading sets (lens lists and hand-made sets)."""
+    with connection(bind) as conn:
+        return [int(r[0]) for r in conn.execute(select(LabelSet.id).where(
+            or_(LabelSet.source.is_(None), LabelSet.source != grading_source)))]
+
+
+def random_ids(bind: Bind, n: int, seed: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """``n`` source ids drawn uniformly without replacement (seeded), none of ``exclude``; fewer when the catalogue
+    holds fewer."""
+    with connection(bind) as conn:
+        every = sorted_ids(conn, select(Source.object_id))
+    if exclude is not None and exclude.size:
+        every = np.setdiff1d(every, exclude)
+    rng = np.random.default_rng(seed)
+    return rng.choice(every, size=min(int(n), every.size), replace=False) if every.size else every

@@ -43,8 +43,9 @@ def render() -> str:
         out.append("")
     out += [f"### view `{CANDIDATES}`", "",
             "Predictions joined with their sources and models: " + ", ".join(f"`{c}`" for c in CANDIDATE_COLUMNS)
-            + " (`known_lens` is 1 when the object has a lens or near_lens label in any set). Defined in "
-            "`catalog/views.py`.", "", END]
+            + " (`known_lens` is 1 when the object has a lens or near_lens label in any set; `consensus` is the "
+            "graders' A, B or N in the grading set that graded it last, from `grade_consensus`, NULL when ungraded). "
+            "Defined in `catalog/views.py`.", "", END]
     return "\n".join(out) + "\n"
 
 

@@ -1,11 +1,12 @@
-"""Human grades of candidates: A (clear lens), B (probable lens) or not a lens, and who gave them, when, and
-which model surfaced the object.
+"""Human grades of candidates: A (clear lens), B (probable lens) or not a lens, who gave them, when, and which
+model surfaced the object; and what several graders' grades say together (consensus, agreement).
 
-Grades are labels in a label set whose ``source`` is :data:`lensdb.catalog.labels.GRADE_SOURCE` (default set
-``grades``): A and B become ``lens`` labels with that grade, not-a-lens a ``non_lens`` label. Grading an object
-again in the same set replaces its earlier grade there (the latest judgement stands). The next probe training
-reads them (see :func:`lensdb.classifiers.sampling.load_pools`): graded lenses as training positives, graded false
-positives as hard negatives.
+Each grader's grade is a row of ``grades`` in a grading set (default ``grades``; see :mod:`lensdb.catalog.grading`).
+Grading an object again replaces only the grader's own grade. The set's labels are the consensus of all graders
+(A and B become ``lens`` labels with that grade, not-a-lens a ``non_lens`` label), and the next probe training
+reads them (see :func:`lensdb.classifiers.sampling.load_pools`): consensus lenses as training positives,
+consensus non-lenses as hard negatives. ``lensdb grade --file``, the API's RecordGrades and the inspection page
+all write here.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine
 
 from lensdb.catalog.db import require_current
-from lensdb.catalog.labels import replace_grades
+from lensdb.catalog.grading import DEFAULT_THRESHOLDS, GradeWrite, Thresholds, write_grades
 from lensdb.classifiers.registry import get_model
 from lensdb.core.errors import InvalidInput, NotFound
 
@@ -54,17 +56,18 @@ class GradeReport:
     def summary(self) -> str:
         by = f" (candidates of model {self.model})" if self.model else ""
         return (f"grades in '{self.label_set}'{by}: {self.grade_a} A, {self.grade_b} B, {self.not_lens} not a lens; "
-                f"{self.replaced} earlier grades replaced")
+                f"{self.replaced} of your earlier grades replaced")
 
 
 def record_grades(engine: Engine, grades: Iterable[tuple[int, str]], *, author: str | None,
                   model: int | str | None = None, label_set: str = DEFAULT_SET,
-                  note: str | None = None) -> GradeReport:
+                  note: str | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> GradeReport:
     """Store grades, one transaction.
 
     Args:
         grades: (object_id, verdict) pairs; verdicts as :func:`parse_verdict` reads them.
-        author: who graded.
+        author: who graded (``None``: ``anonymous``); their own earlier grades of these objects are replaced,
+            other graders' grades are kept.
         model: id or name of the model whose candidates these are (recorded on each label).
         label_set: the grading set (created when missing).
         note: free text kept as each label's provenance.
@@ -85,8 +88,9 @@ def record_grades(engine: Engine, grades: Iterable[tuple[int, str]], *, author: 
     require_current(engine)
     model_row = get_model(engine, model) if model is not None else None
     provenance = note or ("graded in lensdb" + (f" from model {model_row.name}" if model_row else ""))
-    replaced = replace_grades(engine, label_set, pairs, author=author, model_id=model_row.id if model_row else None,
-                              provenance=provenance)
+    writes = [GradeWrite(oid, "N" if cls == "non_lens" else grade, model_id=model_row.id if model_row else None,
+                         note=provenance) for oid, (cls, grade) in pairs.items()]
+    _, replaced = write_grades(engine, label_set, author or "anonymous", writes, thresholds=thresholds)
     verdicts = list(pairs.values())
     report = GradeReport(label_set=label_set, grade_a=verdicts.count(("lens", "A")),
                          grade_b=verdicts.count(("lens", "B")), not_lens=verdicts.count(("non_lens", None)),
@@ -137,3 +141,67 @@ def _grade_rows(path: Path, f) -> list[tuple[int, str]]:
         parse_verdict(grade)
         out.append((oid, grade))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- agreement
+@dataclass(frozen=True)
+class Agreement:
+    """How far graders agree on the objects that two or more of them graded (A / B / not a lens).
+
+    Attributes:
+        n_objects: objects with at least two grades.
+        fleiss_kappa: Fleiss' kappa over those objects (any number of graders per object); ``None`` when undefined.
+        observed: mean pairwise agreement (share of grader pairs giving the same grade).
+        lens_agreement: the same with A and B merged (lens or not).
+        pairs: per grader pair, (n objects both graded, share agreeing, Cohen's kappa or ``None``).
+    """
+
+    n_objects: int
+    fleiss_kappa: float | None
+    observed: float | None
+    lens_agreement: float | None
+    pairs: dict[tuple[str, str], tuple[int, float, float | None]]
+
+
+def _fleiss(counts: np.ndarray) -> tuple[float | None, float | None]:
+    """(kappa, observed agreement) of an (objects, categories) count matrix, each row with >= 2 ratings."""
+    if counts.shape[0] == 0:
+        return None, None
+    n_i = counts.sum(axis=1).astype(np.float64)
+    p_i = (np.square(counts).sum(axis=1) - n_i) / (n_i * (n_i - 1))
+    observed = float(p_i.mean())
+    p_j = counts.sum(axis=0) / n_i.sum()
+    expected = float(np.square(p_j).sum())
+    kappa = None if expected >= 1.0 else (observed - expected) / (1.0 - expected)
+    return kappa, observed
+
+
+def agreement(rows: Iterable[tuple[int, str, str]]) -> Agreement:
+    """Agreement statistics of (object_id, grader, grade) rows (calibration items left out by the caller)."""
+    by_object: dict[int, dict[str, str]] = {}
+    for oid, grader, grade in rows:
+        by_object.setdefault(int(oid), {})[grader] = grade
+    multi = {o: g for o, g in by_object.items() if len(g) >= 2}
+    cats = ("A", "B", "N")
+    counts = np.array([[sum(v == c for v in g.values()) for c in cats] for g in multi.values()], np.float64)
+    kappa, observed = _fleiss(counts.reshape(-1, 3))
+    lens = counts[:, :2].sum(axis=1, keepdims=True) if len(counts) else np.zeros((0, 1))
+    _, lens_obs = _fleiss(np.hstack([lens, counts[:, 2:]]) if len(counts) else np.zeros((0, 2)))
+    graders = sorted({gr for g in multi.values() for gr in g})
+    pairs = {}
+    for i, a in enumerate(graders):
+        for b in graders[i + 1:]:
+            both = [(g[a], g[b]) for g in multi.values() if a in g and b in g]
+            if not both:
+                continue
+            agree = float(np.mean([x == y for x, y in both]))
+            pairs[(a, b)] = (len(both), agree, _cohen(both))
+    return Agreement(len(multi), kappa, observed, lens_obs, pairs)
+
+
+def _cohen(pairs: list[tuple[str, str]]) -> float | None:
+    cats = sorted({x for p in pairs for x in p})
+    n = len(pairs)
+    observed = sum(x == y for x, y in pairs) / n
+    expected = sum((sum(x == c for x, _ in pairs) / n) * (sum(y == c for _, y in pairs) / n) for c in cats)
+    return None if expected >= 1.0 else (observed - expected) / (1.0 - expected)

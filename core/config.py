@@ -66,7 +66,8 @@ class Settings:
 
 _CORE_KEYS = ("data_dir", "database_url", "milvus_uri", "milvus_token", "log_level", "survey_root")
 #: The sections a config file may hold, one per component's typed config (read with :func:`load_section`).
-SECTIONS = ("simulate", "ingest", "vectordb", "similarity", "encoder", "probe", "finetune", "service", "serve")
+SECTIONS = ("simulate", "ingest", "vectordb", "similarity", "encoder", "probe", "finetune", "service", "serve",
+            "grading", "web")
 
 
 def load_settings(

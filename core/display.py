@@ -113,3 +113,45 @@ def save_grid(images_or_rgb: np.ndarray, path: str | Path, ncols: int = 8, title
                                                     dither=Image.Dither.FLOYDSTEINBERG)
         quantised.save(path, optimize=True)
     return path
+
+
+#: The stamp views the inspection page offers: the viewer's colour image, or one band alone.
+BANDS = ("rgb", "g", "r", "z")
+#: Stretches of a stamp: the viewer's asinh, linear between percentiles, or IRAF's zscale range (astropy's).
+STRETCHES = ("asinh", "linear", "zscale")
+
+
+def stamp_rgb(image: np.ndarray, band: str = "rgb", stretch: str = "asinh") -> np.ndarray:
+    """An (H, W, 3) float32 image in [0, 1] of a (3, H, W) g, r, z cutout, row 0 south (flip for display).
+
+    ``band="rgb"`` with ``stretch="asinh"`` is the Legacy Survey viewer's image (:func:`legacy_rgb`); with another
+    stretch each band is scaled alone and mapped z, r, g -> R, G, B. A single band is shown in grey. ``linear`` maps
+    the 0.5-99.5 percentile range linearly, ``zscale`` uses :class:`astropy.visualization.ZScaleInterval` (the
+    ds9 / IRAF display range), ``asinh`` of a single band uses astropy's AsinhStretch over the 0.5-99.5 percentiles.
+
+    Raises:
+        ValueError: an unknown band or stretch, or an image that is not (3, H, W).
+    """
+    from astropy.visualization import AsinhStretch, LinearStretch, PercentileInterval, ZScaleInterval
+
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[0] != 3:
+        raise ValueError(f"a stamp is a (3, H, W) g, r, z cutout; got shape {arr.shape}")
+    if band not in BANDS or stretch not in STRETCHES:
+        raise ValueError(f"band must be one of {BANDS} and stretch one of {STRETCHES}; got {band!r}, {stretch!r}")
+    if band == "rgb" and stretch == "asinh":
+        return legacy_rgb(arr)
+    interval = ZScaleInterval() if stretch == "zscale" else PercentileInterval(99.0)
+    curve = AsinhStretch(0.1) if stretch == "asinh" else LinearStretch()
+
+    def scaled(plane: np.ndarray) -> np.ndarray:
+        plane = np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = interval.get_limits(plane)
+        if not hi > lo:
+            return np.zeros_like(plane)
+        return np.clip(curve(np.clip((plane - lo) / (hi - lo), 0.0, 1.0)), 0.0, 1.0).astype(np.float32)
+
+    if band == "rgb":
+        return np.ascontiguousarray(np.stack([scaled(arr[2]), scaled(arr[1]), scaled(arr[0])], axis=-1))
+    grey = scaled(arr["grz".index(band)])
+    return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))

@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "lensdb.commands.api",
     "lensdb.commands.jobs",
     "lensdb.commands.export",
+    "lensdb.commands.grading",
+    "lensdb.commands.web",
 )
 
 log = logging.getLogger("lensdb")

@@ -91,13 +91,15 @@ class Table:
 
 @dataclass(frozen=True)
 class Section:
-    """One section of the report: plain text (blank lines separate paragraphs), figures, tables, code blocks."""
+    """One section of the report: plain text (blank lines separate paragraphs), links (text, http(s) URL),
+    figures, tables, code blocks."""
 
     title: str
     text: str = ""
     figures: Sequence[Figure] = ()
     tables: Sequence[Table] = ()
     code: Sequence[tuple[str, str]] = ()
+    links: Sequence[tuple[str, str]] = ()
 
 
 def _esc(value: object) -> str:
@@ -171,6 +173,10 @@ def _section_html(index: int, section: Section, names: Sequence[str]) -> str:
     for para in re.split(r"\n\s*\n", section.text.strip()):
         if para.strip():
             parts.append(f"<p>{_esc(para.strip())}</p>")
+    for text, url in section.links:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"report link {url!r} (section {section.title!r}) is not an http(s) URL")
+        parts.append(f'<p class="link"><a href="{_esc(url)}">{_esc(text)}</a></p>')
     for figure, name in zip(section.figures, names, strict=True):
         wide = ' class="wide"' if figure.wide else ""
         parts.append(f'<figure><img{wide} src="{FIGURES_DIR}/{name}" alt="{_esc(figure.caption)}">'

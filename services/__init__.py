@@ -16,6 +16,7 @@ from lensdb.services.backends import Backends
 from lensdb.services.catalogue import CatalogueService
 from lensdb.services.config import ServiceConfig
 from lensdb.services.cutouts import CutoutService
+from lensdb.services.grading import GradingService
 from lensdb.services.labels import LabelService
 from lensdb.services.probes import ProbeService
 from lensdb.services.search import SearchService
@@ -34,11 +35,12 @@ class Services:
     probes: ProbeService
     labels: LabelService
     cutouts: CutoutService
+    grading: GradingService
 
     @classmethod
     def build(cls, backends: Backends) -> Services:
         return cls(backends, SearchService(backends), CatalogueService(backends), ProbeService(backends),
-                   LabelService(backends), CutoutService(backends))
+                   LabelService(backends), CutoutService(backends), GradingService(backends))
 
     @classmethod
     def open(cls, settings, config: ServiceConfig | None = None) -> Services:

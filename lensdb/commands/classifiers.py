@@ -59,9 +59,11 @@ Writes: OUT/finetune-<hash>.pt, a 'finetune' model row, OUT/<model>.json, OUT/<m
 GRADE_HELP = """\
 Record visual grades of candidates: A (clear lens), B (probable lens) or not_lens (also N, no, x, fp).
 Give OBJECT_ID=GRADE pairs, or --file with the TSV that 'lensdb probe score' wrote (fill its 'grade'
-column; empty grades are skipped). Grades go to a grading label set (default 'grades') with author,
-time and the model that surfaced the candidates; re-grading an object replaces its grade in that set.
-The next 'lensdb probe train' uses them: graded lenses as positives, not_lens as hard negatives."""
+column; empty grades are skipped). Grades go to a grading set (default 'grades') under the author's name
+(--author, default the login name), with the time and the model that surfaced the candidates: one grade per
+grader per object, re-grading replaces only your own. The set's labels are the consensus of every grader
+(mean of A = 3, B = 2, not = 0). The next 'lensdb probe train' uses them: consensus lenses as positives,
+consensus non-lenses as hard negatives. The inspection page ('lensdb web') grades into the same store."""
 
 
 def register(sub) -> None:

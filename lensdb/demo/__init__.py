@@ -136,12 +136,30 @@ class Demo:
             print(f"      {call['call']:<36} {call['ms']:>8.1f} ms  {call['answer']}")
         from lensdb.demo.page import write
 
-        index = write(self, sim, ing, known, enc, emb, learned, sim_res, probe, api)
-        self.state.record("report", {"index": str(index)}, 0.0)
+        grading = self.grading_queue(probe)
+        index = write(self, sim, ing, known, enc, emb, learned, sim_res, probe, api, grading)
+        self.state.record("report", {"index": str(index), "grading": grading}, 0.0)
         print(f"[{len(STEPS)}/{len(STEPS)}] report written")
         print(f"\nDone in {time.perf_counter() - t0:.0f} s. Open the report: {index.resolve().as_uri()}")
         print(f"Query the catalogue: sqlite3 {s.path('lensdb.sqlite')}")
+        print(f"Grade the candidates: .venv/bin/lensdb --data-dir {s.data_dir.resolve()} web, then open "
+              f"{grading['url']}")
         return 0
+
+    def grading_queue(self, probe: dict) -> dict:
+        """A grading queue of the best probe's ranking for the inspection page (made once per data folder)."""
+        from lensdb.services import Services
+        from lensdb.web.config import WebConfig
+
+        port = WebConfig.from_settings(self.settings).port
+        with Services.open(self.settings) as services:
+            made = [q for q in services.grading.queues() if q.created_by == "demo" and q.kind == "probe"
+                    and q.params.get("model") == probe["model"]]
+            info = made[0] if made else services.grading.create_queue(
+                "probe", grader="demo", model=probe["model"], size=min(1000, max(100, probe["n"])))
+        return {"queue": info.id, "n_items": info.n_items,
+                "calibration_items": int(info.params.get("calibration_items", 0)),
+                "url": f"http://127.0.0.1:{port}/queue/{info.id}"}
 
 
 def _api(settings: Settings, enc: dict, sim_res: dict, probe: dict) -> dict:

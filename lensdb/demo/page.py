@@ -10,7 +10,7 @@ import numpy as np
 from lensdb.report import Figure, Link, Section, Table, write_report
 
 
-def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api) -> Path:
+def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api, grading=None) -> Path:
     """Write the report folder of a finished demo run; returns its index.html."""
     s, plan = demo.settings, demo.plan
     gallery = _gallery(demo)
@@ -72,6 +72,7 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api) -> Path
             f"A LensDB server was started on 127.0.0.1:{api['port']} over this data folder and queried by the Python "
             "client; `lensdb serve` runs the same server for other users, `lensdb query` is its command line."),
             tables=[Table(["call", "ms", "answer"], [(c["call"], c["ms"], c["answer"]) for c in api["calls"]])]),
+        *([_grading_section(demo, grading)] if grading else []),
         Section("Query the results yourself", (
             f"The catalogue is a SQLite file: sqlite3 {s.path('lensdb.sqlite')}. Predictions of the best probe "
             f"are in predictions (model_id {probe['model_id']}); the ranked candidates are also in {probe['tsv']}."),
@@ -116,6 +117,20 @@ def _top_candidates(probe: dict, n: int = 10) -> list[Table]:
                     r["mag_z"], Link("Legacy Survey viewer", r["viewer"]) if r.get("viewer") else "")
                    for r in rows],
                   f"The top {len(rows)} candidates ({path.name}; the viewer shows the real sky at each position)")]
+
+
+def _grading_section(demo, grading: dict) -> Section:
+    data = demo.settings.data_dir.resolve()
+    return Section("Grade the candidates in a browser", (
+        f"The probe's ranking, with the known lenses left out, waits as grading queue #{grading['queue']} "
+        f"({grading['n_items']} objects, {grading['calibration_items']} of them blind calibration items: known "
+        "lenses and non-lenses that measure each grader). Start the inspection page over this data folder, then "
+        "open the link: grade with the keyboard (A clear lens, B probable, N not a lens, S skip, U undo, Enter "
+        "for one object with each band, stretches and zoom). Several people can grade; the statistics page shows "
+        "their consensus, agreement and calibration, and retrains the probe on the grades (an active-learning "
+        "round)."),
+        links=[(f"grading queue #{grading['queue']} at {grading['url']} (after the command below)", grading["url"])],
+        code=[("Start the inspection page (Ctrl-C stops it)", f".venv/bin/lensdb --data-dir {data} web")])
 
 
 def _caption(path: str) -> str:

@@ -6,7 +6,7 @@ from catalog_testdata import insert_sources, migrated_engine
 from sqlalchemy import insert, text
 
 from lensdb.catalog import queries
-from lensdb.catalog.models import COMMENTS, Base, Model, Prediction
+from lensdb.catalog.models import COMMENTS, Base, Grade, LabelSet, Model, Prediction
 from lensdb.catalog.views import CANDIDATE_COLUMNS
 
 
@@ -43,12 +43,23 @@ def test_candidates_view(db_url):
             mid = conn.execute(insert(Model).values(name="p", kind="probe", version="v").returning(Model.id)).scalar()
             conn.execute(insert(Prediction), [{"model_id": mid, "object_id": int(i), "score": s, "rank": r}
                                               for i, s, r in zip(ids, (0.2, 0.9, 0.5), (3, 1, 2), strict=True)])
-        rows = queries.candidate_rows(engine, mid, 2)
+            # Two graders call the first candidate a lens (A, B: consensus A at 2.5 points); a calibration grade of
+            # the second is left out of the consensus.
+            gid = conn.execute(insert(LabelSet).values(name="grades", source="lensdb grade").returning(LabelSet.id)
+                               ).scalar()
+            conn.execute(insert(Grade), [
+                {"label_set_id": gid, "object_id": int(ids[1]), "grader": "ann", "grade": "A", "calibration": None},
+                {"label_set_id": gid, "object_id": int(ids[1]), "grader": "bob", "grade": "B", "calibration": None},
+                {"label_set_id": gid, "object_id": int(ids[2]), "grader": "ann", "grade": "A", "calibration": "lens"},
+            ])
+        rows = queries.candidate_rows(engine, mid, 3)
     finally:
         engine.dispose()
-    assert [r["rank"] for r in rows] == [1, 2] and rows[0]["object_id"] == int(ids[1])
+    assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["object_id"] == int(ids[1])
     assert tuple(rows[0]) == CANDIDATE_COLUMNS and rows[0]["model"] == "p" and rows[0]["ra"] == 11.0
     assert rows[0]["known_lens"] == 0
+    assert (rows[0]["consensus"], rows[0]["n_graders"]) == ("A", 2)
+    assert (rows[1]["consensus"], rows[1]["n_graders"]) == (None, None)  # only a calibration grade
 
 
 def test_sql_md_schema_is_generated_from_the_models(tmp_path):

@@ -71,7 +71,7 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
 
 
 def test_each_revision_steps_up_and_down(db_url):
-    assert REVISIONS[:4] == ["0001", "0002", "0003", "0004"]
+    assert REVISIONS[:5] == ["0001", "0002", "0003", "0004", "0005"]
     for rev in REVISIONS:
         upgrade(db_url, rev)
         assert current_revision(db_url) == rev
@@ -134,8 +134,8 @@ def test_cli_reports_unreachable_database(capsys):
     assert "cannot reach database" in capsys.readouterr().err
 
 
-def test_0004_records_existing_shards_under_survey_roots_and_back(db_url, tmp_path):
-    upgrade(db_url, "0003")
+def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_path):
+    upgrade(db_url, "0004")
     engine = make_engine(db_url)
     folder = tmp_path / "old place" / "survey"
     try:
@@ -153,7 +153,7 @@ def test_0004_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
         assert rows["a.h5"].path == str(folder / "a.h5")
         assert {(r.name, r.path, r.n_shards) for r in queries.survey_roots(engine)} == {
             ("survey", str(folder), 2), ("other", str(tmp_path / "other"), 1)}
-        downgrade(db_url, "0003")
+        downgrade(db_url, "0004")
         with engine.connect() as conn:
             paths = dict(conn.execute(text("SELECT name, path FROM shards")).all())
         assert paths == {"a.h5": str(folder / "a.h5"), "b.h5": str(folder / "b.h5"),

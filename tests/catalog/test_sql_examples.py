@@ -39,7 +39,7 @@ def test_every_block_is_named_and_checked():
 
 
 EXPECTED_ORDER = ("known_lenses_south_bright", "top_new_candidates", "cone_search", "my_targets_table",
-                  "crossmatch_my_targets", "random_non_lenses", "candidates_view")
+                  "crossmatch_my_targets", "random_non_lenses", "graded_lenses_by_consensus", "candidates_view")
 
 
 @pytest.fixture
@@ -77,8 +77,14 @@ def populated(pg_url):
         conn.execute(insert(Prediction), [
             {"model_id": model_id, "object_id": int(o), "score": float(s), "rank": int(r)}
             for o, s, r in zip(all_ids, score, rank, strict=True)])
+    from lensdb.catalog.grading import GradeWrite, write_grades
+
+    g = [int(i) for i in field_ids[field_dec > 32][:4]]  # northern field objects: not in the south-only examples
+    write_grades(engine, "grades", "ann", [GradeWrite(g[0], "A"), GradeWrite(g[1], "N"), GradeWrite(g[2], "A"),
+                                           GradeWrite(g[3], "A", calibration="lens")])
+    write_grades(engine, "grades", "bob", [GradeWrite(g[0], "B"), GradeWrite(g[1], "B")])
     data = {"engine": engine, "lens_ids": lens_ids, "near_ids": near_ids, "survey": survey, "mag_z": mag_z,
-            "all_ids": all_ids, "rank": rank, "ra": ra, "dec": dec}
+            "all_ids": all_ids, "rank": rank, "ra": ra, "dec": dec, "graded": g}
     yield data
     engine.dispose()
 
@@ -99,7 +105,8 @@ def test_sql_examples_run_and_return_what_they_say(populated):
     lens_ids, near_ids = set(populated["lens_ids"].tolist()), set(populated["near_ids"].tolist())
     with engine.connect() as conn:
         labelled = conn.execute(select(Label.object_id).where(Label.label_class == "lens")).scalars()
-        assert set(labelled) == lens_ids
+        graded_lenses = {populated["graded"][0], populated["graded"][2]}  # consensus A: labels of set 'grades'
+        assert set(labelled) == lens_ids | graded_lenses
 
     bright_south = (populated["survey"] == "south") & (populated["mag_z"] < 20)
     rows = results["known_lenses_south_bright"]
@@ -108,7 +115,8 @@ def test_sql_examples_run_and_return_what_they_say(populated):
 
     rows = results["top_new_candidates"]
     order = np.argsort(populated["rank"])
-    expected = [int(o) for o in populated["all_ids"][order] if int(o) not in lens_ids | near_ids][:100]
+    expected = [int(o) for o in populated["all_ids"][order]
+                if int(o) not in lens_ids | near_ids | graded_lenses][:100]
     assert [r[2] for r in rows] == expected
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)
 
@@ -130,6 +138,11 @@ def test_sql_examples_run_and_return_what_they_say(populated):
     assert 0 < len(rows) <= 1000
     assert not {r[0] for r in rows} & (lens_ids | near_ids)
     assert all(r[1] < 20 for r in rows)
+
+    # A, A -> 3.0 (one grader); A, B -> 2.5; N, B -> 1.0 is not a lens; the calibration item is left out.
+    rows = results["graded_lenses_by_consensus"]
+    g = populated["graded"]
+    assert [(r[0], r[1], float(r[5]), r[6]) for r in rows] == [(g[2], 1, 3.0, "A"), (g[0], 2, 2.5, "A")]
 
     assert results["candidates_view"] == results["top_new_candidates"]
 

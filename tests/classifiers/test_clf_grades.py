@@ -5,7 +5,7 @@ import pytest
 from clf_helpers import add_labels, add_sources
 from sqlalchemy import select
 
-from lensdb.catalog.models import Label, LabelSet
+from lensdb.catalog.models import Grade, Label, LabelSet
 from lensdb.classifiers.grades import read_grade_file, record_grades
 from lensdb.classifiers.registry import save_model
 from lensdb.classifiers.sampling import build_sets, load_pools
@@ -44,11 +44,22 @@ def test_grades_are_recorded_and_feed_the_next_training(engine):
     without = build_sets(load_pools(engine, use_grades=False), ratios=(1,), val_ratio=10)
     assert len(without.train_pos) == 14 and len(without.hard_negatives) == 0
 
-    # A second look changes one verdict: the latest grade replaces the earlier one.
-    again = record_grades(engine, [(false_pos[0], "B")], author="tm")
-    assert again.replaced == 1
+    # A second grader's B is kept beside the first grader's "not": the consensus (mean 1.0) stays "not a lens".
+    other = record_grades(engine, [(false_pos[0], "B")], author="tm")
+    assert other.replaced == 0
+    assert false_pos[0] in load_pools(engine).hard_negatives
+    # A third grader's A lifts the mean to 5/3 (>= 1.5): a B lens by consensus.
+    record_grades(engine, [(false_pos[0], "A")], author="third")
     pools = load_pools(engine)
     assert false_pos[0] in pools.graded_lenses and false_pos[0] not in pools.hard_negatives
+    # The first grader changes their mind: only their own grade is replaced (mean 8/3: A).
+    again = record_grades(engine, [(false_pos[0], "A")], author="gs")
+    assert again.replaced == 1
+    with engine.connect() as conn:
+        grades = conn.execute(select(Grade.grader, Grade.grade).where(Grade.object_id == false_pos[0])).all()
+        label = conn.execute(select(Label.grade, Label.author).where(Label.object_id == false_pos[0])).one()
+    assert sorted(grades) == [("gs", "A"), ("third", "A"), ("tm", "B")]
+    assert label == ("A", "consensus of 3 graders")
 
 
 def test_sources_near_a_graded_lens_are_not_drawn(engine):

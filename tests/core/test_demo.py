@@ -86,10 +86,41 @@ def test_every_artefact_is_there(demo_run):
     assert len(figures) == 9
     for fig in figures:
         assert f'src="figures/{fig.name}"' in page
-    for needle in ("Similarity search", "Linear probes", "SELECT p.rank", "The gRPC API", "Did the encoder learn?"):
+    for needle in ("Similarity search", "Linear probes", "SELECT p.rank", "The gRPC API", "Did the encoder learn?",
+                   "Grade the candidates in a browser", "lensdb --data-dir"):
         assert needle in page
     # the top candidates link to the Legacy Survey viewer at their positions
     assert page.count('<a href="https://www.legacysurvey.org/viewer?ra=') >= 1
+    grading = json.loads((data / "demo" / "state.json").read_text())["steps"]["report"]["result"]["grading"]
+    assert f'href="{grading["url"]}"' in page and grading["url"].endswith(f"/queue/{grading['queue']}")
+
+
+def test_the_report_links_to_a_grading_queue_the_page_serves(demo_run):
+    """The queue the report links to exists once (a re-run makes no other) and the inspection page serves it."""
+    import httpx
+
+    from lensdb.core.config import load_settings
+    from lensdb.services import Services
+    from lensdb.web.config import WebConfig
+    from lensdb.web.server import WebServer
+
+    data = demo_run["data"]
+    grading = json.loads((data / "demo" / "state.json").read_text())["steps"]["report"]["result"]["grading"]
+    db = sqlite3.connect(data / "lensdb.sqlite")
+    try:
+        queues = db.execute("SELECT id, kind, n_items FROM grading_queues WHERE created_by = 'demo'").fetchall()
+    finally:
+        db.close()
+    assert queues == [(grading["queue"], "probe", grading["n_items"])]
+    with Services.open(load_settings(env={}, data_dir=str(data))) as services:
+        server = WebServer(services, WebConfig(port=0)).start()
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as c:
+                assert c.post("/api/login", json={"grader": "demo-user"}, headers={"X-LensDB": "1"}).is_success
+                page = c.get(f"/queue/{grading['queue']}", follow_redirects=True)
+                assert page.status_code == 200 and page.text.count('class="cell') == min(100, grading["n_items"])
+        finally:
+            server.stop()
 
 
 def test_report_opens_in_headless_chromium(demo_run):

@@ -105,6 +105,9 @@ def test_long_running_pods_have_grpc_health_probes(render_ci, values):
                     # Liveness must not fail when a backend is down (that is readiness' job).
                     alive = "lensdb.liveness" if probe != "readinessProbe" else None
                     assert spec["grpc"].get("service") == alive, f"{probe} asks the wrong health service"
+                elif "httpGet" in spec:  # the inspection page: liveness /healthz, readiness /readyz (the catalogue)
+                    assert spec["httpGet"]["port"] in ("http", ports["http"])
+                    assert spec["httpGet"]["path"] == ("/readyz" if probe == "readinessProbe" else "/healthz")
                 else:  # TLS: the kubelet's gRPC probe is plaintext only
                     assert spec["tcpSocket"]["port"] in ("grpc", ports["grpc"])
                     env = ch.env_of(c)
@@ -330,3 +333,24 @@ def test_install_notes_render_and_name_the_endpoints(chart, values, render_ci):
     for job in render_ci(values).all("Job"):
         if job["metadata"]["labels"]["app.kubernetes.io/component"] != "migrations":
             assert f"get job {job['metadata']['name']}" in notes
+
+
+def test_inspection_page_has_a_service_and_needs_a_token(render_ci, chart):
+    rendered = render_ci("cluster-values.yaml")
+    deploy, svc = rendered.one("Deployment", "web"), rendered.one("Service", "web")
+    pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]} == {"http": (80, "http")}
+    c = deploy["spec"]["template"]["spec"]["containers"][0]
+    args = c["args"]
+    assert args[0] == "web" and args[args.index("--host") + 1] == "0.0.0.0"
+    assert args[args.index("--port") + 1] == str({p["name"]: p["containerPort"] for p in c["ports"]}["http"])
+    assert "--insecure" not in args
+    env = ch.env_of(c)
+    assert env["LENSDB_WEB_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "lensdb-web-token", "key": "token"}
+    # Off by default; on without a token only when asked to be insecure.
+    assert not ch.render(chart).all("Deployment", "web")
+    with pytest.raises(ch.HelmError, match="web.auth.existingSecret"):
+        ch.render(chart, sets=("web.enabled=true",))
+    open_page = ch.render(chart, sets=("web.enabled=true", "web.insecure=true")).one("Deployment", "web")
+    assert "--insecure" in open_page["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -14,7 +14,7 @@ SCHEMA = json.loads((ch.CHART_DIR / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((ch.CHART_DIR / "values.yaml").read_text())
 #: Blocks handed to the subcharts: the schema checks only the keys LensDB itself reads from them.
 SUBCHART_BLOCKS = {"milvus", "postgresql", "global"}
-COMPONENTS = ("api", "migrations", "embed", "similarity", "train")
+COMPONENTS = ("api", "web", "migrations", "embed", "similarity", "train")
 
 
 def test_schema_is_a_valid_draft7_schema():
@@ -98,6 +98,8 @@ BAD_VALUES = {
     "embedding without run id": (["embed.enabled=true", "embed.inputs[0]=/data/shards"], "/embed/runId"),
     "embedding without inputs": (["embed.enabled=true", "embed.runId=r1"], "/embed/inputs"),
     "zero shards": (["embed.shards=0"], "/embed/shards"),
+    "web port out of range": (["web.port=70000"], "/web/port"),
+    "misspelt web key": (["web.insecur=true"], "insecur"),
     "run id not a DNS label": (["embed.enabled=true", "embed.runId=Run_1", "embed.inputs[0]=/d"], "/embed/runId"),
     "similarity without encoder version": (["similarity.enabled=true", "similarity.runId=s1"],
                                            "/similarity/encoderVersion"),

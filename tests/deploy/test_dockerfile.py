@@ -28,7 +28,7 @@ DOCKERIGNORE = ch.REPO / ".dockerignore"
 PYPROJECT = tomllib.loads((ch.REPO / "pyproject.toml").read_text())
 BIN = Path(sys.executable).parent
 #: The chart's workloads, one container each; test_every_chart_workload_is_covered keeps this list complete.
-COMPONENTS = ("api", "migrations", "embed", "similarity", "train")
+COMPONENTS = ("api", "web", "migrations", "embed", "similarity", "train")
 
 
 def instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:

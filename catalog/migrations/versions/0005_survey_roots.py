@@ -1,14 +1,14 @@
 """survey roots (relocatable shards), COMMENT ON every table and column, the candidates view
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03 06:15:00
 
 Shard paths were absolute: a data folder that moved broke every cutout. Shards are now recorded relative to a named
 survey root (``survey_roots``), which ``lensdb db survey-root NAME PATH`` re-points. Existing shards get one root per
 folder they lie in (named after the folder), so an upgraded catalogue is relocatable too. On PostgreSQL every table
 and column gets its COMMENT (from ``catalog.models.COMMENTS``). The ``candidates`` view joins predictions with
-sources and models (``catalog/views.py``).
+sources and models, with the graders' consensus from revision 0004's ``grade_consensus`` (``catalog/views.py``).
 """
 
 import os
@@ -20,8 +20,8 @@ from alembic import op
 from lensdb.catalog.comments import apply_comments
 from lensdb.catalog.views import create_candidates_view, drop_candidates_view
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
@@ -81,7 +81,9 @@ def downgrade() -> None:
         for table, column in bind.execute(sa.text(
                 "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
                 "current_schema() AND table_name IN ('jobs', 'shards', 'sources', 'label_sets', 'labels', "
-                "'models', 'predictions')")).all():
+                "'models', 'predictions', 'grades', 'grading_queues', 'queue_items', 'queue_cursors', "
+                "'grading_rounds')")).all():
             bind.exec_driver_sql(f'COMMENT ON COLUMN "{table}"."{column}" IS NULL')
-        for table in ('jobs', 'shards', 'sources', 'label_sets', 'labels', 'models', 'predictions'):
+        for table in ('jobs', 'shards', 'sources', 'label_sets', 'labels', 'models', 'predictions', 'grades',
+                      'grading_queues', 'queue_items', 'queue_cursors', 'grading_rounds'):
             bind.exec_driver_sql(f'COMMENT ON TABLE "{table}" IS NULL')
