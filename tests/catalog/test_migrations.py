@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from catalog_testdata import insert_sources
 from sqlalchemy import inspect, text
 
 from lensdb.catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
@@ -144,6 +145,11 @@ def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
                 conn.execute(text("INSERT INTO shards (name, path, fingerprint, n_rows, cutout, image_dtype, "
                                   "ingested_at) VALUES (:n, :p, 'f', 1, 152, 'float32', CURRENT_TIMESTAMP)"),
                              {"n": path.name, "p": str(path)})
+        # an ingested object of shard a.h5: the migration rebuilds shards (SQLite's batch mode) under it
+        insert_sources(engine, [10.0], [1.0])
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sources SET shard_id = (SELECT id FROM shards WHERE name = 'a.h5')"))
+            conn.execute(text("DELETE FROM shards WHERE name = 'test-shard'"))
         upgrade(db_url)
         from lensdb.catalog import queries
 
@@ -158,5 +164,8 @@ def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
             paths = dict(conn.execute(text("SELECT name, path FROM shards")).all())
         assert paths == {"a.h5": str(folder / "a.h5"), "b.h5": str(folder / "b.h5"),
                          "c.h5": str(tmp_path / "other" / "c.h5")}
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT s.name FROM sources AS o JOIN shards AS s ON s.id = o.shard_id")
+                                ).scalars().all() == ["a.h5"]
     finally:
         engine.dispose()
