@@ -485,3 +485,9 @@ def random_ids(bind: Bind, n: int, seed: int, exclude: np.ndarray | None = None)
         every = np.setdiff1d(every, exclude)
     rng = np.random.default_rng(seed)
     return rng.choice(every, size=min(int(n), every.size), replace=False) if every.size else every
+
+
+def grading_set_ids(bind: Bind, grading_source: str) -> list[int]:
+    """Ids of the grading sets (``label_sets.source`` = ``grading_source``)."""
+    with connection(bind) as conn:
+        return [int(r[0]) for r in conn.execute(select(LabelSet.id).where(LabelSet.source == grading_source))]

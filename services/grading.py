@@ -345,6 +345,24 @@ class GradingService:
                           mine.get(int(r.object_id))) for r in rows]
         return Page(info, page, n_pages, size, cur, items)
 
+    def progress(self, grader: str, queue_ids) -> dict[int, int]:
+        """queue id -> how far ``grader`` got in it (the next position to show)."""
+        validate.name("grader", grader)
+        return {int(q): _guard(lambda q=q: store.cursor(self.engine, int(q), grader)) for q in queue_ids}
+
+    def item(self, queue_id: int, object_id: int, grader: str | None = None):
+        """(the queue's item of ``object_id`` or None, ``grader``'s own grade row of it or None). The item's
+        ``calibration`` field is for the server only: never show it."""
+        info = self.queue(queue_id)
+        object_id = validate.count("object_id", object_id, 0, validate.INT64_MAX)
+        item = _guard(lambda: store.queue_item(self.engine, info.id, object_id))
+        mine = None
+        if grader and item is not None:
+            with self.engine.connect() as conn:
+                rows = store.grades_of(conn, store.set_id_of(conn, info.label_set), grader=grader, ids=[object_id])
+            mine = rows[0] if rows else None
+        return item, mine
+
     # ------------------------------------------------------------------ grades
     def grade(self, queue_id: int, grader: str, object_id: int, grade, *, note: str | None = None) -> GradeResult:
         """Record ``grader``'s grade of an object of a queue (``skip`` records none) and move their cursor past it.
@@ -437,23 +455,36 @@ class GradingService:
 
     # ------------------------------------------------------------------ active learning
     def _fused_order(self, source, model_id: int, rrf_k: float = 60.0) -> np.ndarray:
-        """The model's stored ranking re-ordered by reciprocal-rank fusion with the rank of each object's highest
-        cosine similarity to a lens (known lenses and consensus A/B lenses that have vectors)."""
+        """The model's stored ranking re-ordered by reciprocal-rank fusion with a nearest-labelled-neighbour rank:
+        each object's highest cosine similarity to a lens (known, or a consensus A/B) minus its highest similarity
+        to an object the graders called not a lens, so that objects like the lenses just found come up next and
+        objects like the false positives just rejected go down."""
         ids, _, _ = queries.ranking(self.engine, model_id)
         with self.engine.connect() as conn:
             lenses = queries.labelled_ids(conn, classes=("lens",))
-        lenses = np.intersect1d(lenses, source.ids())
+            rejected = queries.labelled_ids(conn, classes=("non_lens",),
+                                            set_ids=queries.grading_set_ids(conn, GRADE_SOURCE))
+        held = source.ids()
+        lenses, rejected = np.intersect1d(lenses, held), np.setdiff1d(np.intersect1d(rejected, held), lenses)
         if ids.size == 0 or lenses.size == 0:
             return ids
-        pos = source.fetch(lenses)
-        best = np.full(ids.size, -np.inf, np.float32)
-        for s in range(0, ids.size, 4096):
-            block = source.fetch(ids[s:s + 4096])
-            for p in range(0, len(pos), 1024):
-                best[s:s + len(block)] = np.maximum(best[s:s + len(block)], (block @ pos[p:p + 1024].T).max(axis=1))
-        by_similarity = np.empty(ids.size, np.int64)
-        by_similarity[np.lexsort((ids, -best))] = np.arange(ids.size)
-        fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_similarity)
+
+        def nearest(refs: np.ndarray) -> np.ndarray:
+            best = np.full(ids.size, -1.0, np.float32)
+            if refs.size == 0:
+                return best
+            ref = source.fetch(refs)
+            for s in range(0, ids.size, 4096):
+                block = source.fetch(ids[s:s + 4096])
+                for p in range(0, len(ref), 1024):
+                    best[s:s + len(block)] = np.maximum(best[s:s + len(block)],
+                                                        (block @ ref[p:p + 1024].T).max(axis=1))
+            return best
+
+        score = nearest(lenses) - (nearest(rejected) if rejected.size else 0.0)
+        by_neighbour = np.empty(ids.size, np.int64)
+        by_neighbour[np.lexsort((ids, -score))] = np.arange(ids.size)
+        fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
         return ids[np.lexsort((ids, -fused))]
 
     def run_round(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,

@@ -116,11 +116,7 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
         sets = [s for s in services.labels.list_sets() if s.source == "lensdb grade"]
         queues = grading.queues()
         grader = cookie_grader(request)
-        progress = {}
-        if grader:
-            from lensdb.catalog.grading import cursor
-
-            progress = {q.id: cursor(services.backends.engine, q.id, grader) for q in queues}
+        progress = grading.progress(grader, [q.id for q in queues]) if grader else {}
         models = services.probes.list_models()
         lists = [s for s in services.labels.list_sets() if s.source != "lensdb grade"]
         return render("index.html", request, sets=sets, queues=queues, progress=progress, models=models,
@@ -154,14 +150,7 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
         queue = item = mine = None
         if q.get("queue"):
             queue = grading.queue(_int(q["queue"], "queue"))
-            from lensdb.catalog import grading as store
-
-            item = store.queue_item(services.backends.engine, queue.id, oid)
-            grader = cookie_grader(request)
-            if grader and item is not None:
-                set_id = store.set_id_of(services.backends.engine, queue.label_set)
-                rows = store.grades_of(services.backends.engine, set_id, grader=grader, ids=[oid])
-                mine = rows[0] if rows else None
+            item, mine = grading.item(queue.id, oid, cookie_grader(request))
         return render("object.html", request, obj=obj, band=band, stretch=stretch, zoom=zoom, queue=queue,
                       item=item, mine=mine, pixel_scale=PIXEL_SCALE_ARCSEC)
 

@@ -109,3 +109,37 @@ def test_migration_turns_grade_labels_into_grades(db_url):
         assert conn.execute(select(Label.object_id).order_by(Label.object_id)).scalars().all() == ids[:2]
     engine.dispose()
     assert np.all(np.array(ids) > 0)
+
+
+def test_a_rounds_fused_order_lifts_look_alikes_of_lenses_and_sinks_those_of_rejected(sqlite_engine, tmp_path):
+    """Reciprocal-rank fusion of the probe's ranking with the nearest labelled neighbour: an object close to a
+    (found) lens rises, one close to an object the graders rejected sinks."""
+    from lensdb.catalog.models import Prediction
+    from lensdb.classifiers.features import ArrayFeatures
+    from lensdb.classifiers.registry import save_model
+    from lensdb.core.config import load_settings
+    from lensdb.services import Services
+    from lensdb.services.config import ServiceConfig
+
+    engine = sqlite_engine
+    ids = add_sources(engine, 40)
+    rng = np.random.default_rng(1)
+    vec = rng.standard_normal((40, 8)).astype(np.float32)
+    vec[30] = vec[0] + 0.01 * rng.standard_normal(8)   # 30 looks like the known lens 0
+    vec[31] = vec[1] + 0.01 * rng.standard_normal(8)   # 31 looks like 1, which the graders rejected
+    add_labels(engine, "known", lenses=[ids[0]])
+    store.write_grades(engine, "grades", "ann", [store.GradeWrite(int(ids[1]), "N")])
+    model = save_model(engine, kind="probe", name="p", encoder_version="v", params={}, metrics={},
+                       training_set={}, weights=np.zeros(8, np.float32), bias=0.0)
+    order = list(range(2, 40))  # the probe ranks 2..39 in order: 30 and 31 near the bottom, side by side
+    with engine.begin() as conn:
+        conn.execute(insert(Prediction), [{"model_id": model.id, "object_id": int(ids[i]), "score": 1.0 - r / 100,
+                                           "rank": r + 1} for r, i in enumerate(order)])
+    url = str(engine.url)
+    with Services.open(load_settings(env={}, data_dir=str(tmp_path), database_url=url),
+                       ServiceConfig(encoder_version="v")) as services:
+        fused = services.grading._fused_order(ArrayFeatures(ids, vec, "v"), model.id).tolist()
+    assert sorted(fused) == sorted(int(ids[i]) for i in order)
+    assert fused.index(int(ids[30])) < order.index(30) - 5  # lifted
+    assert fused.index(int(ids[31])) > fused.index(int(ids[30]))  # the look-alike of a rejected object sinks
+    assert fused.index(int(ids[31])) >= order.index(31)  # not lifted: its nearest labelled neighbour was rejected
