@@ -344,8 +344,9 @@ class LensDBClient:
     def import_lens_list(self, path: str | Path, *, name: str = "", radius_arcsec: float = 0.0, author: str = "",
                          grade_map: str = "", replace: bool = False, confirm_replace: str = "",
                          timeout: float | None = None) -> labels_pb2.ImportLensListResponse:
-        """Upload a CSV/TSV known-lens list; the server cross-matches it into a label set. Replacing a set that holds
-        another list needs ``replace=True`` and ``confirm_replace`` = that set's name."""
+        """Upload a known-lens list (CSV, TSV, or FITS, VOTable, ECSV, parquet by the file's ending); the server
+        cross-matches it into a label set. Replacing a set that holds another list needs ``replace=True`` and
+        ``confirm_replace`` = that set's name."""
         path = Path(path)
         req = labels_pb2.ImportLensListRequest(name=name, filename=path.name, content=path.read_bytes(),
                                                radius_arcsec=radius_arcsec, author=author, grade_map=grade_map,

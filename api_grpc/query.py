@@ -89,6 +89,8 @@ def register(cmds) -> None:
 
 def _output(p, grid: bool = False) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--out", metavar="FILE", help="also write the rows to FILE, the format by its ending: .fits, "
+                   ".vot (VOTable), .ecsv, .csv, .tsv, .parquet, or .reg (DS9 regions: a circle per object)")
     if grid:
         p.add_argument("--grid", metavar="PNG", help="also save the hits' cutouts as a PNG grid")
         p.add_argument("--crop", type=int, default=0, help="grid: centre crop, pixels (default: as stored)")
@@ -136,10 +138,19 @@ def table(rows: list[dict], columns: Sequence[str], out=None) -> None:
 
 
 def _emit(args, rows: list[dict], columns: Sequence[str]) -> None:
+    from lensdb.core.exports import export_rows, viewer_url
+
+    for row in rows:  # every listed object links to the Legacy Survey viewer
+        if row.get("ra") is not None and row.get("dec") is not None:
+            row["viewer"] = viewer_url(row["ra"], row["dec"])
+    columns = (*columns, "viewer")
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
     else:
         table(rows, columns)
+    if getattr(args, "out", None):
+        path = export_rows(rows, args.out, columns=[c for c in columns if not rows or c in rows[0]])
+        print(f"# wrote {len(rows)} row(s) to {path}", file=sys.stderr)
 
 
 def run_similar(args: argparse.Namespace, settings) -> int:

@@ -5,8 +5,8 @@
         server.wait()                 # until stop() (or a signal handler calling it)
 
 What runs: the five LensDB services over one shared :class:`~lensdb.services.Services` (the protocol-free service
-layer, configured by ``[service]``; this module's own settings are ``[serve]``); ``grpc.health.v1``
-kept current by a backend check (:mod:`lensdb.api_grpc.health`); server reflection (``grpc.reflection.v1alpha``, so
+layer, configured by ``[service]``; this module's own settings are ``[serve]``); ``grpc.health.v1`` kept current by
+a backend check (:mod:`lensdb.api_grpc.health`); server reflection (``grpc.reflection.v1`` and ``v1alpha``, so
 clients without stubs can list and call the services); interceptors for metrics and logs and, when a token is
 configured, authentication; TLS when a certificate and key are configured; message size limits; a bounded thread
 pool and a cap on concurrent RPCs (RESOURCE_EXHAUSTED beyond it). :meth:`LensDBServer.stop` is graceful: health
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from lensdb.api_grpc.config import ServeConfig
 from lensdb.api_grpc.health import HealthMonitor
 from lensdb.api_grpc.interceptors import AuthInterceptor, ObserveInterceptor
 from lensdb.api_grpc.metrics import Metrics
+from lensdb.api_grpc.reflection import enable_reflection
 from lensdb.api_grpc.servicers import SERVICE_NAMES, add_all
 from lensdb.core.config import ConfigError, Settings
 from lensdb.services import Backends, Services
@@ -114,7 +114,7 @@ class LensDBServer:
         )
         add_all(server, self.services, cfg.stream_chunk)
         health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, server)
-        reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+        enable_reflection(server, (*SERVICE_NAMES, HEALTH_SERVICE))
         return server
 
     def start(self) -> LensDBServer:

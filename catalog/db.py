@@ -18,6 +18,8 @@ from lensdb.core.errors import BackendUnavailable, Conflict, InvalidInput, LensD
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The driver a plain ``postgresql://`` URL gets: psycopg2, installed with LensDB, whose COPY path the bulk loads use.
+POSTGRES_DRIVER = "postgresql+psycopg2"
 
 
 class DatabaseUnavailable(BackendUnavailable):
@@ -54,7 +56,17 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise InvalidInput(f"database URL {url!r}: only sqlite:/// and postgresql:// are supported")
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy 2's default PostgreSQL driver is psycopg (3), which LensDB does not install; LensDB's own is
+        # psycopg2, whose COPY path catalog/bulk.py uses. The plain form every PostgreSQL guide writes means it.
+        parsed = parsed.set(drivername=POSTGRES_DRIVER)
+    try:
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    except ImportError as exc:  # a driver named in the URL that is not installed
+        raise InvalidInput(
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: its driver "
+            f"{parsed.get_driver_name()!r} is not installed ({first_line(exc)}); write postgresql://... "
+            f"(LensDB's own driver, {POSTGRES_DRIVER}) or install that driver") from None
 
 
 #: The SQL functions a cone condition uses (:func:`lensdb.catalog.queries.filter_conditions`): PostgreSQL has them,

@@ -14,6 +14,7 @@ overwrite each other.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, update
 
+from lensdb.catalog import queries
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.crossmatch import Matches, Method, crossmatch
 from lensdb.catalog.db import require_current
@@ -93,6 +95,7 @@ class ImportReport:
     replaced: int = 0
     unmatched_lines: tuple[int, ...] = field(default=(), repr=False)
     duplicate_lines: tuple[tuple[int, int], ...] = field(default=(), repr=False)
+    warning: str | None = None
 
     def summary(self) -> str:
         again = f"; replaced {self.replaced} earlier labels" if self.replaced else ""
@@ -155,11 +158,43 @@ def import_labels(engine: Engine, path: str | Path, *, name: str | None = None,
         if rows:
             # The backend's bulk path (COPY on PostgreSQL): a full-survey import can write tens of thousands.
             copy_columns(conn, Label.__tablename__, {k: [r[k] for r in rows] for k in rows[0]})
+    warning = footprint_warning(engine, lenses, report)
+    if warning:
+        report = dataclasses.replace(report, warning=warning)
+        log.warning("%s", warning)
     log.info("%s", report.summary())
     if report.duplicates:
         log.warning("%s: %d entries matched a source already matched by a closer entry (line, kept line): %s",
                     lenses.path.name, report.duplicates, list(report.duplicate_lines[:10]))
     return report
+
+
+#: Below this fraction of matched entries an import warns that the list and the ingested sky hardly overlap.
+FEW_MATCHED = 0.1
+
+
+def describe_range(lo: float, hi: float, lo_wrapped: float, hi_wrapped: float) -> str:
+    """An RA range in degrees, as the narrower of [lo, hi] and the range across RA 0 ([lo_w, hi_w] in -180..180)."""
+    if hi_wrapped - lo_wrapped < hi - lo:
+        return f"RA {lo_wrapped % 360:.2f}..{hi_wrapped % 360:.2f} (across 0)"
+    return f"RA {lo:.2f}..{hi:.2f}"
+
+
+def footprint_warning(engine: Engine, lenses: LensList, report: ImportReport) -> str | None:
+    """A warning when few or none of the list's positions fall inside the ingested footprint, saying where each
+    survey's footprint is and where the list's positions are; ``None`` when enough matched."""
+    if report.n_rows == 0 or report.matched >= FEW_MATCHED * report.n_rows:
+        return None
+    parts = [f"{survey}: {n:,} sources, {describe_range(*ra)}, Dec {d0:.2f}..{d1:.2f}"
+             for survey, n, ra, (d0, d1) in queries.footprint(engine)]
+    wrapped = np.where(lenses.ra >= 180, lenses.ra - 360, lenses.ra)
+    listed = (f"{describe_range(lenses.ra.min(), lenses.ra.max(), wrapped.min(), wrapped.max())}, "
+              f"Dec {lenses.dec.min():.2f}..{lenses.dec.max():.2f}")
+    where = "; ".join(parts) if parts else "no sources are ingested yet"
+    return (f"only {report.matched} of {report.n_rows} entries of {lenses.path.name} fall within "
+            f"{report.radius_arcsec:g} arcsec of an ingested source: the list's positions ({listed}) lie mostly "
+            f"outside the ingested footprint ({where}); check that the list and the survey cover the same sky "
+            "(a simulated survey has its own lens list: truth.csv, class lens) and that ra/dec are the right columns")
 
 
 def _assign(lenses: LensList, matches: Matches, *, set_id: int, set_name: str, author: str | None,

@@ -92,6 +92,8 @@ def read_lens_list(path: str | Path, *, columns: ColumnNames | None = None,
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     raw = path.read_bytes()
+    if path.name.lower().endswith(ASTROPY_SUFFIXES):
+        return _read_rows(path, raw, _table_lines(path), 1, ",", columns, grade_map)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -108,6 +110,35 @@ def read_lens_list(path: str | Path, *, columns: ColumnNames | None = None,
     except csv.Error as exc:  # e.g. a field longer than the csv module's limit (131,072 characters)
         raise InvalidInput(f"{path}: cannot be read as {_SEP_NAMES[delimiter]}-separated text ({exc}); check the "
                            "file: a field that long is usually an unclosed quote") from None
+
+
+#: Lists in these formats are read with astropy (FITS, VOTable, ECSV, parquet); CSV and TSV by the text reader,
+#: which names each problem's line.
+ASTROPY_SUFFIXES = (".fits", ".fit", ".fits.gz", ".vot", ".votable", ".xml", ".ecsv", ".parquet", ".pq")
+
+
+def _table_lines(path: Path) -> list[str]:
+    """An astropy-readable table as CSV lines (header first; masked values blank; vector columns left out), so
+    that one reader checks every format alike (a problem's "line" is then the row + 1)."""
+    import io
+
+    from lensdb.core.tables import read_table
+
+    table = read_table(path)
+    names = [n for n in table.colnames if table[n].ndim == 1]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(names)
+    columns = []
+    for n in names:
+        col = table[n]
+        mask = getattr(col, "mask", None)
+        values = [v.decode() if isinstance(v, bytes) else v for v in col.tolist()]
+        columns.append(["" if (mask is not None and bool(mask[i])) or v is None else str(v)
+                        for i, v in enumerate(values)])
+    for row in zip(*columns, strict=True):
+        writer.writerow(row)
+    return buffer.getvalue().splitlines()
 
 
 def _read_rows(path: Path, raw: bytes, lines: list[str], header_line: int, delimiter: str,

@@ -79,12 +79,25 @@ class Job(Base):
     __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"),)
 
 
+class SurveyRoot(Base):
+    """A named folder that shards are recorded under: moving the data means re-pointing the root, not every shard."""
+
+    __tablename__ = "survey_roots"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Shard(Base):
-    """An ingested survey shard. ``fingerprint`` identifies its content, so a re-ingest is recognised and skipped."""
+    """An ingested survey shard. ``fingerprint`` identifies its content, so a re-ingest is recognised and skipped.
+
+    ``path`` is relative to the survey root ``root`` (absolute when ``root`` is NULL, as before revision 0005).
+    """
 
     __tablename__ = "shards"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    root: Mapped[str | None] = mapped_column(ForeignKey("survey_roots.name", onupdate="CASCADE"))
     path: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
     n_rows: Mapped[int] = mapped_column(Integer)
@@ -321,3 +334,173 @@ SELECT label_set_id, grader,
            / NULLIF(SUM(CASE WHEN calibration = 'non_lens' THEN 1 ELSE 0 END), 0) AS false_alarm_rate
 FROM grades WHERE calibration IS NOT NULL GROUP BY label_set_id, grader""",
 }
+
+
+#: COMMENT ON every table and column (PostgreSQL stores them; ``catalog/SQL.md`` is generated from them by
+#: ``python -m lensdb.catalog.schema_doc``). A new table or column needs its line here: a test checks that none
+#: lacks one.
+COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "jobs": ("One run of a LensDB command (ingest, embed, probe training, ...): what ran, with what, how it ended.", {
+        "id": "job id (increasing)",
+        "kind": "what ran: ingest, embed, probe_train, labels_import, ...",
+        "command": "the command line that started it",
+        "params": "the run's parameters (JSON)",
+        "status": "running, done or failed",
+        "message": "the run's summary, or why it failed",
+        "host": "host name of the machine that ran it",
+        "pid": "process id on that host (a running job whose process is gone is marked failed)",
+        "started_at": "start time (UTC)",
+        "finished_at": "end time (UTC); NULL while running",
+    }),
+    "survey_roots": ("Named folders that shards are recorded under; re-point one with 'lensdb db survey-root' "
+                     "after moving the data.", {
+        "name": "root name (the folder's name unless given)",
+        "path": "absolute path of the folder on this machine",
+        "updated_at": "when the root was created or last re-pointed (UTC)",
+    }),
+    "shards": ("One ingested survey shard (HDF5 file); its objects are the sources rows with its id.", {
+        "id": "shard id",
+        "name": "file name, unique: a shard is known by its name plus its fingerprint",
+        "root": "survey root the path is relative to (survey_roots.name); NULL: path is absolute",
+        "path": "file path relative to the survey root (absolute when root is NULL)",
+        "fingerprint": "sha256 of the shard's catalogue columns and sampled images",
+        "n_rows": "objects in the shard",
+        "cutout": "cutout side, pixels (0.262 arcsec each)",
+        "image_dtype": "stored pixel type: float32 or float16",
+        "job_id": "the ingest job that wrote it (jobs.id)",
+        "ingested_at": "ingest time (UTC)",
+    }),
+    "sources": ("One catalogue object (a row of a shard), keyed by object_id = release << 40 | brickid << 20 | "
+                "objid.", {
+        "object_id": "release << 40 | brickid << 20 | objid (int64, stable across re-cuts)",
+        "release": "Legacy Surveys release code (9010 south, 9011 north in DR9; another code for a converted survey)",
+        "brickid": "brick id (derived from the row for a converted survey without one)",
+        "objid": "object id within the brick",
+        "survey": "south or north",
+        "ra": "right ascension, degrees (ICRS)",
+        "dec": "declination, degrees (ICRS)",
+        "mag_g": "g magnitude (AB); NULL for a non-positive flux",
+        "mag_r": "r magnitude (AB); NULL for a non-positive flux",
+        "mag_z": "z magnitude (AB); NULL for a non-positive flux",
+        "ebv": "Galactic E(B-V), magnitudes",
+        "psfsize_g": "PSF FWHM in g, arcsec",
+        "psfsize_r": "PSF FWHM in r, arcsec",
+        "psfsize_z": "PSF FWHM in z, arcsec",
+        "psfdepth_g": "5-sigma PSF depth in g, 1/nanomaggies^2 (inverse variance)",
+        "psfdepth_r": "5-sigma PSF depth in r, 1/nanomaggies^2 (inverse variance)",
+        "psfdepth_z": "5-sigma PSF depth in z, 1/nanomaggies^2 (inverse variance)",
+        "source_type": "Tractor morphology: PSF, REX, DEV, EXP, SER, DUP",
+        "z_phot_mean": "photometric redshift, mean",
+        "z_phot_median": "photometric redshift, median",
+        "z_phot_std": "photometric redshift, standard deviation",
+        "z_phot_l68": "photometric redshift, lower 68% bound",
+        "z_phot_u68": "photometric redshift, upper 68% bound",
+        "shard_id": "the shard holding the cutout (shards.id)",
+        "row": "row of the cutout in that shard, 0-based",
+    }),
+    "label_sets": ("A named collection of labels: an imported lens list, a grading campaign, hand labels.", {
+        "id": "label set id",
+        "name": "label set name, unique",
+        "description": "what the set is",
+        "source": "the file it was imported from, with its sha256",
+        "author": "who made it",
+        "created_at": "creation time (UTC)",
+    }),
+    "labels": ("A class (and optional grade A/B) given to an object by a label set.", {
+        "id": "label id",
+        "label_set_id": "the set it belongs to (label_sets.id)",
+        "object_id": "the labelled object (sources.object_id)",
+        "class": "lens, non_lens, or near_lens (within one cutout, 25.2 arcsec, of a known lens)",
+        "grade": "A (clear lens), B (probable lens) or NULL",
+        "name": "the object's name in the imported list",
+        "separation_arcsec": "distance between the listed position and the source, arcsec",
+        "provenance": "where the label came from (file line, grading session, ...)",
+        "author": "who gave it",
+        "model_id": "the model that surfaced the object, if any (models.id)",
+        "created_at": "creation time (UTC)",
+    }),
+    "models": ("A trained encoder, linear probe or fine-tuned classifier.", {
+        "id": "model id",
+        "name": "model name, unique",
+        "kind": "encoder, probe or finetune",
+        "version": "content version (hash of the weights)",
+        "encoder_version": "version of the encoder whose vectors it reads (probes); NULL for an encoder",
+        "params": "hyper-parameters (JSON)",
+        "metrics": "validation metrics (JSON)",
+        "training_set": "what it was trained on (JSON)",
+        "artefact_path": "file of the trained weights",
+        "artefact_sha256": "sha256 of that file",
+        "job_id": "the job that trained it (jobs.id)",
+        "created_at": "creation time (UTC)",
+    }),
+    "predictions": ("A model's score for an object and its rank within the scored set.", {
+        "model_id": "the scoring model (models.id)",
+        "object_id": "the scored object (sources.object_id)",
+        "score": "probability of being a lens, sigmoid(w . x + b), 0 to 1",
+        "rank": "1 = most lens-like (1-based)",
+    }),
+    "grades": ("One grader's grade of one object in a grading set; the set's labels are the consensus of these.", {
+        "id": "grade id",
+        "label_set_id": "the grading set (label_sets.id)",
+        "object_id": "the graded object (sources.object_id)",
+        "grader": "who graded",
+        "grade": "A (clear lens), B (probable lens) or N (not a lens)",
+        "calibration": "the known truth (lens, non_lens) when shown blind as a calibration item; NULL otherwise",
+        "queue_id": "the queue it was graded from (grading_queues.id)",
+        "model_id": "the model whose candidate it was (models.id)",
+        "note": "the grader's note",
+        "created_at": "first graded (UTC)",
+        "updated_at": "last re-graded (UTC)",
+    }),
+    "grading_queues": ("A frozen, ordered list of objects to inspect: a probe's ranking, a similarity search, a label "
+                       "set, a random sample or an active-learning round.", {
+        "id": "queue id",
+        "label_set_id": "the grading set its grades go to (label_sets.id)",
+        "name": "queue name",
+        "kind": "probe, similar, labels, random or round",
+        "params": "how it was made (JSON)",
+        "model_id": "the ranking model (models.id), if any",
+        "round": "active-learning round number, if any",
+        "superseded_by": "the queue that replaced it (the next round), if any",
+        "n_items": "objects in the queue",
+        "created_by": "who made it",
+        "created_at": "creation time (UTC)",
+    }),
+    "queue_items": ("The object at one position of a grading queue.", {
+        "queue_id": "the queue (grading_queues.id)",
+        "position": "place in the queue, 0-based",
+        "object_id": "the object (sources.object_id)",
+        "calibration": "truth of a blind calibration item (lens, non_lens); NULL otherwise",
+        "score": "the ranking's score, 0 to 1; NULL for calibration items and unranked queues",
+        "rank": "the ranking's rank, 1-based (1 = most lens-like); NULL when unranked",
+    }),
+    "queue_cursors": ("Where a grader stopped in a queue, so they resume there on any machine.", {
+        "queue_id": "the queue (grading_queues.id)",
+        "grader": "who grades",
+        "position": "the next position to show, 0-based",
+        "updated_at": "last moved (UTC)",
+    }),
+    "grading_rounds": ("One active-learning round: the probe retrained on the grades so far, the survey rescored, "
+                       "the next queue.", {
+        "id": "round id",
+        "label_set_id": "the grading set (label_sets.id)",
+        "round": "round number within the set",
+        "model_id": "the probe trained in the round (models.id)",
+        "queue_id": "the queue the round made (grading_queues.id)",
+        "previous_queue_id": "the queue it followed",
+        "params": "the round's parameters (JSON)",
+        "seconds": "wall time of the round, s",
+        "created_at": "when it ran (UTC)",
+    }),
+}
+
+
+def _describe() -> None:
+    for table_name, (table_comment, columns) in COMMENTS.items():
+        table = Base.metadata.tables[table_name]
+        table.comment = table_comment
+        for column_name, text in columns.items():
+            table.c[column_name].comment = text
+
+
+_describe()

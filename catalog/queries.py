@@ -12,6 +12,7 @@ object id (callers put them back in their own order).
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import Connection, Engine, and_, exists, func, not_, or_, select
 
-from lensdb.catalog.models import Label, LabelSet, Model, Prediction, Shard, Source
+from lensdb.catalog.models import Label, LabelSet, Model, Prediction, Shard, Source, SurveyRoot
 from lensdb.core import sky
 from lensdb.core.errors import InvalidInput, NotFound
 from lensdb.core.filters import ObjectFilter
@@ -162,9 +163,19 @@ def _cone(ra: float, dec: float, radius: float):
 
 
 # ---------------------------------------------------------------------------------------------------- images
+def shard_file(root_path: str | None, path: str) -> str:
+    """A shard's file: ``path`` under its survey root's folder, or ``path`` itself when it has no root."""
+    if root_path is None:
+        return path
+    return os.path.join(root_path, path)
+
+
+_SHARD_FILE = (SurveyRoot.path.label("root_path"), Shard.path)
+
+
 @dataclass(frozen=True)
 class ImageLocation:
-    """Where an object's cutout is: the shard's stored path, its name in the catalogue, and the row."""
+    """Where an object's cutout is: the shard's file (under its survey root), its name in the catalogue, the row."""
 
     path: str
     shard: str
@@ -174,27 +185,84 @@ class ImageLocation:
 def image_locations(bind: Bind, ids) -> dict[int, ImageLocation]:
     """object id -> :class:`ImageLocation`, for the ids that have a shard."""
     s = Source.__table__.c
-    query = select(s.object_id, Shard.path, Shard.name, s.row).join(Shard, Shard.id == s.shard_id)
+    query = (select(s.object_id, *_SHARD_FILE, Shard.name, s.row).join(Shard, Shard.id == s.shard_id)
+             .outerjoin(SurveyRoot, SurveyRoot.name == Shard.root))
     out: dict[int, ImageLocation] = {}
     with connection(bind) as conn:
         for chunk in _chunks(ids):
-            out.update({int(o): ImageLocation(p, n, int(r)) for o, p, n, r in
+            out.update({int(o): ImageLocation(shard_file(rp, p), n, int(r)) for o, rp, p, n, r in
                         conn.execute(query.where(s.object_id.in_(chunk)))})
     return out
 
 
-def shards(bind: Bind) -> list:
-    """Every ingested shard (id, name, path, n_rows, cutout, image_dtype, fingerprint), by id."""
-    with connection(bind) as conn:
-        return conn.execute(select(Shard.id, Shard.name, Shard.path, Shard.n_rows, Shard.cutout, Shard.image_dtype,
-                                   Shard.fingerprint).order_by(Shard.id)).all()
+@dataclass(frozen=True)
+class ShardRow:
+    """An ingested shard: ``path`` is its file now (under the root's current folder); ``stored_path`` is what the
+    catalogue records (relative to ``root``, or absolute when ``root`` is ``None``)."""
+
+    id: int
+    name: str
+    path: str
+    root: str | None
+    stored_path: str
+    n_rows: int
+    cutout: int
+    image_dtype: str
+    fingerprint: str
 
 
-def shard_named(bind: Bind, name: str):
-    """The shard row called ``name`` (id, name, path, n_rows, fingerprint), or ``None``."""
+def _shard_rows(bind: Bind, *where) -> list[ShardRow]:
+    query = (select(Shard.id, Shard.name, SurveyRoot.path, Shard.root, Shard.path, Shard.n_rows, Shard.cutout,
+                    Shard.image_dtype, Shard.fingerprint)
+             .outerjoin(SurveyRoot, SurveyRoot.name == Shard.root).where(*where).order_by(Shard.id))
     with connection(bind) as conn:
-        return conn.execute(select(Shard.id, Shard.name, Shard.path, Shard.n_rows, Shard.fingerprint)
-                            .where(Shard.name == name)).first()
+        return [ShardRow(i, n, shard_file(rp, p), r, p, nr, c, d, f)
+                for i, n, rp, r, p, nr, c, d, f in conn.execute(query)]
+
+
+def shards(bind: Bind) -> list[ShardRow]:
+    """Every ingested shard (:class:`ShardRow`), by id."""
+    return _shard_rows(bind)
+
+
+def shard_named(bind: Bind, name: str) -> ShardRow | None:
+    """The shard called ``name`` (:class:`ShardRow`), or ``None``."""
+    rows = _shard_rows(bind, Shard.name == name)
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class RootRow:
+    """A survey root: its name, folder, when it was last set, and how many shards lie under it."""
+
+    name: str
+    path: str
+    updated_at: datetime
+    n_shards: int
+
+
+def survey_roots(bind: Bind) -> list[RootRow]:
+    """Every survey root (:class:`RootRow`), by name."""
+    query = (select(SurveyRoot.name, SurveyRoot.path, SurveyRoot.updated_at, func.count(Shard.id))
+             .outerjoin(Shard, Shard.root == SurveyRoot.name).group_by(SurveyRoot.name, SurveyRoot.path,
+                                                                      SurveyRoot.updated_at)
+             .order_by(SurveyRoot.name))
+    with connection(bind) as conn:
+        return [RootRow(n, p, t, int(c)) for n, p, t, c in conn.execute(query)]
+
+
+def footprint(bind: Bind) -> list[tuple[str, int, tuple[float, float, float, float], tuple[float, float]]]:
+    """Per survey, the ingested sky: (survey, sources, (RA min, RA max, and both again with RA >= 180 taken as
+    RA - 360, for footprints across RA 0), (Dec min, Dec max)), degrees."""
+    s = Source.__table__.c
+    from sqlalchemy import case
+
+    wrapped = case((s.ra >= 180, s.ra - 360), else_=s.ra)
+    query = (select(s.survey, func.count(), func.min(s.ra), func.max(s.ra), func.min(wrapped), func.max(wrapped),
+                    func.min(s.dec), func.max(s.dec)).group_by(s.survey).order_by(s.survey))
+    with connection(bind) as conn:
+        return [(sv, int(n), (float(a), float(b), float(aw), float(bw)), (float(c), float(d)))
+                for sv, n, a, b, aw, bw, c, d in conn.execute(query)]
 
 
 def smallest_cutout(bind: Bind) -> int | None:
@@ -374,6 +442,19 @@ def top_predictions(bind: Bind, model_id: int, n: int) -> list[int]:
     with connection(bind) as conn:
         return [int(i) for i in conn.execute(select(p.object_id).where(p.model_id == model_id)
                                              .order_by(p.rank).limit(n)).scalars()]
+
+
+def candidate_rows(bind: Bind, model_id: int, n: int) -> list[dict]:
+    """A model's ``n`` best-ranked predictions from the ``candidates`` view (catalog/views.py), best first: one dict
+    per candidate with the view's columns."""
+    from sqlalchemy import text
+
+    from lensdb.catalog.views import CANDIDATES
+
+    with connection(bind) as conn:
+        result = conn.execute(text(f"SELECT * FROM {CANDIDATES} WHERE model_id = :m ORDER BY rank LIMIT :n"),
+                              {"m": int(model_id), "n": int(n)})
+        return [dict(r._mapping) for r in result]
 
 
 def ranking(bind: Bind, model_id: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

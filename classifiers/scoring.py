@@ -26,6 +26,7 @@ from lensdb.catalog import queries
 from lensdb.catalog.registry import replace_predictions
 from lensdb.classifiers.features import FeatureSource, check_query
 from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.core.exports import viewer_url
 from lensdb.core.filters import MagRange, ObjectFilter
 
 log = logging.getLogger(__name__)
@@ -136,19 +137,21 @@ def catalogue_rows(engine: Engine, ids: np.ndarray, columns=TSV_COLUMNS) -> dict
 
 
 def export_tsv(engine: Engine, ranked: Ranked, path: str | Path, n: int | None = None) -> Path:
-    """Write the top ``n`` as TSV: rank, object_id, score, logit, catalogue columns, and an empty ``grade``
-    column to fill in and hand to ``lensdb grade --file``."""
+    """Write the top ``n`` as TSV: rank, object_id, score, logit, catalogue columns, a Legacy Survey viewer link,
+    and an empty ``grade`` column to fill in and hand to ``lensdb grade --file``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ids, logits = ranked.ids[:n], ranked.logits[:n]
     cat = catalogue_rows(engine, ids)
     scores = ranked.scores[:n]
     with open(path, "w") as f:
-        f.write("\t".join(("rank", "object_id", "score", "logit", *TSV_COLUMNS, "grade")) + "\n")
+        f.write("\t".join(("rank", "object_id", "score", "logit", *TSV_COLUMNS, "viewer", "grade")) + "\n")
+        ra_at, dec_at = TSV_COLUMNS.index("ra"), TSV_COLUMNS.index("dec")
         for k, (oid, lg, sc) in enumerate(zip(ids.tolist(), logits.tolist(), scores.tolist(), strict=True)):
             values = cat.get(oid, ("",) * len(TSV_COLUMNS))
             cells = ["" if v is None else (f"{v:.7f}" if isinstance(v, float) else str(v)) for v in values]
-            f.write("\t".join((str(k + 1), str(oid), f"{sc:.6g}", f"{lg:.5f}", *cells, "")) + "\n")
+            link = viewer_url(values[ra_at], values[dec_at]) if values[ra_at] not in ("", None) else ""
+            f.write("\t".join((str(k + 1), str(oid), f"{sc:.6g}", f"{lg:.5f}", *cells, link, "")) + "\n")
     return path
 
 

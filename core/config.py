@@ -44,6 +44,8 @@ class Settings:
         milvus_uri: Milvus Lite file path, or ``http://host:port`` of a Milvus server (Lite file in ``data_dir``).
         milvus_token: Milvus token (``user:password`` or an API key); ``None`` for none.
         log_level: Python logging level name.
+        survey_root: the folder under which ``lensdb ingest`` records shard paths (relative to it, so the folder
+            can move; ``lensdb db survey-root`` re-points it); ``None``: each shard's own folder is its root.
         config_file: the TOML file the settings were read from, if any.
         sections: the raw component sections of the config file (read them with :func:`load_section`).
     """
@@ -53,6 +55,7 @@ class Settings:
     milvus_uri: str
     milvus_token: str | None = None
     log_level: str = "INFO"
+    survey_root: Path | None = None
     config_file: Path | None = None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -61,7 +64,7 @@ class Settings:
         return self.data_dir.joinpath(*parts)
 
 
-_CORE_KEYS = ("data_dir", "database_url", "milvus_uri", "milvus_token", "log_level")
+_CORE_KEYS = ("data_dir", "database_url", "milvus_uri", "milvus_token", "log_level", "survey_root")
 #: The sections a config file may hold, one per component's typed config (read with :func:`load_section`).
 SECTIONS = ("simulate", "ingest", "vectordb", "similarity", "encoder", "probe", "finetune", "service", "serve",
             "grading", "web")
@@ -145,6 +148,7 @@ def load_settings(
         milvus_uri=str(milvus_uri),
         milvus_token=resolve("milvus_token"),
         log_level=log_level,
+        survey_root=Path(resolve("survey_root")).expanduser() if resolve("survey_root") else None,
         config_file=Path(path) if path else None,
         sections=sections,
     )

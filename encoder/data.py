@@ -115,8 +115,8 @@ class TrainingSelection:
             p = Path(s.path)
             if not p.is_file() or p.stat().st_size != s.size_bytes:
                 raise Conflict(
-                    f"shard {s.path} is missing or changed since training started; restore it or "
-                    f"start a new training run"
+                    f"shard {s.path} is missing or changed since training started; restore it, give the shards "
+                    f"at their new place if the data moved, or start a new training run"
                 )
             _, cols = read_catalogue(p)
             mine = self.shard_index == i

@@ -15,6 +15,7 @@ draw (augmentations, key shuffles) comes from a generator seeded by (seed, rank,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -119,7 +120,7 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
         ckpt = load_checkpoint(resume)
         config = _resumed_config(ckpt.config, overrides)
         selection = TrainingSelection.from_state(ckpt.selection)
-        _check_shards(selection, shards)
+        selection = _check_shards(selection, shards)
         selection.verify()
     else:
         if ckpt_path.exists():
@@ -327,12 +328,23 @@ def _resumed_config(stored: EncoderConfig, overrides: dict) -> EncoderConfig:
     return EncoderConfig.from_dict({**stored.to_dict(), **changed})
 
 
-def _check_shards(selection: TrainingSelection, shards: list) -> None:
-    if shards and sorted(str(Path(s).resolve()) for s in shards) != sorted(s.path for s in selection.shards):
+def _check_shards(selection: TrainingSelection, shards: list) -> TrainingSelection:
+    """The selection, its shards found where they are given: the same files (name and size) at another place (the
+    data moved) are followed; other files are refused. Without shards, the recorded paths are used."""
+    if not shards:
+        return selection
+    given: dict[tuple[str, int], str] = {}
+    for item in shards:
+        path = Path(item).resolve()
+        given[(path.name, path.stat().st_size if path.is_file() else -1)] = str(path)
+    recorded = [(Path(s.path).name, s.size_bytes) for s in selection.shards]
+    if sorted(given) != sorted(recorded):
         raise Conflict(
-            "the shards given differ from those the checkpoint was trained on; give the same shards "
-            "or none (the recorded ones are used)"
+            "the shards given differ from those the checkpoint was trained on (by file name and size); give the same "
+            "shards, at their new place if the data moved, or none (the recorded paths are used)"
         )
+    moved = tuple(dataclasses.replace(s, path=given[(Path(s.path).name, s.size_bytes)]) for s in selection.shards)
+    return dataclasses.replace(selection, shards=moved)
 
 
 def _move_optimizer(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

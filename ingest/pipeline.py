@@ -40,7 +40,7 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from lensdb.catalog import queries
+from lensdb.catalog import queries, roots
 from lensdb.catalog.db import make_engine, require_current
 from lensdb.catalog.jobs import job_scope, set_message
 from lensdb.catalog.shards import write_shard
@@ -69,12 +69,17 @@ class IngestConfig:
             ``survey`` column.
         workers: shards ingested at once, each in its own thread, connection and transaction (PostgreSQL
             only: SQLite has a single writer, so there shards go one by one).
+        survey_root: the folder shard paths are recorded relative to (each shard must lie under it); ``None``:
+            each shard's own folder. The root is a row of ``survey_roots``, re-pointed when the data moves.
+        root_name: the name of that root (default: the folder's name).
     """
 
     chunk_rows: int = 100_000
     image_chunk_mb: float = 64.0
     survey: str | None = None
     workers: int = 1
+    survey_root: str | None = None
+    root_name: str | None = None
 
     def __post_init__(self):
         if self.chunk_rows < 1:
@@ -186,6 +191,8 @@ def ingest_paths(target: Engine | Settings | str, paths: Iterable[str | os.PathL
         catalog.db.SchemaOutOfDate: the schema is not current (run ``lensdb db upgrade``).
     """
     config = config or IngestConfig()
+    if isinstance(target, Settings) and config.survey_root is None and target.survey_root is not None:
+        config = dataclasses.replace(config, survey_root=str(target.survey_root))
     progress = progress or Progress()
     shard_paths = find_shards(paths)
     if not shard_paths:
@@ -257,7 +264,8 @@ def _ingest(engine: Engine, reader: ShardReader, config: IngestConfig, job_id: i
     known = queries.shard_named(engine, reader.name)
     if known is not None:
         if known.fingerprint == fingerprint:
-            return ShardOutcome(reader.path, "skipped", known.n_rows, "already ingested (same content)",
+            moved = _repoint(engine, known, reader.path, config)
+            return ShardOutcome(reader.path, "skipped", known.n_rows, "already ingested (same content)" + moved,
                                 known.id, fingerprint)
         raise Conflict(
             f"{reader.path}: another shard named {reader.name!r} was ingested before (from {known.path}; "
@@ -300,9 +308,50 @@ def _catalogue_pass(reader: ShardReader, layout: validate.Layout, config: Ingest
 def _write(engine: Engine, reader: ShardReader, layout: validate.Layout, fingerprint: str,
            job_id: int | None, config: IngestConfig, progress: Progress) -> int:
     """Insert the shard row and its sources in one transaction; returns the shard id."""
-    shard = dict(name=reader.name, path=str(reader.path.resolve()), fingerprint=fingerprint, n_rows=layout.n_rows,
+    folder, relative = _root_folder(reader.path, config)
+    root = roots.root_for(engine, folder, config.root_name)
+    shard = dict(name=reader.name, root=root, path=relative, fingerprint=fingerprint, n_rows=layout.n_rows,
                  cutout=layout.cutout, image_dtype=layout.image_dtype, job_id=job_id)
     return write_shard(engine, shard, _source_batches(reader, layout, config, progress))
+
+
+def _root_folder(path: Path, config: IngestConfig) -> tuple[Path, str]:
+    """(root folder, the shard's path relative to it) for a shard file at ``path``."""
+    resolved = path.resolve()
+    if config.survey_root is None:
+        return resolved.parent, resolved.name
+    root = Path(config.survey_root).expanduser().resolve()
+    try:
+        return root, resolved.relative_to(root).as_posix()
+    except ValueError:
+        raise InvalidInput(f"{path}: the shard is not under the survey root {root}; ingest shards from inside it, "
+                           "or give another --survey-root") from None
+
+
+def _repoint(engine: Engine, known: queries.ShardRow, path: Path, config: IngestConfig) -> str:
+    """Record an already ingested shard found at a new place there; returns what was done, for the message.
+
+    When its survey root's folder is gone and the shard lies at the same place under a new folder, the whole root
+    moves (every shard of a moved folder at once); otherwise only this shard is re-pointed.
+    """
+    here = path.resolve()
+    old = Path(known.path)
+    if old.exists() and old.resolve() == here:
+        return ""
+    if known.root is not None and not Path(known.path).exists():
+        old_root = Path(known.path[: len(known.path) - len(known.stored_path)])
+        parts = Path(known.stored_path).parts
+        if not old_root.exists() and here.parts[-len(parts):] == parts:
+            new_root = Path(*here.parts[: len(here.parts) - len(parts)])
+            if config.survey_root is None or Path(config.survey_root).expanduser().resolve() == new_root:
+                roots.set_root(engine, known.root, new_root)
+                log.warning("survey root %r re-pointed from %s (gone) to %s", known.root, old_root, new_root)
+                return f"; survey root {known.root!r} re-pointed from {old_root} to {new_root}"
+    folder, relative = _root_folder(path, config)
+    root = roots.root_for(engine, folder, config.root_name)
+    roots.move_shard(engine, known.id, root, relative)
+    log.warning("shard %s re-pointed from %s to %s", known.name, known.path, here)
+    return f"; re-pointed from {known.path} to {here}"
 
 
 def _source_batches(reader: ShardReader, layout: validate.Layout, config: IngestConfig,

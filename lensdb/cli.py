@@ -20,6 +20,7 @@ from lensdb.core.logs import setup_logging
 #: where ``func(args, settings) -> int | None``.
 COMMAND_MODULES = (
     "lensdb.commands.simulate",
+    "lensdb.commands.convert",
     "lensdb.commands.ingest",
     "lensdb.commands.catalog",
     "lensdb.commands.vectors",
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
     "lensdb.commands.classifiers",
     "lensdb.commands.api",
     "lensdb.commands.jobs",
+    "lensdb.commands.export",
     "lensdb.commands.grading",
     "lensdb.commands.web",
 )
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "($LENSDB_MILVUS_URI, default <data-dir>/milvus.db)")
     parser.add_argument("--milvus-token", metavar="TOKEN", help="Milvus token ($LENSDB_MILVUS_TOKEN)")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING, ERROR")
+    parser.add_argument("--survey-root", metavar="DIR", help="folder under which ingest records shard paths, "
+                        "relative to it, so the data can move ($LENSDB_SURVEY_ROOT; default: each shard's folder; "
+                        "re-point with 'lensdb db survey-root')")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -72,6 +77,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         milvus_uri=args.milvus_uri,
         milvus_token=args.milvus_token,
         log_level=args.log_level,
+        survey_root=args.survey_root,
     )
 
 

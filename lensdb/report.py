@@ -73,8 +73,16 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A table cell that links out (for example to the Legacy Survey viewer)."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Table:
-    """A table; cells are shown with ``str()``, so callers format floats themselves."""
+    """A table; cells are shown with ``str()`` (a :class:`Link` as a link), so callers format floats themselves."""
 
     header: Sequence[str]
     rows: Sequence[Sequence[object]]
@@ -149,6 +157,8 @@ def _atomic_write(dest: Path, write: Callable[[Path], object]) -> None:
 
 def _table_html(table: Table) -> str:
     def cell(value: object) -> str:
+        if isinstance(value, Link):
+            return f'<td><a href="{_esc(value.url)}" rel="noopener">{_esc(value.text)}</a></td>'
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         return f'<td class="num">{_esc(value)}</td>' if numeric else f"<td>{_esc(value)}</td>"
 

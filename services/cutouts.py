@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 
@@ -57,8 +58,11 @@ class CutoutService:
             with ShardReader(row.path) as reader:
                 image = reader.cutouts([row.row], check=False)[0]
         except (InvalidInput, OSError) as exc:
+            moved = ("; if the data folder moved, re-point its survey root on the server ('lensdb db survey-root NAME "
+                     "NEWDIR'; 'lensdb db shards' shows where each shard is read from)"
+                     if not os.path.exists(row.path) else "")
             raise Conflict(f"the image of object {object_id} cannot be read from shard {row.shard} on the server: "
-                           f"{exc}") from exc
+                           f"{exc}{moved}") from exc
         size = image.shape[-1]
         if crop > size:
             raise InvalidInput(f"crop {crop} is larger than the stored {size}-pixel cutout")

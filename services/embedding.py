@@ -7,15 +7,14 @@ the job with the message naming file, key and problem), object ids must be uniqu
 of images and catalogue rows is read from HDF5 while the model runs on the current one
 (:func:`lensdb.encoder.batch.encoded_chunks`). Each chunk is *upserted* into the collection of the checkpoint's
 encoder version, so a shard interrupted half-way is simply redone without duplicates; once all its vectors are
-written, a small JSON marker ``<data_dir>/embed/<version>/done/<shard>-<hash>.json`` is written atomically and a
-later run skips the shard while the file (size, mtime) and the Milvus URI are unchanged. One marker per shard, so the
-indexed Jobs of ``--shard i/n`` never write the same file.
+written, a small JSON marker ``<data_dir>/embed/<version>/done/<shard>.json`` is written atomically and a
+later run skips the shard while the file (size, mtime) and the Milvus URI are unchanged, wherever the file now
+lies. One marker per shard, so the indexed Jobs of ``--shard i/n`` never write the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -49,14 +48,17 @@ def _stat(path: Path) -> dict[str, int]:
 
 
 class DoneMarkers:
-    """``<data_dir>/embed/<version folder>/done/<shard name>-<8 hex of its absolute path>.json``, one per shard."""
+    """``<data_dir>/embed/<version folder>/done/<shard name>.json``, one per shard.
+
+    Keyed by the shard's name (unique in a catalogue), not its folder: a data folder that moved keeps its shards done
+    while their size and modification time are unchanged (``mv``, ``rsync -a`` and ``cp -p`` keep both).
+    """
 
     def __init__(self, folder: Path, milvus_uri: str, version: str):
         self.folder, self.milvus_uri, self.version = folder, milvus_uri, version
 
     def path(self, shard: Path) -> Path:
-        digest = hashlib.sha256(str(shard.resolve()).encode()).hexdigest()[:8]
-        return self.folder / f"{shard.name}-{digest}.json"
+        return self.folder / f"{shard.name}.json"
 
     def is_done(self, shard: Path) -> bool:
         try:

@@ -119,7 +119,8 @@ class LabelService:
                                             label_set=label_set or DEFAULT_SET, note=note))
 
     def import_lens_list(self, upload: LensListUpload):
-        """Import an uploaded CSV/TSV known-lens list (see :func:`lensdb.catalog.labels.import_labels`)."""
+        """Import an uploaded known-lens list: CSV/TSV, or FITS, VOTable, ECSV or parquet by its file name's ending
+        (see :func:`lensdb.catalog.labels.import_labels`)."""
         if not upload.content:
             raise InvalidInput("content: the uploaded list is empty")
         for field in ("name", "author", "ra_column", "dec_column", "name_column", "grade_column"):

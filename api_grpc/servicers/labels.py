@@ -77,4 +77,5 @@ class LabelsServicer(labels_pb2_grpc.LabelsServicer):
             label_set=r.label_set, n_rows=r.n_rows, matched=r.matched, unmatched=r.unmatched,
             lens_labels=r.lens_labels, near_lens=r.near_lens, duplicates=r.duplicates,
             radius_arcsec=r.radius_arcsec, method=r.method, replaced=r.replaced,
-            unmatched_lines=list(r.unmatched_lines), summary=r.summary())
+            unmatched_lines=list(r.unmatched_lines),
+            summary=r.summary() + (f"; warning: {r.warning}" if r.warning else ""))

@@ -91,6 +91,21 @@ def write_truth(path: str | Path, rows: list[dict]) -> Path:
     return path
 
 
+def write_lens_list(path: str | Path, rows: list[dict]) -> Path:
+    """Write the simulated survey's own known-lens list atomically: ``name, ra, dec`` of every object of class
+    ``lens`` (what ``lensdb labels import`` reads; a real list, on the real sky, matches nothing here)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "ra", "dec"])
+        for row in rows:
+            if row["class"] == "lens":
+                writer.writerow([f"SIM-{row['object_id']}", row["ra"], row["dec"]])
+    tmp.replace(path)
+    return path
+
+
 def read_truth(path: str | Path) -> list[dict]:
     """truth.csv as a list of dicts (values as strings; empty strings for absent lens parameters)."""
     with open(path, newline="") as f:

@@ -27,7 +27,7 @@ import numpy as np
 
 from lensdb.core.errors import Conflict
 from lensdb.ingest.schema import shard_name, write_shard
-from lensdb.ingest.simulate.catalog import catalogue_columns, truth_rows, write_truth
+from lensdb.ingest.simulate.catalog import catalogue_columns, truth_rows, write_lens_list, write_truth
 from lensdb.ingest.simulate.config import SimulateConfig
 from lensdb.ingest.simulate.objects import ObjectSpec, draw_object
 from lensdb.ingest.simulate.scene import render
@@ -39,6 +39,8 @@ SIMULATOR_VERSION = "1.0"
 BLOCK = 64
 MANIFEST = "survey.json"
 TRUTH = "truth.csv"
+#: The simulated survey's own known-lens list (name, ra, dec of its lenses), for 'lensdb labels import'.
+LENS_LIST = "lenses.csv"
 _CHUNK = 32  # objects per task sent to a worker
 
 
@@ -129,8 +131,9 @@ def simulate_survey(config: SimulateConfig, out_dir: str | Path | None = None, *
                     progress: bool = False) -> SurveyResult:
     """Simulate ``config.n_objects`` objects into ``out_dir`` (default ``config.out_dir``).
 
-    Writes ``images_npix{S}_{start:09d}_{end:09d}.h5`` shards, ``truth.csv`` (one row per object, shard order) and
-    ``survey.json``. Finished shards are skipped, so an interrupted run resumes where it stopped.
+    Writes ``images_npix{S}_{start:09d}_{end:09d}.h5`` shards, ``truth.csv`` (one row per object, shard order),
+    ``lenses.csv`` (the survey's own known-lens list: name, ra, dec of its lenses) and ``survey.json``.
+    Finished shards are skipped, so an interrupted run resumes where it stopped.
 
     Raises:
         Conflict: the folder holds a survey made with different settings.
@@ -177,11 +180,12 @@ def simulate_survey(config: SimulateConfig, out_dir: str | Path | None = None, *
             bar.close()
 
     truth_path = write_truth(out / TRUTH, truth)
+    write_lens_list(out / LENS_LIST, truth)
     counts = dict(sorted(Counter(r["class"] for r in truth).items()))
     manifest.update(complete=True, n_objects=config.n_objects, counts=counts,
                     surveys=dict(sorted(Counter(r["survey"] for r in truth).items())),
                     shards=[{"file": p.name, "start": s, "end": e} for p, (s, e) in zip(shards, bounds, strict=True)],
-                    truth=TRUTH)
+                    truth=TRUTH, lens_list=LENS_LIST)
     _write_json(manifest_path, manifest)
     log.info("survey of %d objects in %s (%d rendered now): %s", config.n_objects, out, rendered, counts)
     return SurveyResult(out, shards, truth_path, manifest_path, counts, rendered)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import sys
 
 from lensdb.core.config import Settings
 from lensdb.core.units import CUTOUT_RADIUS_ARCSEC as DEFAULT_RADIUS_ARCSEC
@@ -40,6 +41,26 @@ def _register_db(sub) -> None:
                           description="Print the database's schema revision and the newest revision this "
                                       "LensDB knows; reads only.")
     cur.set_defaults(func=_db_current)
+    root = cmds.add_parser(
+        "survey-root", help="list survey roots, or re-point one after moving the data",
+        description="Shards are recorded relative to a survey root, a named folder. With no argument: list the "
+                    "roots (name, folder, shards, whether the folder exists). With NAME PATH: point root NAME at "
+                    "PATH, the folder its shards now lie in (after moving or copying the data: a laptop's disk to "
+                    "a cluster volume); every shard of the root is then read from there. Checks that the shards "
+                    "are found under PATH and refuses otherwise (--force to set it anyway). Writes only the "
+                    "root's row.",
+        epilog="Example: mv lensdb-data/survey /scratch/survey && lensdb db survey-root survey /scratch/survey")
+    root.add_argument("name", nargs="?", metavar="NAME", help="root name (see the list)")
+    root.add_argument("path", nargs="?", metavar="PATH", help="the folder the root's shards now lie in")
+    root.add_argument("--create", action="store_true", help="create root NAME when there is none")
+    root.add_argument("--force", action="store_true", help="set it even when shards are missing under PATH")
+    root.set_defaults(func=_db_survey_root)
+    sh = cmds.add_parser("shards", help="list ingested shards, their roots and whether each file is found",
+                         description="Print every ingested shard: id, name, rows, cutout, survey root, the file "
+                                     "it is read from now, and whether that file exists; reads only. Exit status "
+                                     "2 when a shard's file is missing (re-point its root with 'lensdb db "
+                                     "survey-root').")
+    sh.set_defaults(func=_db_shards)
 
 
 def _register_labels(sub) -> None:
@@ -49,8 +70,9 @@ def _register_labels(sub) -> None:
                     "to the ingested sources, or list the sets with their label counts.")
     cmds = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
     imp = cmds.add_parser(
-        "import", help="import a known-lens list (CSV/TSV of positions) as a label set",
-        description="Read FILE (comma- or tab-separated with a header line; columns ra/RA/'RA [deg]'/ra_deg "
+        "import", help="import a known-lens list (CSV/TSV, FITS, VOTable, ECSV, parquet) as a label set",
+        description="Read FILE (comma- or tab-separated with a header line, or a FITS, VOTable, ECSV or parquet "
+                    "table read with astropy; columns ra/RA/'RA [deg]'/ra_deg "
                     "and dec/DEC/'DEC [deg]' in decimal degrees, optional name and grade/grading), "
                     "cross-match each entry to the sources table and write one label set to the database: "
                     "a 'lens' label on the nearest source within the radius (default 25.2 arcsec = one "
@@ -58,10 +80,12 @@ def _register_labels(sub) -> None:
                     "never drawn as a non-lens. Prints matched, unmatched and duplicate counts. One "
                     "transaction: a bad file or an error writes nothing. Re-importing the same file into "
                     "the same set replaces its labels (no duplicates); a different file under an existing "
-                    "set name needs --replace.",
+                    "set name needs --replace. Warns when fewer than 10 %% of the entries match, saying where the "
+                    "ingested footprint is (RA/Dec ranges per survey) and where the list's positions are.",
         epilog="Example (lenscat's catalogue): lensdb labels import catalog.csv --name lenscat "
                "--grade-map confident=A,probable=B")
-    imp.add_argument("file", metavar="FILE", help="CSV or TSV known-lens list")
+    imp.add_argument("file", metavar="FILE", help="known-lens list: CSV or TSV, or any table astropy reads by "
+                     "its ending (.fits, .vot/.xml VOTable, .ecsv, .parquet)")
     imp.add_argument("--name", help="label set name (default: FILE's name without extension)")
     imp.add_argument("--radius-arcsec", type=float, default=DEFAULT_RADIUS_ARCSEC, metavar="ARCSEC",
                      help=f"match radius, arcsec (default: {DEFAULT_RADIUS_ARCSEC})")
@@ -117,6 +141,71 @@ def _db_current(args, settings: Settings) -> int:
     return 0
 
 
+def _db_survey_root(args, settings: Settings) -> int:
+    import os
+
+    from lensdb.catalog import queries
+    from lensdb.catalog.db import make_engine, require_current
+    from lensdb.catalog.roots import set_root
+    from lensdb.core.errors import InvalidInput
+
+    if args.name is not None and args.path is None:
+        raise InvalidInput("give NAME and PATH to re-point a root, or nothing to list them")
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        if args.name is None:
+            roots = queries.survey_roots(engine)
+            if not roots:
+                print("no survey roots (ingest shards first)")
+            for r in roots:
+                state = "ok" if os.path.isdir(r.path) else "MISSING"
+                print(f"{r.name:<24} {r.n_shards:>6} shard(s)  {state:<8} {r.path}")
+            return 0
+        new = os.path.realpath(os.path.expanduser(args.path))
+        mine = [s for s in queries.shards(engine) if s.root == args.name]
+        missing = [s for s in mine if not os.path.isfile(os.path.join(new, s.stored_path))]
+        if missing and not args.force:
+            raise InvalidInput(
+                f"{len(missing)} of {len(mine)} shard(s) of root {args.name!r} are not under {new} (e.g. "
+                f"{os.path.join(new, missing[0].stored_path)}); give the folder that holds them, or --force")
+        old, new = set_root(engine, args.name, new, create=args.create)
+    finally:
+        engine.dispose()
+    print(f"survey root {args.name!r}: {old or '(new)'} -> {new} ({len(mine)} shard(s)"
+          + (f", {len(missing)} missing" if missing else "") + ")")
+    return 0
+
+
+def _db_shards(args, settings: Settings) -> int:
+    import os
+
+    from lensdb.catalog import queries
+    from lensdb.catalog.db import make_engine, require_current
+
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        shards = queries.shards(engine)
+    finally:
+        engine.dispose()
+    if not shards:
+        print("no shards ingested; see 'lensdb ingest --help'")
+        return 0
+    print(f"{'id':>4} {'name':<40} {'rows':>9} {'px':>4} {'root':<16} {'state':<8} file")
+    missing = 0
+    for s in shards:
+        ok = os.path.isfile(s.path)
+        missing += not ok
+        print(f"{s.id:>4} {s.name:<40} {s.n_rows:>9,} {s.cutout:>4} {(s.root or '-'):<16} "
+              f"{'ok' if ok else 'MISSING':<8} {s.path}")
+    if missing:
+        print(f"{missing} shard file(s) missing: move the data back, or re-point the root "
+              "('lensdb db survey-root NAME NEWDIR')")
+        return 2
+    return 0
+
+
 def _labels_import(args, settings: Settings) -> int:
     from lensdb.catalog.db import make_engine
     from lensdb.catalog.jobs import job_scope
@@ -135,6 +224,8 @@ def _labels_import(args, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(report.summary())
+    if report.warning:
+        print(f"warning: {report.warning}", file=sys.stderr)
     if report.unmatched_lines:
         shown = ", ".join(map(str, report.unmatched_lines[:20]))
         more = " ..." if len(report.unmatched_lines) > 20 else ""

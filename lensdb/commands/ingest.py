@@ -23,6 +23,10 @@ file, the key and the problem, and nothing of it is written. Ingesting a shard a
 ('skipped'): a shard is known by its file name plus a fingerprint of its content. A killed run can simply be
 run again.
 
+Shard paths are recorded relative to a survey root (a named folder: --survey-root, else each shard's own
+folder), so the data can move: after moving the folder, run 'lensdb db survey-root NAME NEWDIR', or ingest
+the shards again from the new place (they are skipped, and their root is re-pointed there).
+
 The database must be at the current schema ('lensdb db upgrade'). For convenience an EMPTY SQLite database
 (such as the embedded default, <data-dir>/lensdb.sqlite, on first use) gets the schema created; PostgreSQL
 is never upgraded implicitly.
@@ -52,6 +56,10 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, metavar="N",
                    help=f"shards ingested at once, each in its own transaction (default {defaults.workers}); "
                         "PostgreSQL only, SQLite takes shards one by one")
+    p.add_argument("--root-name", metavar="NAME",
+                   help="name of the survey root the shard paths are recorded under (default: the root folder's "
+                        "name); the root folder is --survey-root (a global flag, $LENSDB_SURVEY_ROOT), else each "
+                        "shard's own folder")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (they are drawn only on a terminal anyway)")
     p.set_defaults(func=run)
@@ -62,7 +70,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from lensdb.ingest.pipeline import IngestConfig, ingest_paths
 
     config = load_section(IngestConfig, settings, "ingest", chunk_rows=args.chunk_rows,
-                          image_chunk_mb=args.image_chunk_mb, survey=args.survey, workers=args.workers)
+                          image_chunk_mb=args.image_chunk_mb, survey=args.survey, workers=args.workers,
+                          root_name=args.root_name,
+                          survey_root=str(settings.survey_root) if settings.survey_root else None)
     engine = make_engine(settings.database_url)
     try:
         _ensure_schema(engine)

@@ -23,6 +23,8 @@ Writes into OUT (default <data-dir>/survey):
                                             objid, flux, ebv, psfsize, psfdepth, source_type, survey, z_phot_*, ...)
   truth.csv                                 object_id, survey, class (galaxy, lens, ring, spiral, companion,
                                             merger), lens parameters (empty for non-lenses)
+  lenses.csv                                the survey's own known-lens list (name, ra, dec of its lenses), for
+                                            'lensdb labels import'
   survey.json                               settings, counts, shard list
 Re-running with the same settings skips finished shards and gives identical files.
 Settings come from the [simulate] section of the config file, overridden by these flags."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensdb.report import Figure, Section, Table, write_report
+from lensdb.report import Figure, Link, Section, Table, write_report
 
 
 def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api, grading=None) -> Path:
@@ -99,7 +99,24 @@ def _probe_section(probe: dict) -> Section:
         tables=[Table(["ratio", "non-lenses", f"TP@{probe['top_n_metric']}", "precision", "best epoch"], rows,
                       "Validation results per training ratio (Fig. 4)"),
                 Table(["truth class", "candidates"], list(probe["candidate_classes"].items()),
-                      f"What the {probe['candidates']} new candidates really are")])
+                      f"What the {probe['candidates']} new candidates really are"),
+                *_top_candidates(probe)])
+
+
+def _top_candidates(probe: dict, n: int = 10) -> list[Table]:
+    """The first ``n`` rows of the probe's candidate TSV, each with its Legacy Survey viewer link."""
+    import csv
+
+    path = Path(probe.get("tsv") or "")
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [r for _, r in zip(range(n), csv.DictReader(f, delimiter="\t"), strict=False)]
+    return [Table(["rank", "object_id", "score", "ra", "dec", "mag_z", "sky"],
+                  [(r["rank"], r["object_id"], r["score"], f"{float(r['ra']):.5f}", f"{float(r['dec']):.5f}",
+                    r["mag_z"], Link("Legacy Survey viewer", r["viewer"]) if r.get("viewer") else "")
+                   for r in rows],
+                  f"The top {len(rows)} candidates ({path.name}; the viewer shows the real sky at each position)")]
 
 
 def _grading_section(demo, grading: dict) -> Section:

@@ -60,6 +60,19 @@ def test_query_actions_against_lensdb_serve(world, served, capsys, monkeypatch, 
         "rank", "object_id"]
     assert len(lines) == 7 and all(line.split()[5] == "south" for line in lines[2:])
     assert (tmp_path / "similar.png").is_file() and "grid" in err
+    assert lines[1].split()[-1] == "viewer" and "https://www.legacysurvey.org/viewer?ra=" in lines[2]
+
+    # search results out in the field's formats: an astropy table and DS9 regions
+    code, out, err = query(capsys, target, "similar", "--id", str(qid), "-k", "4", "--out", str(tmp_path / "hits.ecsv"))
+    assert code == 0 and "wrote 4 row(s)" in err
+    from astropy.table import Table
+    from regions import Regions
+
+    hits = Table.read(tmp_path / "hits.ecsv")
+    assert list(hits["rank"]) == [1, 2, 3, 4] and str(hits["ra"].unit) == "deg" and "viewer" in hits.colnames
+    assert query(capsys, target, "cone", str(world.columns["ra"][0]), str(world.columns["dec"][0]), "15", "--out",
+                 str(tmp_path / "cone.reg"))[0] == 0
+    assert len(Regions.read(str(tmp_path / "cone.reg"), format="ds9")) >= 1
 
     code, out, _ = query(capsys, target, "similar", "--ra", str(world.columns["ra"][9]), "--dec",
                          str(world.columns["dec"][9]), "-k", "3", "--json")

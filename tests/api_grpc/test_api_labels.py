@@ -86,6 +86,21 @@ def test_import_lens_list_upload(world, client, tmp_path):
     assert again.replaced == 2
 
 
+def test_import_lens_list_upload_in_fits_and_votable_and_the_footprint_warning(world, client, tmp_path):
+    from astropy.table import Table
+
+    c = world.columns
+    for ending, fmt in (("fits", "fits"), ("vot", "votable")):
+        path = tmp_path / f"my_lenses.{ending}"
+        Table({"ra": [c["ra"][50], c["ra"][60]], "dec": [c["dec"][50], c["dec"][60]]}).write(path, format=fmt)
+        res = client.import_lens_list(path, name=_name(ending))
+        assert (res.n_rows, res.matched, res.lens_labels) == (2, 2, 2) and "warning" not in res.summary
+    far = tmp_path / "far.ecsv"
+    Table({"ra": [200.0], "dec": [-60.0]}).write(far)
+    res = client.import_lens_list(far, name=_name("far"))
+    assert res.matched == 0 and "warning: only 0 of 1 entries" in res.summary and "footprint" in res.summary
+
+
 def test_import_of_a_malformed_list_is_invalid(world, client, tmp_path):
     path = tmp_path / "broken.csv"
     path.write_text("name,foo\nx,1\n")

@@ -283,3 +283,38 @@ def test_server_and_service_settings_live_in_their_own_sections(tmp_path):
         ServeConfig.from_settings(old)
     with pytest.raises(ConfigError, match=r"\[service\] page_size 9 exceeds max_page_size 8"):
         ServiceConfig(page_size=9, max_page_size=8)
+
+
+def test_reflection_v1_as_well_as_v1alpha(world, server):
+    """A v1 reflection client (its own v1 message classes, the v1 method path) lists the services and fetches
+    descriptors; v1alpha answers the same."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    from lensdb.api_grpc.reflection import V1, V1ALPHA
+
+    pool = descriptor_pool.Default()
+    classes = {}
+    for version in ("v1", "v1alpha"):
+        req = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"grpc.reflection.{version}."
+                                                                          "ServerReflectionRequest"))
+        resp = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"grpc.reflection.{version}."
+                                                                           "ServerReflectionResponse"))
+        classes[version] = (req, resp)
+    answers = {}
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        for version, service in (("v1", V1), ("v1alpha", V1ALPHA)):
+            req, resp = classes[version]
+            call = channel.stream_stream(f"/{service}/ServerReflectionInfo", request_serializer=req.SerializeToString,
+                                         response_deserializer=resp.FromString)
+            replies = list(call(iter([req(list_services=""), req(file_containing_symbol=SERVICE_NAMES[0]),
+                                      req(file_containing_symbol=V1)]), timeout=30))
+            listed = {s.name for s in replies[0].list_services_response.service}
+            files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+                     for b in replies[1].file_descriptor_response.file_descriptor_proto]
+            v1_file = descriptor_pb2.FileDescriptorProto.FromString(
+                replies[2].file_descriptor_response.file_descriptor_proto[0])
+            answers[version] = (listed, {f.name for f in files}, v1_file.package)
+    assert answers["v1"] == answers["v1alpha"]
+    listed, names, package = answers["v1"]
+    assert {V1, V1ALPHA, *SERVICE_NAMES} <= listed
+    assert any(n.startswith("lensdb/v1/") for n in names) and package == "grpc.reflection.v1"

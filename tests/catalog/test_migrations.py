@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from catalog_testdata import insert_sources
 from sqlalchemy import inspect, text
 
 from lensdb.catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
@@ -71,7 +72,7 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
 
 
 def test_each_revision_steps_up_and_down(db_url):
-    assert REVISIONS[:3] == ["0001", "0002", "0003"]
+    assert REVISIONS[:5] == ["0001", "0002", "0003", "0004", "0005"]
     for rev in REVISIONS:
         upgrade(db_url, rev)
         assert current_revision(db_url) == rev
@@ -132,3 +133,39 @@ def test_cli_reports_unreachable_database(capsys):
     url = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
     assert main(["--database-url", url, "db", "upgrade"]) == 3  # unavailable: worth a retry, unlike bad input
     assert "cannot reach database" in capsys.readouterr().err
+
+
+def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_path):
+    upgrade(db_url, "0004")
+    engine = make_engine(db_url)
+    folder = tmp_path / "old place" / "survey"
+    try:
+        with engine.begin() as conn:
+            for path in (folder / "a.h5", folder / "b.h5", tmp_path / "other" / "c.h5"):
+                conn.execute(text("INSERT INTO shards (name, path, fingerprint, n_rows, cutout, image_dtype, "
+                                  "ingested_at) VALUES (:n, :p, 'f', 1, 152, 'float32', CURRENT_TIMESTAMP)"),
+                             {"n": path.name, "p": str(path)})
+        # an ingested object of shard a.h5: the migration rebuilds shards (SQLite's batch mode) under it
+        insert_sources(engine, [10.0], [1.0])
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sources SET shard_id = (SELECT id FROM shards WHERE name = 'a.h5')"))
+            conn.execute(text("DELETE FROM shards WHERE name = 'test-shard'"))
+        upgrade(db_url)
+        from lensdb.catalog import queries
+
+        rows = {s.name: s for s in queries.shards(engine)}
+        assert {n: (s.root, s.stored_path) for n, s in rows.items()} == {
+            "a.h5": ("survey", "a.h5"), "b.h5": ("survey", "b.h5"), "c.h5": ("other", "c.h5")}
+        assert rows["a.h5"].path == str(folder / "a.h5")
+        assert {(r.name, r.path, r.n_shards) for r in queries.survey_roots(engine)} == {
+            ("survey", str(folder), 2), ("other", str(tmp_path / "other"), 1)}
+        downgrade(db_url, "0004")
+        with engine.connect() as conn:
+            paths = dict(conn.execute(text("SELECT name, path FROM shards")).all())
+        assert paths == {"a.h5": str(folder / "a.h5"), "b.h5": str(folder / "b.h5"),
+                         "c.h5": str(tmp_path / "other" / "c.h5")}
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT s.name FROM sources AS o JOIN shards AS s ON s.id = o.shard_id")
+                                ).scalars().all() == ["a.h5"]
+    finally:
+        engine.dispose()

@@ -39,7 +39,7 @@ def test_every_block_is_named_and_checked():
 
 
 EXPECTED_ORDER = ("known_lenses_south_bright", "top_new_candidates", "cone_search", "my_targets_table",
-                  "crossmatch_my_targets", "random_non_lenses", "graded_lenses_by_consensus")
+                  "crossmatch_my_targets", "random_non_lenses", "graded_lenses_by_consensus", "candidates_view")
 
 
 @pytest.fixture
@@ -143,6 +143,8 @@ def test_sql_examples_run_and_return_what_they_say(populated):
     rows = results["graded_lenses_by_consensus"]
     g = populated["graded"]
     assert [(r[0], r[1], float(r[5]), r[6]) for r in rows] == [(g[2], 1, 3.0, "A"), (g[0], 2, 2.5, "A")]
+
+    assert results["candidates_view"] == results["top_new_candidates"]
 
 
 def test_readme_shows_only_tested_examples():

@@ -78,8 +78,14 @@ def test_wheel_adds_only_lensdb_to_site_packages(wheel):
     # The data the packages read at run time travel with them.
     for needed in ("lensdb/catalog/migrations/versions/0001_initial_schema.py", "lensdb/catalog/migrations/env.py",
                    "lensdb/catalog/migrations/script.py.mako", "lensdb/catalog/data/training_lenses.tsv",
-                   "lensdb/api_grpc/proto/lensdb/v1/search.proto", "lensdb/core/errors.py", "lensdb/cli.py"):
+                   "lensdb/api_grpc/proto/lensdb/v1/search.proto", "lensdb/core/errors.py", "lensdb/cli.py",
+                   "lensdb/catalog/SQL.md", "lensdb/catalog/migrations/versions/0005_survey_roots.py"):
         assert needed in names, needed
+    # Every .proto of the protocol ships, so that clients in other languages can generate their stubs from the wheel.
+    protos = sorted(p.name for p in (REPO / "api_grpc" / "proto" / "lensdb" / "v1").glob("*.proto"))
+    assert len(protos) >= 6
+    for proto in protos:
+        assert f"lensdb/api_grpc/proto/lensdb/v1/{proto}" in names, proto
 
 
 def test_installed_modules_import_without_the_repository(installed, tmp_path):

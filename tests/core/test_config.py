@@ -124,3 +124,15 @@ def test_section_errors_name_the_key(tmp_path, section, match):
     cfg.write_text(section)
     with pytest.raises(ConfigError, match=match):
         load_section(Demo, load_settings(config_file=cfg, env={}, sections=("demo",)), "demo")
+
+
+def test_survey_root_from_environment_file_and_flag(tmp_path):
+    from lensdb.core.config import load_settings
+
+    assert load_settings(env={}, data_dir=str(tmp_path)).survey_root is None
+    env = {"LENSDB_SURVEY_ROOT": str(tmp_path / "env")}
+    assert load_settings(env=env, data_dir=str(tmp_path)).survey_root == tmp_path / "env"
+    (tmp_path / "lensdb.toml").write_text(f'survey_root = "{tmp_path / "file"}"\n')
+    assert load_settings(env={}, data_dir=str(tmp_path)).survey_root == tmp_path / "file"
+    flagged = load_settings(env=env, data_dir=str(tmp_path), survey_root=str(tmp_path / "flag"))
+    assert flagged.survey_root == tmp_path / "flag"

@@ -89,6 +89,8 @@ def test_every_artefact_is_there(demo_run):
     for needle in ("Similarity search", "Linear probes", "SELECT p.rank", "The gRPC API", "Did the encoder learn?",
                    "Grade the candidates in a browser", "lensdb --data-dir"):
         assert needle in page
+    # the top candidates link to the Legacy Survey viewer at their positions
+    assert page.count('<a href="https://www.legacysurvey.org/viewer?ra=') >= 1
     grading = json.loads((data / "demo" / "state.json").read_text())["steps"]["report"]["result"]["grading"]
     assert f'href="{grading["url"]}"' in page and grading["url"].endswith(f"/queue/{grading['queue']}")
 

@@ -85,6 +85,12 @@ def test_vectors_norms_metadata_and_rerun_idempotent(tmp_path, settings, checkpo
     again = embed_shards(settings, [a, b], ckpt, device="cpu", precision="fp32")
     assert len(again.skipped) == 2 and not again.embedded
     assert _count(settings, version) == 18
+    # the data folder moved (mv keeps size and mtime): still done
+    moved = tmp_path / "moved"
+    (tmp_path / "shards").rename(moved)
+    after_move = embed_shards(settings, [moved], ckpt, device="cpu", precision="fp32")
+    assert len(after_move.skipped) == 2 and not after_move.embedded
+    (moved).rename(tmp_path / "shards")
     # a changed shard file is embedded again, by upsert: still no duplicates
     make_shard(a, n=11, size=SIZE, seed=3, brick=1)
     third = embed_shards(settings, [a, b], ckpt, device="cpu", precision="fp32")

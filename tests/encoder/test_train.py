@@ -53,6 +53,19 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(shard, tmp_path):
     assert resumed.version == straight.version
 
 
+def test_resume_after_the_data_moved(shard, tmp_path):
+    config = tiny_config(epochs=2)
+    train(config, [shard], tmp_path / "run", progress=False, max_steps=2)
+    moved = tmp_path / "elsewhere" / shard.name
+    moved.parent.mkdir()
+    shard.rename(moved)
+    with pytest.raises(Conflict, match="at their new place"):  # the recorded path is gone
+        train(config, [], tmp_path / "run", progress=False, resume=tmp_path / "run" / "checkpoint.pt")
+    resumed = train(config, [moved], tmp_path / "run", progress=False, resume=tmp_path / "run" / "checkpoint.pt")
+    assert resumed.complete and resumed.step == 6
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt").selection["shards"][0]["path"] == str(moved.resolve())
+
+
 def test_refuses_to_overwrite_or_to_change_a_run_on_resume(shard, tmp_path):
     out = tmp_path / "run"
     train(tiny_config(), [shard], out, progress=False, max_steps=1)

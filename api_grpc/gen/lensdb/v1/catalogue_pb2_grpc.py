@@ -50,7 +50,8 @@ class CatalogueServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetObjects(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Catalogue rows of the given object ids, in the order asked.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

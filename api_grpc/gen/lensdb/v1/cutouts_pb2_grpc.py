@@ -45,7 +45,8 @@ class CutoutsServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetCutout(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One object's cutout, as a PNG or the stored floats.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -77,7 +77,8 @@ class LabelsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveLabels(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Remove the labels of the given objects from a set.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -90,7 +91,8 @@ class LabelsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListLabelSets(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Label sets with their counts per class.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -103,7 +105,8 @@ class LabelsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImportLensList(self, request, context):
-        """Cross-match an uploaded known-lens list (CSV or TSV) to the catalogue and store it as a label set.
+        """Cross-match an uploaded known-lens list (CSV, TSV, or FITS, VOTable, ECSV or parquet by the file name's ending)
+        to the catalogue and store it as a label set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,7 +55,8 @@ class ProbesServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListModels(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The stored models of the kinds asked, oldest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -1,0 +1,101 @@
+"""Relocatable shards: a data folder moved after ingest keeps serving cutouts once its survey root is re-pointed
+(by 'lensdb db survey-root' or by ingesting again from the new place)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from ingest_shards import write_test_shard
+
+from lensdb.catalog import queries
+from lensdb.catalog.db import make_engine
+from lensdb.cli import main
+from lensdb.core.config import load_settings
+from lensdb.core.errors import Conflict, InvalidInput
+from lensdb.ingest.cutouts import read_cutouts
+from lensdb.ingest.pipeline import IngestConfig, ingest_paths
+from lensdb.services.backends import Backends
+from lensdb.services.config import ServiceConfig
+from lensdb.services.cutouts import CutoutService
+
+
+def _cutouts(engine, n=2):
+    ids = sorted(queries.image_locations(engine, _all_ids(engine)))[:n]
+    return read_cutouts(queries.image_locations(engine, ids), ids, missing="raise")
+
+
+def _all_ids(engine):
+    return [int(i) for i in queries.ids_matching(engine, None)]
+
+
+@pytest.fixture
+def survey(tmp_path):
+    folder = tmp_path / "laptop" / "survey"
+    (folder / "sub").mkdir(parents=True)
+    write_test_shard(folder / "a.h5", 20, first_objid=0)
+    write_test_shard(folder / "sub" / "b.h5", 10, first_objid=100)
+    return folder
+
+
+def test_moved_folder_served_after_survey_root_repointed(tmp_path, catalog_url, survey, capsys):
+    engine = make_engine(catalog_url)
+    try:
+        report = ingest_paths(engine, [survey, survey / "sub"], config=IngestConfig(survey_root=str(survey)))
+        assert report.ok and report.rows_written == 30
+        roots = queries.survey_roots(engine)
+        assert [(r.name, r.n_shards) for r in roots] == [("survey", 2)]
+        assert sorted(s.stored_path for s in queries.shards(engine)) == ["a.h5", "sub/b.h5"]
+        before = _cutouts(engine)
+
+        moved = tmp_path / "cluster" / "volume"
+        moved.parent.mkdir(parents=True)
+        shutil.move(str(survey), str(moved))
+        with pytest.raises(InvalidInput, match="no such file"):
+            _cutouts(engine)
+        data = ["--database-url", catalog_url]
+        assert main([*data, "db", "shards"]) == 2
+        assert "MISSING" in capsys.readouterr().out
+        oid = sorted(queries.image_locations(engine, _all_ids(engine)))[0]
+        settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=catalog_url)
+        backends = Backends(settings, ServiceConfig())
+        try:
+            with pytest.raises(Conflict, match="re-point its survey root"):
+                CutoutService(backends).get(oid, png=False)
+            assert main([*data, "db", "survey-root", "survey", str(tmp_path / "nowhere")]) == 2
+            assert main([*data, "db", "survey-root", "survey", str(moved)]) == 0
+            assert f"-> {moved}" in capsys.readouterr().out
+            np.testing.assert_array_equal(_cutouts(engine), before)
+            # the cutout service (what 'lensdb query cutout' asks) serves it again
+            np.testing.assert_array_equal(CutoutService(backends).get(oid, png=False).image, before[0])
+        finally:
+            backends.close()
+        assert main([*data, "db", "shards"]) == 0
+        assert main([*data, "db", "survey-root"]) == 0
+        assert f"survey                        2 shard(s)  ok       {moved}" in capsys.readouterr().out.splitlines()[-1]
+    finally:
+        engine.dispose()
+
+
+def test_ingest_from_the_new_place_repoints(tmp_path, catalog_engine, survey):
+    assert ingest_paths(catalog_engine, [survey]).ok  # root: the shard's own folder
+    before = _cutouts(catalog_engine)
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(survey), str(moved))
+    again = ingest_paths(catalog_engine, [moved])
+    assert again.ok and [o.status for o in again.outcomes] == ["skipped"]
+    assert "re-pointed" in again.outcomes[0].message and str(moved) in again.outcomes[0].message
+    np.testing.assert_array_equal(_cutouts(catalog_engine), before)
+    assert queries.shards(catalog_engine)[0].path == str(moved / "a.h5")
+    # A copy at a third place: the shard alone is re-pointed there, the old folder still exists.
+    copy = tmp_path / "copy"
+    shutil.copytree(moved, copy)
+    assert "re-pointed" in ingest_paths(catalog_engine, [copy]).outcomes[0].message
+    assert queries.shards(catalog_engine)[0].path == str(copy / "a.h5")
+
+
+def test_shard_outside_the_survey_root_is_refused(tmp_path, catalog_engine, survey):
+    report = ingest_paths(catalog_engine, [survey], config=IngestConfig(survey_root=str(tmp_path / "other")))
+    assert not report.ok and "not under the survey root" in report.rejected[0].message
+    assert queries.shards(catalog_engine) == []
