@@ -11,11 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api_grpc"))
 
 from api_world import build_world  # noqa: E402
-
-from lensdb.services import Services  # noqa: E402
-from lensdb.services.config import ServiceConfig  # noqa: E402
-from lensdb.web.config import WebConfig  # noqa: E402
-from lensdb.web.server import WebServer  # noqa: E402
+from web_helpers import start_web  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -27,13 +23,6 @@ def web_world(tmp_path_factory):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("web-world")
     return build_world(tmp, f"sqlite:///{tmp / 'lensdb.sqlite'}", str(tmp / "milvus.db"))
-
-
-def start_web(world, **overrides) -> tuple[WebServer, Services]:
-    services = Services.open(world.settings, ServiceConfig(checkpoint=str(world.checkpoint),
-                                                           encoder_version=world.encoder_version))
-    config = WebConfig(**{"host": "127.0.0.1", "port": 0, **overrides})
-    return WebServer(services, config).start(), services
 
 
 @pytest.fixture(scope="session")

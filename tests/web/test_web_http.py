@@ -8,8 +8,8 @@ import threading
 
 import httpx
 import pytest
-from conftest import start_web
 from sqlalchemy import func, select
+from web_helpers import start_web
 
 from lensdb.catalog.db import make_engine
 from lensdb.catalog.models import Grade, GradingQueue, GradingRound, Prediction
