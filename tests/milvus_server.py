@@ -1,0 +1,157 @@
+"""The real Milvus standalone server (PyPI ``milvus`` 2.3.5: the C++ engine, the Go coordinators, embedded etcd and
+local storage) as a subprocess for the tests and the benchmarks.
+
+``milvus-server`` binds fixed default ports (19530 for the proxy, 2379/2380 for its embedded etcd, 53100... for the
+coordinators), so two runs on one machine collide. :class:`MilvusServer` gives every port explicitly, on free
+loopback ports chosen once, so that a restart comes back at the same address with the same data folder:
+
+- the proxy, root/query/index/data coordinator and node ports, through ``milvus-server``'s flags;
+- the embedded etcd's client and peer ports, through an etcd config file named by ``ETCD_CONFIG_PATH`` (Milvus
+  reads its settings from the environment too): the ``--etcd-port`` flag alone only tells Milvus where to connect,
+  while the embedded etcd itself would still listen on 2379 and 2380;
+- the metrics/health port is probed by ``milvus-server`` itself upwards from 9091 (it cannot be set).
+
+The server runs in its own process group, which :meth:`MilvusServer.kill` ends as a whole (``milvus-server`` is a
+Python wrapper around the ``milvus`` binary).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lite_server import free_port
+
+#: ``milvus-server`` flags of the ports it listens on (besides the proxy's ``--proxy-port``).
+PORT_FLAGS = ("--etcd-port", "--root-coord-port", "--proxy-internal-port", "--query-coord-port",
+              "--query-node-port", "--index-coord-port", "--index-node-port", "--data-coord-port",
+              "--data-node-port")
+
+
+def milvus_server_executable() -> str:
+    """``milvus-server`` of this interpreter's environment (installed by the test extra)."""
+    exe = shutil.which("milvus-server", path=str(Path(sys.executable).parent)) or shutil.which("milvus-server")
+    if not exe:
+        raise FileNotFoundError("milvus-server not found: pip install -e '.[test]' installs it (PyPI 'milvus')")
+    return exe
+
+
+class MilvusServer:
+    """A real Milvus standalone on free loopback ports, with its own data folder.
+
+    Attributes:
+        data_dir: the server's data (etcd, segments, logs); kept across :meth:`kill` / :meth:`start`.
+        port: the proxy's port (what clients connect to); uri: ``http://127.0.0.1:<port>``.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.port = free_port()
+        self.ports = {flag: free_port() for flag in PORT_FLAGS}
+        self.etcd_peer_port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def _etcd_config(self) -> Path:
+        client = f"http://127.0.0.1:{self.ports['--etcd-port']}"
+        peer = f"http://127.0.0.1:{self.etcd_peer_port}"
+        path = self.data_dir.parent / f"{self.data_dir.name}-etcd.yaml"
+        path.write_text(f"name: lensdb-test\nlisten-client-urls: {client}\nadvertise-client-urls: {client}\n"
+                        f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\n"
+                        f"initial-cluster: lensdb-test={peer}\n")
+        return path
+
+    def start(self, timeout: float = 180.0) -> MilvusServer:
+        """Start (or restart) the server and wait until it lists collections; raises RuntimeError otherwise."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [milvus_server_executable(), "--data", str(self.data_dir), "--proxy-port", str(self.port)]
+        for flag, port in self.ports.items():
+            argv += [flag, str(port)]
+        env = dict(os.environ, ETCD_CONFIG_PATH=str(self._etcd_config()))
+        out = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "ab")  # noqa: SIM115 - kept by the child
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        out.close()
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        from pymilvus import MilvusClient
+
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"milvus-server exited with status {self.proc.returncode}; see {self.log_dir}")
+            try:
+                client = MilvusClient(uri=self.uri, timeout=5)
+                try:
+                    client.list_collections(timeout=5)
+                finally:
+                    client.close()
+                return
+            except Exception as exc:  # not up yet: poll until the deadline
+                last = exc
+                time.sleep(0.5)
+        self.kill()
+        raise RuntimeError(f"Milvus at {self.uri} did not answer within {timeout:g} s ({last}); see {self.log_dir}")
+
+    def kill(self, sig: int = signal.SIGKILL, grace: float = 5.0) -> None:
+        """End the whole process group (SIGKILL by default: a crash, nothing flushed) and wait for it; after
+        ``grace`` seconds a SIGTERM becomes a SIGKILL (Milvus's orderly stop can take half a minute)."""
+        if self.proc is None:
+            return
+        for s in (sig, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, s)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=grace if s != signal.SIGKILL else 60)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # the wrapper may exit before the milvus binary of its group: make sure nothing of the group is left
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc = None
+        self._wait_ports_free()
+
+    def stop(self) -> None:
+        """SIGTERM to the group, then SIGKILL after 5 s."""
+        self.kill(signal.SIGTERM)
+
+    def _wait_ports_free(self, timeout: float = 30.0) -> None:
+        """Wait until the proxy port can be bound again, so that a restart on the same ports succeeds."""
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", self.port))
+                    return
+                except OSError:
+                    time.sleep(0.2)
+
+    def __enter__(self) -> MilvusServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.kill(signal.SIGTERM)
