@@ -91,13 +91,15 @@ class MilvusServer:
     def _wait_ready(self, timeout: float) -> None:
         from pymilvus import MilvusClient
 
+        from lensdb.vectordb.connection import GRPC_OPTIONS
+
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"milvus-server exited with status {self.proc.returncode}; see {self.log_dir}")
             try:
-                client = MilvusClient(uri=self.uri, timeout=5)
+                client = MilvusClient(uri=self.uri, timeout=5, dedicated=True, grpc_options=dict(GRPC_OPTIONS))
                 try:
                     client.list_collections(timeout=5)
                 finally:

@@ -75,7 +75,7 @@ class VectorStore:
         """
         config = config or VectorDBConfig.from_settings(settings)
         name = naming.collection_name(encoder_version, config.collection_prefix)
-        client = connect(settings)
+        client = connect(settings, config)
         try:
             if not milvus_call("has_collection", client.has_collection, name):
                 if not create:
