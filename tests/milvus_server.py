@@ -41,6 +41,16 @@ def milvus_server_executable() -> str:
     return exe
 
 
+#: The readiness probe: list the collections with a fresh client (exit status 0 when the server answers).
+_PROBE = """
+import logging, sys
+logging.disable(logging.CRITICAL)
+from pymilvus import MilvusClient
+client = MilvusClient(uri=sys.argv[1], timeout=5)
+client.list_collections(timeout=5)
+"""
+
+
 class MilvusServer:
     """A real Milvus standalone on free loopback ports, with its own data folder.
 
@@ -89,25 +99,19 @@ class MilvusServer:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        from pymilvus import MilvusClient
-
-        from lensdb.vectordb.connection import GRPC_OPTIONS
-
+        """Poll with a fresh client in a fresh process each time, so that no connection state of this process (gRPC
+        sub-channels, pymilvus's connection registry) can make a restarted server look down."""
         deadline = time.monotonic() + timeout
-        last: Exception | None = None
+        last = ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"milvus-server exited with status {self.proc.returncode}; see {self.log_dir}")
-            try:
-                client = MilvusClient(uri=self.uri, timeout=5, dedicated=True, grpc_options=dict(GRPC_OPTIONS))
-                try:
-                    client.list_collections(timeout=5)
-                finally:
-                    client.close()
+            probe = subprocess.run([sys.executable, "-c", _PROBE, self.uri], capture_output=True, text=True,
+                                   timeout=60)
+            if probe.returncode == 0:
                 return
-            except Exception as exc:  # not up yet: poll until the deadline
-                last = exc
-                time.sleep(0.5)
+            last = (probe.stderr.strip().splitlines() or ["?"])[-1][:200]
+            time.sleep(1.0)
         self.kill()
         raise RuntimeError(f"Milvus at {self.uri} did not answer within {timeout:g} s ({last}); see {self.log_dir}")
 
