@@ -84,16 +84,30 @@ class MilvusServer:
         return path
 
     def start(self, timeout: float = 180.0) -> MilvusServer:
-        """Start (or restart) the server and wait until it lists collections; raises RuntimeError otherwise."""
+        """Start (or restart) the server and wait until it lists collections; raises RuntimeError otherwise.
+
+        The first start goes through ``milvus-server``, which unpacks the binary and writes ``configs/milvus.yaml``
+        with our ports. A restart runs that binary directly on the same configuration, as the wrapper does: the
+        wrapper test-binds each port first without SO_REUSEADDR, so while the killed server's connections linger
+        in TIME_WAIT (up to a minute) it would silently move the proxy to another port.
+        """
         if self.proc is not None and self.proc.poll() is None:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [milvus_server_executable(), "--data", str(self.data_dir), "--proxy-port", str(self.port)]
-        for flag, port in self.ports.items():
-            argv += [flag, str(port)]
         env = dict(os.environ, ETCD_CONFIG_PATH=str(self._etcd_config()))
+        binary = self.data_dir / "bin" / "milvus"
+        if (self.data_dir / "configs" / "milvus.yaml").is_file() and binary.is_file():
+            argv = [str(binary), "run", "standalone"]
+            env.update(DEPLOY_MODE="STANDALONE", METRICS_PORT=str(free_port()),
+                       MILVUS_RUN_DIR=str(self.data_dir / "run"),
+                       LD_LIBRARY_PATH=":".join([str(binary.parent), os.environ.get("LD_LIBRARY_PATH", "")]))
+        else:
+            argv = [milvus_server_executable(), "--data", str(self.data_dir), "--proxy-port", str(self.port)]
+            for flag, port in self.ports.items():
+                argv += [flag, str(port)]
         out = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "ab")  # noqa: SIM115 - kept by the child
-        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                     cwd=self.data_dir)
         out.close()
         self._wait_ready(timeout)
         return self

@@ -9,6 +9,7 @@ went away and came back:
 - a call that fails because the server cannot be reached is retried, when repeating it is safe (reads, loads,
   flushes, upserts and deletes by id; never an insert or a create), up to ``call_retries`` times on a *new*
   connection after a backoff that doubles from ``retry_backoff_s``;
+- a read of a collection that a restarted server no longer has loaded loads it again and asks once more;
 - when the server stays down, the call raises :class:`~lensdb.core.errors.BackendUnavailable` naming the server,
   which the CLI turns into exit status 3 and the gRPC API into UNAVAILABLE.
 
@@ -99,6 +100,14 @@ GRPC_OPTIONS = {
     "grpc.min_reconnect_backoff_ms": 200,
     "grpc.max_reconnect_backoff_ms": 2000,
 }
+#: Reads that need the collection loaded.
+_READS = frozenset({"search", "query", "get", "query_iterator"})
+
+
+def _not_loaded(exc: BaseException) -> bool:
+    return isinstance(exc, MilvusException) and "not loaded" in str(exc.message).lower()
+
+
 #: Client methods that are not calls to the server.
 _LOCAL = frozenset({"close", "prepare_index_params", "create_schema", "create_field_schema"})
 
@@ -159,12 +168,20 @@ class GuardedClient:
         kwargs.setdefault("timeout", self.config.long_call_timeout_s if long else self.config.call_timeout_s)
         retries = self.config.call_retries if name in IDEMPOTENT_CALLS else 0
         delay = self.config.retry_backoff_s
+        reloaded = False
         for attempt in range(retries + 1):
             current = None
             try:
                 current = self.client
                 return getattr(current, name)(*args, **kwargs)
             except Exception as exc:
+                if not reloaded and name in _READS and args and _not_loaded(exc):
+                    # A restarted server comes back with its collections released: load again, ask again (once).
+                    reloaded = True
+                    log.warning("Milvus at %s: collection %s is not loaded (server restarted?); loading it again",
+                                self.uri, args[0])
+                    current.load_collection(args[0], timeout=self.config.long_call_timeout_s)
+                    return getattr(current, name)(*args, **kwargs)
                 if not is_unavailable(exc):
                     raise
                 if attempt == retries:
