@@ -74,7 +74,8 @@ def test_vectors_norms_metadata_and_rerun_idempotent(tmp_path, settings, checkpo
     report = embed_shards(settings, [tmp_path / "shards"], ckpt, batch_size=4, chunk_rows=5, device="cpu",
                           precision="fp32")
     assert report.encoder_version == version and [s.rows for s in report.embedded] == [11, 7]
-    assert report.collection == naming.collection_name(version)
+    prefix = VectorDBConfig.from_settings(settings).collection_prefix
+    assert report.collection == naming.collection_name(version, prefix)
 
     emb = Embedder.from_checkpoint(ckpt, device="cpu")
     with VectorStore.open(settings, version) as store:
