@@ -297,7 +297,7 @@ def run_engine(engine: str, work: Path, data: dict, args) -> dict:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         from milvus_server import MilvusServer
 
-        server = MilvusServer(work / "milvus-server").start()
+        server = MilvusServer(work / "milvus-server", time_tick_ms=None).start()  # as shipped: 200 ms ticks
         uri, label = server.uri, "Milvus 2.3.5 standalone (PyPI milvus: segcore/knowhere, embedded etcd, local storage)"
     try:
         settings = load_settings(env={}, data_dir=str(work / engine), milvus_uri=uri)

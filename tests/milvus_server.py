@@ -54,13 +54,20 @@ client.list_collections(timeout=5)
 class MilvusServer:
     """A real Milvus standalone on free loopback ports, with its own data folder.
 
+    Args:
+        time_tick_ms: the coordinators' and proxy's time-tick interval (Milvus default 200 ms). A Strong-consistency
+            request waits for the next tick, so with the default every search and query of the tests would wait
+            about 200 ms (measured: 276 ms per Strong search against 2 ms Bounded); 50 ms keeps the same semantics
+            at a quarter of the wait. ``None`` keeps Milvus's default (the benchmark measures the server as shipped).
+
     Attributes:
         data_dir: the server's data (etcd, segments, logs); kept across :meth:`kill` / :meth:`start`.
         port: the proxy's port (what clients connect to); uri: ``http://127.0.0.1:<port>``.
     """
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, time_tick_ms: int | None = 50):
         self.data_dir = Path(data_dir)
+        self.time_tick_ms = time_tick_ms
         self.port = free_port()
         self.ports = {flag: free_port() for flag in PORT_FLAGS}
         self.etcd_peer_port = free_port()
@@ -95,6 +102,9 @@ class MilvusServer:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, ETCD_CONFIG_PATH=str(self._etcd_config()))
+        if self.time_tick_ms is not None:
+            tick = str(self.time_tick_ms)
+            env.update(PROXY_TIMETICKINTERVAL=tick, ROOTCOORD_TIMETICKINTERVAL=tick, COMMON_TIMETICKINTERVAL=tick)
         binary = self.data_dir / "bin" / "milvus"
         if (self.data_dir / "configs" / "milvus.yaml").is_file() and binary.is_file():
             argv = [str(binary), "run", "standalone"]
