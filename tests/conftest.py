@@ -49,7 +49,7 @@ def milvus_standalone(tmp_path_factory):
     except (RuntimeError, FileNotFoundError) as exc:
         pytest.fail(f"the real Milvus server did not start: {exc}")
     yield server.uri
-    server.stop()
+    server.remove()
 
 
 @pytest.fixture

@@ -180,6 +180,11 @@ class MilvusServer:
                 except OSError:
                     time.sleep(0.2)
 
+    def remove(self) -> None:
+        """Stop the server and delete its data folder (about 0.5 GB: the unpacked binary, etcd and segments)."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
     def __enter__(self) -> MilvusServer:
         return self.start()
 

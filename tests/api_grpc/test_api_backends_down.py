@@ -47,6 +47,7 @@ def own_milvus(request, world, tmp_path):
     else:
         server = MilvusServer(tmp_path / "milvus").start()
         uri, stop, restart = server.uri, server.kill, server.start
+        request.addfinalizer(server.remove)
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=world.db_url, milvus_uri=uri)
     dim = world.vectors.shape[1]
     c = world.columns

@@ -57,7 +57,7 @@ N = 24
 def server(tmp_path):
     srv = MilvusServer(tmp_path / "milvus").start()
     yield srv
-    srv.kill()
+    srv.remove()
 
 
 def test_server_killed_mid_embed_then_restarted_and_rerun_is_exact(tmp_path, server, checkpoint):  # noqa: F811
