@@ -1,4 +1,4 @@
-"""Benchmark of the vector store on a Milvus Lite file: insert rate, kNN latency, and recall per index type.
+"""Benchmark of the vector store on Milvus Lite and on the real Milvus server: insert rate, kNN latency, recall.
 
 Every figure comes with a baseline measured in the same run on the same data:
 
@@ -12,8 +12,14 @@ The data are synthetic "embeddings": unit vectors scattered around 2,000 cluster
 cluster), with r magnitudes correlated with the cluster, because real galaxy embeddings are clustered and pure
 Gaussian noise would be an unfair test of approximate indexes. The machine is shared (2 cores): timings are noisy.
 
-Run: ``.venv/bin/python bench/bench_vectordb.py`` (about 10-15 minutes for 100k x 2048); writes
-``bench/results/vectordb.json``.
+Engines (``--engines``): ``lite`` (a Milvus Lite file, the embedded default) and ``milvus`` (the real Milvus 2.3.5
+standalone server from PyPI's ``milvus`` package, started here on free loopback ports by the tests' helper
+``tests/milvus_server.py``). Each engine gets the same data, queries and baselines in the same run, and the JSON
+holds one block per engine plus the server/Lite ratios.
+
+Run: ``.venv/bin/python bench/bench_vectordb.py`` (Lite only, every index type, about 10-15 minutes for
+100k x 2048; writes ``bench/results/vectordb.json``), or ``--engines lite,milvus --recall-indexes HNSW --n 20000
+--out bench/results/vectordb_engines.json`` for the side-by-side figures.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import dataclasses
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -218,9 +225,10 @@ def bench_latency(store, data, queries: np.ndarray) -> dict:
     return out
 
 
-def bench_recall(store, data, queries: np.ndarray, ks=(10, 100)) -> dict:
+def bench_recall(store, data, queries: np.ndarray, ks=(10, 100), indexes=("HNSW", "IVF_FLAT", "FLAT")) -> dict:
     table = {}
     variants = [("HNSW", False), ("HNSW", True), ("IVF_FLAT", False), ("FLAT", False)]
+    variants = [v for v in variants if v[0] in indexes]
     for index, sel_ef in variants:
         if store.index_type != index:
             t = time.perf_counter()
@@ -280,6 +288,33 @@ def plot(recall: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def run_engine(engine: str, work: Path, data: dict, args) -> dict:
+    """Insert, latency and recall on one engine; returns its block of the JSON."""
+    server = None
+    if engine == "lite":
+        uri, label = str(work / "milvus.db"), "Milvus Lite (file, in-process gRPC server)"
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from milvus_server import MilvusServer
+
+        server = MilvusServer(work / "milvus-server", time_tick_ms=None).start()  # as shipped: 200 ms ticks
+        uri, label = server.uri, "Milvus 2.3.5 standalone (PyPI milvus: segcore/knowhere, embedded etcd, local storage)"
+    try:
+        settings = load_settings(env={}, data_dir=str(work / engine), milvus_uri=uri)
+        print(f"--- {engine}: {label}")
+        ins = bench_insert(settings, data, min(args.raw_rows, args.n), args.dim)
+        store = ins.pop("store")
+        rng = np.random.default_rng(1)
+        lat = bench_latency(store, data, rng.choice(args.n, args.queries, replace=False))
+        recall = bench_recall(store, data, rng.choice(args.n, args.recall_queries, replace=False),
+                              indexes=tuple(args.recall_indexes.split(",")))
+        store.drop()
+    finally:
+        if server is not None:
+            server.stop()
+    return {"engine": label, **ins, "latency": lat, "recall": recall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -287,35 +322,39 @@ def main() -> None:
     parser.add_argument("--raw-rows", type=int, default=25_000, help="rows for the raw-client insert ceiling")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--recall-queries", type=int, default=30)
+    parser.add_argument("--engines", default="lite", help="comma-separated: lite, milvus (the real server)")
+    parser.add_argument("--recall-indexes", default="HNSW,IVF_FLAT,FLAT", help="index types of the recall table")
     parser.add_argument("--out", default=str(RESULTS / "vectordb.json"))
     args = parser.parse_args()
+    engines = args.engines.split(",")
+    if set(engines) - {"lite", "milvus"}:
+        parser.error(f"--engines: unknown engine(s) {sorted(set(engines) - {'lite', 'milvus'})}; known: lite, milvus")
     work = Path(tempfile.mkdtemp(prefix="bench-vectordb-"))
+    blocks = {}
     try:
-        settings = load_settings(env={}, data_dir=str(work), milvus_uri=str(work / "milvus.db"))
         t = time.perf_counter()
         data = make_data(args.n, args.dim)
         print(f"data: {args.n} x {args.dim} in {time.perf_counter() - t:.1f} s")
-        ins = bench_insert(settings, data, min(args.raw_rows, args.n), args.dim)
-        store = ins.pop("store")
-        rng = np.random.default_rng(1)
-        lat = bench_latency(store, data, rng.choice(args.n, args.queries, replace=False))
-        recall = bench_recall(store, data, rng.choice(args.n, args.recall_queries, replace=False))
-        store.close()
+        for engine in engines:
+            blocks[engine] = run_engine(engine, work, data, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {
-        "machine": {
-            "platform": platform.platform(),
-            "cores": 2,
-            "note": "shared machine; noisy timings",
-            "engine": "Milvus Lite 3.2.2 file (in-process gRPC server)",
-        },
-        "n": args.n,
-        "dim": args.dim,
-        **ins,
-        "latency": lat,
-        "recall": recall,
-    }
+    machine = {"platform": platform.platform(), "cores": 2, "note": "shared machine; noisy timings"}
+    if engines == ["lite"]:  # the original layout of vectordb.json
+        result = {"machine": {**machine, "engine": blocks["lite"].pop("engine")}, "n": args.n, "dim": args.dim,
+                  **blocks["lite"]}
+        recall = result["recall"]
+    else:
+        result = {"machine": machine, "n": args.n, "dim": args.dim, "engines": blocks}
+        if {"lite", "milvus"} <= set(blocks):
+            lite, srv = blocks["lite"], blocks["milvus"]
+            result["milvus_vs_lite"] = {
+                "insert_rows_per_s": srv["insert"]["store_rows_per_s_all"] / lite["insert"]["store_rows_per_s_all"],
+                **{f"qps_{cell}": srv["latency"][cell]["lensdb_vector"]["qps"]
+                   / lite["latency"][cell]["lensdb_vector"]["qps"] for cell in srv["latency"]},
+            }
+            print("server / Lite:", {k: round(v, 2) for k, v in result["milvus_vs_lite"].items()})
+        recall = next(iter(blocks.values()))["recall"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -2,9 +2,8 @@
 encoder for cutout queries, and their health.
 
 Everything opens lazily, so the server starts (and reports NOT_SERVING) while a backend is still down, and
-serves as soon as it comes up. A store whose Milvus connection broke is dropped and reopened; reads that fail
-because Milvus was unreachable are retried once on a fresh connection (:meth:`Backends.read`), since repeating
-a read is always safe.
+serves as soon as it comes up. Every Milvus call is bounded and, when safe, retried on a new connection by the
+vector store's client; a store whose server stayed unreachable is dropped and reopened by the next request.
 """
 
 from __future__ import annotations
@@ -101,20 +100,20 @@ class Backends:
                 log.debug("closing the store of %s failed", encoder_version, exc_info=True)
 
     def read(self, encoder_version: str | None, fn: Callable[[VectorStore], T]) -> T:
-        """``fn(store)``, retried once on a fresh connection when Milvus was unreachable (reads only)."""
+        """``fn(store)``. Its Milvus calls are bounded and retried on a new connection by the vector store's client
+        (:class:`lensdb.vectordb.connection.GuardedClient`); when Milvus stays unreachable the store is dropped (the
+        next request reopens it) and the failure is BackendUnavailable."""
         version = encoder_version or self.default_version()
-        for attempt in (1, 2):
-            store = self.store(version)
-            try:
-                return fn(store)
-            except Exception as exc:
-                if not milvus_unavailable(exc):
-                    raise
-                self.drop_store(version)
-                if attempt == 2:
-                    raise BackendUnavailable(f"the vector database (Milvus) is unavailable: {exc}") from exc
-                log.warning("Milvus read failed (%s); retrying once on a new connection", exc)
-        raise AssertionError("unreachable")  # pragma: no cover
+        store = self.store(version)
+        try:
+            return fn(store)
+        except Exception as exc:
+            if not milvus_unavailable(exc):
+                raise
+            self.drop_store(version)
+            if isinstance(exc, BackendUnavailable):
+                raise
+            raise BackendUnavailable(f"the vector database (Milvus) is unavailable: {exc}") from exc
 
     def default_version(self) -> str:
         """The encoder version searched when a request names none (see :class:`ServeConfig`)."""
@@ -197,7 +196,7 @@ class Backends:
     def ping_milvus(self) -> str | None:
         """``None`` when Milvus answers, else why not."""
         try:
-            self.admin().list_collections(timeout=PING_TIMEOUT_S)
+            self.admin().ping(PING_TIMEOUT_S)
             return None
         except Exception as exc:
             return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"

@@ -1,4 +1,5 @@
-"""Shared fixtures: real engines only (SQLite files, a fresh PostgreSQL database per test, Milvus Lite).
+"""Shared fixtures: real engines only (SQLite files, a fresh PostgreSQL database per test, Milvus Lite, and the real
+Milvus standalone server, started once per session on free loopback ports when a test first asks for it).
 
 PostgreSQL is expected on 127.0.0.1:5432 (user postgres, trust auth; ``.ci/run`` starts it). When it is not reachable
 the PostgreSQL-backed tests fail with a message saying so: they are never skipped silently.
@@ -31,6 +32,24 @@ def _pg_admin_engine():
     from sqlalchemy import create_engine
 
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+
+
+@pytest.fixture(scope="session")
+def milvus_standalone(tmp_path_factory):
+    """The real Milvus server (PyPI ``milvus``, see tests/milvus_server.py), shared by the session: its URI.
+
+    Tests that share it must use their own collection names (the fixtures give each test its own encoder version).
+    Tests that kill a server start their own :class:`milvus_server.MilvusServer`.
+    """
+    from milvus_server import MilvusServer
+
+    server = MilvusServer(tmp_path_factory.mktemp("milvus-standalone") / "data")
+    try:
+        server.start()
+    except (RuntimeError, FileNotFoundError) as exc:
+        pytest.fail(f"the real Milvus server did not start: {exc}")
+    yield server.uri
+    server.remove()
 
 
 @pytest.fixture

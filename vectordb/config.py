@@ -49,6 +49,12 @@ class VectorDBConfig:
         consistency_level: Milvus consistency of the collection; Strong makes a write visible to the next search.
         unit_norm_tol: allowed deviation of a stored vector's L2 norm from 1.
         collection_prefix: prefix of collection names (one collection per encoder version).
+        connect_timeout_s: longest wait for a new connection, seconds.
+        call_timeout_s: longest wait for one call (search, query, insert, ...), seconds.
+        long_call_timeout_s: longest wait for a load, flush, index build, create or drop, seconds.
+        call_retries: retries of a call that is safe to repeat (reads, loads, upserts, deletes by id) when the
+            server could not be reached, each on a new connection; an insert is never retried.
+        retry_backoff_s: wait before the first retry, doubled for each next one.
     """
 
     dim: int = 2048
@@ -70,6 +76,11 @@ class VectorDBConfig:
     consistency_level: Consistency = "Strong"
     unit_norm_tol: float = 1e-3
     collection_prefix: str = "lensdb"
+    connect_timeout_s: float = 10.0
+    call_timeout_s: float = 60.0
+    long_call_timeout_s: float = 1800.0
+    call_retries: int = 3
+    retry_backoff_s: float = 0.5
 
     def __post_init__(self) -> None:
         edges = self.mag_r_edges
@@ -92,6 +103,11 @@ class VectorDBConfig:
         ):
             if getattr(self, name) < 1:
                 raise InvalidInput(f"[vectordb] {name} must be >= 1; got {getattr(self, name)}")
+        for name in ("connect_timeout_s", "call_timeout_s", "long_call_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise InvalidInput(f"[vectordb] {name} must be > 0 seconds; got {getattr(self, name)}")
+        if self.call_retries < 0 or self.retry_backoff_s < 0:
+            raise InvalidInput("[vectordb] call_retries and retry_backoff_s must be >= 0")
         if self.ef_factor < 1.0:
             raise InvalidInput(f"[vectordb] ef_factor must be >= 1; got {self.ef_factor}")
         if self.max_topk > 16384:

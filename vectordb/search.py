@@ -244,7 +244,7 @@ def _search_page(
 
     def ask(sel: float) -> list[dict]:
         params = schema.search_params(store.index_type, store.config, limit, sel)
-        return milvus_call(
+        raw = milvus_call(
             "search",
             store.client.search,
             store.name,
@@ -255,6 +255,7 @@ def _search_page(
             partition_names=parts,
             search_params=params,
         )[0]
+        return [_hit(h) for h in raw]
 
     hits = ask(selectivity)
     if len(hits) < limit and expr and store.index_type == "HNSW":
@@ -264,6 +265,15 @@ def _search_page(
         if matching > len(hits) and sel < selectivity:
             hits = ask(sel)
     return hits
+
+
+def _hit(raw) -> dict:
+    """One engine hit as ``{object_id, distance, entity}``. The engines disagree on where the primary key is: a
+    Milvus server (2.3 and 2.6) answers it as ``id`` beside the entity, Milvus Lite under the field's own name."""
+    pk = raw.get(schema.PRIMARY) if schema.PRIMARY in raw else raw.get("id")
+    if pk is None:
+        pk = (raw.get("entity") or {})[schema.PRIMARY]
+    return {schema.PRIMARY: int(pk), "distance": float(raw["distance"]), "entity": dict(raw.get("entity") or {})}
 
 
 def _post_filter(

@@ -75,7 +75,7 @@ class VectorStore:
         """
         config = config or VectorDBConfig.from_settings(settings)
         name = naming.collection_name(encoder_version, config.collection_prefix)
-        client = connect(settings)
+        client = connect(settings, config)
         try:
             if not milvus_call("has_collection", client.has_collection, name):
                 if not create:
@@ -168,6 +168,8 @@ class VectorStore:
                 self.name,
                 filter=f"{schema.PRIMARY} in [{chunk}]",
                 output_fields=list(fields),
+                # the duplicate check of every write must see the writes before it, whatever the collection's level
+                consistency_level="Strong",
             )
         return out
 
@@ -283,6 +285,7 @@ class VectorStore:
             filter=expr or f"{schema.PRIMARY} >= 0",
             output_fields=["count(*)"],
             partition_names=list(partitions) if partitions else None,
+            consistency_level="Strong",  # a count right after a write includes it
         )
         return int(res[0]["count(*)"])
 

@@ -1,9 +1,10 @@
 """Fixtures of the API tests: a small survey written to the real engines, and a real server on port 0.
 
-Two worlds, each built once per session: SQLite with a Milvus Lite file, and PostgreSQL with a ``milvus-lite
-server`` subprocess (Milvus reached over http). Every test that takes ``world``, ``server`` or ``client`` runs
-against both. Tests that need another server configuration (auth, TLS, dead backends) start their own server
-on the same world.
+Two worlds, each built once per session: SQLite with a Milvus Lite file, and PostgreSQL with the real Milvus
+server of the session (tests/conftest.py ``milvus_standalone``; Milvus reached over http, as in production). Every
+test that takes ``world``, ``server`` or ``client`` runs against both. (``milvus-lite server``, the same protocol,
+is covered by the vector-store tests; a third world would add half the API tests' time for no new path.) Tests
+that need another server configuration (auth, TLS, dead backends) start their own server on the same world.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import grpc
 import pytest
 import torch
 from api_world import build_world, make_server
-from lite_server import start_lite_server, stop_process
 
 from lensdb.api_grpc.client import LensDBClient
 
@@ -29,14 +29,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory):
-    """URI of a ``milvus-lite server`` subprocess shared by the session."""
-    proc, uri = start_lite_server(tmp_path_factory.mktemp("milvus-server"))
-    yield uri
-    stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +52,14 @@ def pg_session_url():
     admin.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite+lite-file", "postgresql+lite-server"])
+@pytest.fixture(scope="session", params=["sqlite+lite-file", "postgresql+milvus"])
 def world(request, tmp_path_factory):
     """The test survey in one of the two engine combinations."""
     tmp = tmp_path_factory.mktemp(request.param.replace("+", "-"))
     torch.set_num_threads(1)
     if request.param == "sqlite+lite-file":
         return build_world(tmp, f"sqlite:///{tmp / 'lensdb.sqlite'}", str(tmp / "milvus.db"))
-    return build_world(tmp, request.getfixturevalue("pg_session_url"), request.getfixturevalue("milvus_server"))
+    return build_world(tmp, request.getfixturevalue("pg_session_url"), request.getfixturevalue("milvus_standalone"))
 
 
 

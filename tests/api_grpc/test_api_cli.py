@@ -44,7 +44,7 @@ def query(capsys, target, *args) -> tuple[int, str, str]:
 
 
 # A Milvus Lite file is held by this process (the session's server), so the subprocess uses the Milvus server world.
-@pytest.mark.parametrize("world", ["postgresql+lite-server"], indirect=True)
+@pytest.mark.parametrize("world", ["postgresql+milvus"], indirect=True)
 def test_query_actions_against_lensdb_serve(world, served, capsys, monkeypatch, tmp_path):
     target, token, proc = served
     monkeypatch.setenv("LENSDB_API_TOKEN", token)

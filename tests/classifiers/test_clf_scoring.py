@@ -1,6 +1,7 @@
 """Scoring: inner-product search equals the full pass, predictions joinable with sources, TSV and PNG exports."""
 
 import csv
+import uuid
 
 import h5py
 import numpy as np
@@ -49,13 +50,17 @@ def test_array_search_and_full_pass_equal_brute_force(sqlite_engine):
                                                                                        allowed=allowed).ids)
 
 
-def test_milvus_search_equals_full_pass_and_predictions_join_sources(engine, tmp_path):
+@pytest.mark.parametrize("backend", ["lite-file", "milvus"])
+def test_milvus_search_equals_full_pass_and_predictions_join_sources(engine, tmp_path, backend, request):
+    """On a Lite file and on the real Milvus server (a fresh encoder version there: the server is shared)."""
     ids = add_sources(engine, 600, survey=np.where(np.arange(600) % 3 == 0, "north", "south"),
                       mag_z=np.linspace(16, 21, 600))
     raw = lens_vectors(600, np.zeros(600, bool), DIM, seed=4)
-    settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=str(tmp_path / "milvus.db"))
-    model = _probe(engine)
-    store = VectorStore.open(settings, "enc", dim=DIM, create=True, config=VectorDBConfig(dim=DIM, index_type="FLAT"))
+    uri = str(tmp_path / "milvus.db") if backend == "lite-file" else request.getfixturevalue("milvus_standalone")
+    version = "enc" if backend == "lite-file" else f"enc-{uuid.uuid4().hex[:10]}"
+    settings = load_settings(env={}, data_dir=str(tmp_path), milvus_uri=uri)
+    model = _probe(engine, encoder_version=version)
+    store = VectorStore.open(settings, version, dim=DIM, create=True, config=VectorDBConfig(dim=DIM, index_type="FLAT"))
     try:
         assert write_store(store, engine, ids, raw) == 600
         source = StoreFeatures(store)

@@ -27,8 +27,10 @@ CI_VALUES = sorted(p.name for p in CI_DIR.glob("*-values.yaml"))
 INSTALL_SCRIPT = "deploy/tools/install-tools.sh"
 PROBE_LABEL = "lensdb.test/subchart-probe"
 #: The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas kubernetes-validate ships.
-KUBE_VERSIONS = ("1.33.0", "1.37.0")
-RENDER_KUBE_VERSION = "1.33.0"
+KUBE_VERSIONS = ("1.29.0", "1.37.0")
+RENDER_KUBE_VERSION = "1.29.0"
+#: The real subcharts, packed (see their README): unpacked into a copy of the chart at test time, never committed.
+SHARED_CHARTS = Path(os.environ.get("LENSDB_SHARED_CHARTS", str(REPO.parent / "shared" / "charts")))
 
 POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 
@@ -93,6 +95,24 @@ def make_probe_chart_copy(dest: Path, *, with_dependencies: bool = True) -> Path
     return chart
 
 
+def make_real_chart_copy(dest: Path) -> Path:
+    """Copy the chart to ``dest`` and unpack the real Milvus and PostgreSQL charts into its ``charts/`` (what
+    ``helm dependency build`` would fetch). Raises FileNotFoundError naming what is missing."""
+    import tarfile
+
+    chart = dest / "lensdb"
+    shutil.copytree(CHART_DIR, chart, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    (chart / "charts").mkdir()
+    for dep in chart_metadata().get("dependencies", []):
+        found = sorted(SHARED_CHARTS.glob(f"{dep['name']}-*.tgz"))
+        if not found:
+            raise FileNotFoundError(f"the real {dep['name']} chart is not in {SHARED_CHARTS} (a {dep['name']}-*.tgz); "
+                                    "set LENSDB_SHARED_CHARTS to the folder holding the packed subcharts")
+        with tarfile.open(found[-1]) as tar:
+            tar.extractall(chart / "charts", filter="data")
+    return chart
+
+
 class HelmError(RuntimeError):
     """helm exited non-zero; the message is its stderr."""
 
@@ -152,6 +172,14 @@ def pod_spec(workload: dict) -> dict:
     return spec["template"]["spec"]
 
 
+def pod_spec_labels(workload: dict) -> dict:
+    """The labels of a workload's pods."""
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"].get("metadata", {}).get("labels", {})
+
+
 def containers(workload: dict) -> list[dict]:
     spec = pod_spec(workload)
     return [*spec.get("initContainers", []), *spec["containers"]]
@@ -163,9 +191,9 @@ def env_of(container: dict) -> dict[str, dict]:
 
 
 def render(chart: Path, values_files: tuple[str, ...] = (), sets: tuple[str, ...] = (), release: str = "lensdb",
-           namespace: str = "lensdb") -> Rendered:
+           namespace: str = "lensdb", kube_version: str = RENDER_KUBE_VERSION) -> Rendered:
     """``helm template`` the chart copy; raises HelmError with helm's message when it fails."""
-    args = ["template", release, str(chart), "--namespace", namespace, "--kube-version", RENDER_KUBE_VERSION]
+    args = ["template", release, str(chart), "--namespace", namespace, "--kube-version", kube_version]
     for f in values_files:
         args += ["-f", str(f if os.path.isabs(f) else CI_DIR / f)]
     for s in sets:

@@ -24,6 +24,28 @@ def chart(helm, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def real_chart(helm, tmp_path_factory):
+    """A copy of the chart with the real Milvus and PostgreSQL charts in charts/ (from ../shared/charts)."""
+    try:
+        return ch.make_real_chart_copy(tmp_path_factory.mktemp("real-chart"))
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def render_real(real_chart):
+    """ci file name -> Rendered with the real subcharts, each rendered once per session."""
+    cache: dict[str, ch.Rendered] = {}
+
+    def get(name: str) -> ch.Rendered:
+        if name not in cache:
+            cache[name] = ch.render(real_chart, (name,))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def render_ci(chart):
     """ci file name -> Rendered, each rendered once per session."""
     cache: dict[str, ch.Rendered] = {}

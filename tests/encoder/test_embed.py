@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import h5py
 import numpy as np
 import pytest
@@ -42,8 +44,19 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), milvus_uri=str(tmp_path / "milvus.db"))
+def settings(tmp_path, request):
+    """A Lite file by default; ``milvus`` (indirect parametrization) is the real Milvus server of the session, with
+    a collection prefix of the test's own (written to the data folder's lensdb.toml, so the CLI finds it too)."""
+    if getattr(request, "param", "lite-file") == "lite-file":
+        return load_settings(env={}, data_dir=str(tmp_path / "data"), milvus_uri=str(tmp_path / "milvus.db"))
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "lensdb.toml").write_text(f'[vectordb]\ncollection_prefix = "t{uuid.uuid4().hex[:12]}"\n')
+    return load_settings(env={}, data_dir=str(data), milvus_uri=request.getfixturevalue("milvus_standalone"))
+
+
+#: The embedding tests that also run against the real Milvus server (the others test the job, not the engine).
+ON_BOTH = pytest.mark.parametrize("settings", ["lite-file", "milvus"], indirect=True)
 
 
 def _count(settings, version):
@@ -51,6 +64,7 @@ def _count(settings, version):
         return store.count()
 
 
+@ON_BOTH
 def test_vectors_norms_metadata_and_rerun_idempotent(tmp_path, settings, checkpoint):
     ckpt, version = checkpoint
     (tmp_path / "shards").mkdir()
@@ -60,7 +74,8 @@ def test_vectors_norms_metadata_and_rerun_idempotent(tmp_path, settings, checkpo
     report = embed_shards(settings, [tmp_path / "shards"], ckpt, batch_size=4, chunk_rows=5, device="cpu",
                           precision="fp32")
     assert report.encoder_version == version and [s.rows for s in report.embedded] == [11, 7]
-    assert report.collection == naming.collection_name(version)
+    prefix = VectorDBConfig.from_settings(settings).collection_prefix
+    assert report.collection == naming.collection_name(version, prefix)
 
     emb = Embedder.from_checkpoint(ckpt, device="cpu")
     with VectorStore.open(settings, version) as store:
@@ -97,6 +112,7 @@ def test_vectors_norms_metadata_and_rerun_idempotent(tmp_path, settings, checkpo
     assert [s.path.name for s in third.embedded] == ["a.h5"] and _count(settings, version) == 18
 
 
+@ON_BOTH
 def test_interrupted_shard_is_redone_without_duplicates(tmp_path, settings, checkpoint):
     ckpt, version = checkpoint
     shard = make_shard(tmp_path / "s.h5", n=10, size=SIZE)
@@ -145,6 +161,7 @@ def test_bad_shards_give_clear_errors_and_write_nothing(tmp_path, settings, chec
     assert _count(settings, version) == 0
 
 
+@ON_BOTH
 def test_shard_partition_and_cli(tmp_path, settings, checkpoint, capsys):
     ckpt, version = checkpoint
     folder = tmp_path / "shards"

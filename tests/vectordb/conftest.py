@@ -1,7 +1,9 @@
-"""Fixtures of the vector-store tests: a Milvus Lite file per test, one Milvus Lite server per session.
+"""Fixtures of the vector-store tests: a Milvus Lite file per test, one Milvus Lite server per session, and the real
+Milvus standalone server of the session (tests/conftest.py).
 
-No mocks: every store test runs against the real engine, once through a Lite file (in-process server) and once
-through ``milvus-lite server`` reached over http on a free loopback port.
+No mocks: every store test runs against the real engines, through a Lite file (in-process server), through
+``milvus-lite server`` reached over http on a free loopback port, and through the real Milvus server (segcore,
+knowhere, the coordinators), which is what a survey team runs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import uuid
 
 import pytest
 from lite_server import start_lite_server, stop_process
-from vdb_helpers import DIM, make_columns
+from vdb_helpers import BACKENDS, DIM, backend_uri, make_columns
 
 from lensdb.core.config import load_settings
 from lensdb.vectordb.config import VectorDBConfig
@@ -24,13 +26,10 @@ def lite_server(tmp_path_factory):
     stop_process(proc)
 
 
-@pytest.fixture(params=["lite-file", "lite-server"])
+@pytest.fixture(params=BACKENDS)
 def settings(request, tmp_path):
-    """Settings pointing at a Lite file in tmp_path, or at the session's Lite server."""
-    if request.param == "lite-file":
-        uri = str(tmp_path / "milvus.db")
-    else:
-        uri = request.getfixturevalue("lite_server")
+    """Settings pointing at a Lite file in tmp_path, at the session's Lite server, or at the real Milvus server."""
+    uri = backend_uri(request.param, tmp_path, request)
     return load_settings(env={}, data_dir=str(tmp_path / "data"), milvus_uri=uri)
 
 

@@ -1,4 +1,4 @@
-"""Filtered kNN against brute force, on a Milvus Lite file and a Milvus Lite server."""
+"""Filtered kNN against brute force, on a Milvus Lite file, a Milvus Lite server and the real Milvus server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from vdb_helpers import DIM, make_columns
+from vdb_helpers import BACKENDS, DIM, backend_uri, make_columns
 
 from lensdb.core import sky
 from lensdb.core.config import load_settings
@@ -31,11 +31,11 @@ class Labels:
 
 def _settings(kind, tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp(f"search-{kind}")
-    uri = str(tmp / "milvus.db") if kind == "lite-file" else request.getfixturevalue("lite_server")
+    uri = backend_uri(kind, tmp, request)
     return load_settings(env={}, data_dir=str(tmp), milvus_uri=uri)
 
 
-@pytest.fixture(scope="module", params=["lite-file", "lite-server"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def populated(request, tmp_path_factory):
     """A FLAT (exact) collection of N random objects plus 10 groups of 3 near-duplicates 5 arcsec apart."""
     cols = make_columns(N, seed=5)
@@ -202,7 +202,7 @@ def test_bad_and_hostile_input_is_refused(populated):
     assert store.count() == before
 
 
-@pytest.fixture(scope="module", params=["lite-file", "lite-server"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def large(request, tmp_path_factory):
     """20,000 objects in 4-d: enough rows to ask for more hits than one request may return."""
     cols = make_columns(20_000, dim=4, seed=11)

@@ -140,3 +140,18 @@ def test_lite_server_persists_across_a_restart(tmp_path, version, config, column
             assert store.partition_counts() and sum(store.partition_counts().values()) == 120
     finally:
         stop_process(proc)
+
+
+def test_writes_are_seen_by_the_next_check_whatever_the_collection_consistency(settings, version, config, columns):
+    """A collection created with Bounded consistency (reads may lag writes on a server): the duplicate check of the
+    next write and a count still see every write before them (they ask for Strong)."""
+    import dataclasses
+
+    bounded = dataclasses.replace(config, consistency_level="Bounded")
+    with VectorStore.open(settings, version, dim=DIM, create=True, config=bounded) as store:
+        cols = columns(50)
+        store.insert(cols)
+        assert store.count() == 50
+        with pytest.raises(Conflict, match="already stored"):
+            store.insert(cols)
+        assert store.count() == 50

@@ -10,6 +10,17 @@ from lensdb.vectordb.config import VectorDBConfig
 
 DIM = 8  # the behaviour under test does not depend on the dimension; Lite inserts are fast at small dims
 
+#: The vector-store backends of the test matrix: a Lite file, the Lite server, the real Milvus server.
+BACKENDS = ["lite-file", "lite-server", "milvus"]
+
+
+def backend_uri(kind: str, folder, request) -> str:
+    """Milvus URI of a backend of the matrix: a Lite file in ``folder``, the session's Lite server or the session's
+    real Milvus server (fixtures ``lite_server`` and ``milvus_standalone``)."""
+    if kind == "lite-file":
+        return str(folder / "milvus.db")
+    return request.getfixturevalue("lite_server" if kind == "lite-server" else "milvus_standalone")
+
 
 def make_columns(n: int, dim: int = DIM, seed: int = 0, start_id: int = 1000, **fixed) -> dict:
     """Synthetic records: random unit vectors, both surveys, r in [16, 23), positions in a 2 x 2 degree patch."""
