@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Integer, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lensdb.catalog.labels import GRADE_SOURCE, check_grading_name
@@ -37,7 +37,7 @@ from lensdb.catalog.models import (
     Source,
     utcnow,
 )
-from lensdb.catalog.queries import ID_CHUNK, connection, existing_ids, label_set_named
+from lensdb.catalog.queries import ID_CHUNK, connection, label_set_named, missing_ids
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 
@@ -111,8 +111,7 @@ def write_grades(engine: Engine, label_set: str, grader: str, grades: Sequence[G
     """
     ids = sorted({g.object_id for g in grades})
     with engine.begin() as conn:
-        found = existing_ids(conn, ids)
-        missing = [i for i in ids if i not in found]
+        missing = missing_ids(conn, ids)
         if missing:
             raise NotFound(f"{len(missing)} graded object(s) are not in the catalogue, e.g. {missing[:5]}; "
                            "check the ids (nothing was recorded)")
@@ -217,15 +216,10 @@ def grader_counts(bind, label_set_id: int) -> list:
     g = Grade.__table__.c
     with connection(bind) as conn:
         return conn.execute(select(
-            g.grader, func.count(), func.sum((g.grade == "A").cast(_int())), func.sum((g.grade == "B").cast(_int())),
-            func.sum((g.grade == "N").cast(_int())), func.max(g.updated_at))
+            g.grader, func.count(), *(func.sum((g.grade == v).cast(Integer)) for v in ("A", "B", "N")),
+            func.max(g.updated_at))
             .where(g.label_set_id == label_set_id).group_by(g.grader).order_by(g.grader)).all()
 
-
-def _int():
-    from sqlalchemy import Integer
-
-    return Integer()
 
 
 def graded_ids(bind, label_set_id: int) -> np.ndarray:
@@ -265,8 +259,7 @@ def create_queue(engine: Engine, label_set: str, *, name: str, kind: str, object
                           "score": None if sc is None else float(sc),
                           "rank": None if rank_of.get(oid) is None else int(rank_of[oid])})
     with engine.begin() as conn:
-        found = existing_ids(conn, [it["object_id"] for it in items])
-        missing = [it["object_id"] for it in items if it["object_id"] not in found]
+        missing = missing_ids(conn, [it["object_id"] for it in items])
         if missing:
             raise NotFound(f"{len(missing)} object(s) of the queue are not in the catalogue, e.g. {missing[:5]}")
         set_id = grading_set(conn, label_set, created_by)

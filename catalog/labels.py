@@ -30,7 +30,7 @@ from lensdb.catalog.crossmatch import Matches, Method, crossmatch
 from lensdb.catalog.db import require_current
 from lensdb.catalog.lenslist import DEFAULT_RADIUS_ARCSEC, ColumnNames, LensList, read_lens_list
 from lensdb.catalog.models import Label, LabelSet, utcnow
-from lensdb.catalog.queries import existing_ids, label_set_named
+from lensdb.catalog.queries import label_set_named, missing_ids
 from lensdb.core.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -319,8 +319,7 @@ def add_labels(engine: Engine, label_set: str, labels: list[HandLabel], *, autho
     """
     ids = sorted({lb.object_id for lb in labels})
     with engine.begin() as conn:
-        found = existing_ids(conn, ids)
-        missing = [i for i in ids if i not in found]
+        missing = missing_ids(conn, ids)
         if missing:
             raise NotFound(f"{len(missing)} object(s) are not in the catalogue, e.g. {missing[:5]}; "
                            "nothing was written")

@@ -88,6 +88,12 @@ def existing_ids(bind: Bind, ids) -> set[int]:
     return found
 
 
+def missing_ids(bind: Bind, ids) -> list[int]:
+    """The ids among ``ids`` that are not in the catalogue, sorted."""
+    found = existing_ids(bind, ids)
+    return sorted({int(i) for i in ids} - found)
+
+
 def positions(bind: Bind, ids) -> dict[int, tuple[float, float]]:
     """object id -> (ra, dec) degrees."""
     return {i: (float(r.ra), float(r.dec)) for i, r in sources(bind, ids, ("ra", "dec")).items()}

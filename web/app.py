@@ -113,12 +113,13 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
 
     # ------------------------------------------------------------------ pages
     def index(request: Request):
-        sets = [s for s in services.labels.list_sets() if s.source == "lensdb grade"]
+        every = services.labels.list_sets()
+        sets = [s for s in every if s.source == "lensdb grade"]
         queues = grading.queues()
         grader = cookie_grader(request)
         progress = grading.progress(grader, [q.id for q in queues]) if grader else {}
         models = services.probes.list_models()
-        lists = [s for s in services.labels.list_sets() if s.source != "lensdb grade"]
+        lists = [s for s in every if s.source != "lensdb grade"]
         return render("index.html", request, sets=sets, queues=queues, progress=progress, models=models,
                       lists=lists, default_set=grading.config.label_set)
 
