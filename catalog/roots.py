@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from lensdb.catalog.models import Shard, SurveyRoot
 from lensdb.core.errors import InvalidInput, NotFound
@@ -40,6 +41,16 @@ def root_for(engine: Engine, folder: str | os.PathLike, name: str | None = None)
     and refused otherwise (two folders cannot share a name); an automatic name gets a number instead.
     """
     folder = _folder(folder)
+    for attempt in range(3):
+        try:
+            return _root_for_once(engine, folder, name)
+        except IntegrityError:  # another process created a root at the same moment (parallel ingest workers)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _root_for_once(engine: Engine, folder: str, name: str | None) -> str:
     with engine.begin() as conn:
         existing = conn.execute(select(SurveyRoot.name, SurveyRoot.path)).all()
         by_path = {p: n for n, p in existing}
