@@ -12,7 +12,8 @@ with the caller's transaction:
 - SQLite: ``executemany`` on the raw ``sqlite3`` connection, which skips SQLAlchemy's per-row processing.
 
 Missing values: NaN in a float column and ``None`` in a list become SQL NULL. Columns not given get the
-table's server default (or NULL).
+table's server default (or NULL), except ``sources.sky_pixel``, computed here from ``ra`` and ``dec``
+(:func:`lensdb.core.sky.sky_pixel`) when not given.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import psycopg2
 import psycopg2.extensions
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+
+from lensdb.core.sky import sky_pixel
 
 #: Rows encoded (PostgreSQL) or bound (SQLite) at a time. Bounds the client's buffers (about 250 bytes a row
 #: for sources) and keeps the COPY stream in pieces the server can work on while the client makes the next.
@@ -79,6 +82,9 @@ def _pieces(table: str, columns: Columns, batch_rows: int) -> _Pieces:
     if not columns:
         raise ValueError(f"bulk insert into {table!r} needs at least one column")
     cols = {name: _as_array(name, values) for name, values in columns.items()}
+    if table == "sources" and "sky_pixel" not in cols and {"ra", "dec"} <= cols.keys():
+        # The portable position index (revision 0006) is derived from ra and dec: every writer gets it right.
+        cols["sky_pixel"] = sky_pixel(cols["ra"].astype(np.float64), cols["dec"].astype(np.float64))
     lengths = {name: len(a) for name, a in cols.items()}
     n = next(iter(lengths.values()))
     if any(v != n for v in lengths.values()):

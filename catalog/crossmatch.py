@@ -1,16 +1,21 @@
 """Positional cross-match and cone search against the ``sources`` table, on every backend.
 
-Two paths that return the same pairs:
+Three paths that return the same pairs:
 
-- **q3c** (PostgreSQL with the q3c extension installed by migration 0002): the positions go into a temporary
-  table by COPY and one ``q3c_join`` statement finds every source within the radius, using the
-  ``q3c_ang2ipix(ra, dec)`` index.
-- **kdtree** (SQLite, or PostgreSQL without q3c): the positions are sorted into declination bands; each band
+- **q3c** (PostgreSQL with the q3c extension, installed by migration 0002 when the server offers it): the
+  positions go into a temporary table by COPY and one ``q3c_join`` statement finds every source within the radius,
+  using the ``q3c_ang2ipix(ra, dec)`` index.
+- **healpix** (the portable default: SQLite, and any PostgreSQL without q3c): each position's cover, the HEALPix
+  pixel it lies in plus that pixel's neighbours at an order chosen from the radius
+  (:func:`lensdb.core.sky.sky_pixel_cover`), is a handful of ranges of the ``sources.sky_pixel`` column (order 29,
+  revision 0006); the ranges go into a temporary table and one join reads the candidates through the column's
+  B-tree index. A cone search is one SELECT with the ranges of its centre.
+- **kdtree** (kept for comparison): the positions are sorted into declination bands; each band
   reads the sources in its declination range (the ``dec`` index, plus an RA window when the band's positions
   are clustered) and a :class:`scipy.spatial.cKDTree` of unit vectors finds the neighbours. Unit vectors
   make RA wrap at 0/360 and the poles need no special case.
 
-Both paths over-select slightly and then keep the pairs whose exact great-circle separation (the atan2
+Every path over-selects slightly and then keep the pairs whose exact great-circle separation (the atan2
 formula, accurate at all angles) is ``<= radius``, computed by the same function, so boundary sources are
 treated alike.
 """
@@ -30,13 +35,14 @@ from sqlalchemy import Connection, Engine, and_, or_, select, text
 
 from lensdb.catalog.bulk import copy_columns
 from lensdb.catalog.models import Source
-from lensdb.core.errors import InvalidInput, LensDBError
-from lensdb.core.sky import separation_arcsec, unit_vectors
+from lensdb.core.errors import InvalidInput
+from lensdb.core.sky import separation_arcsec, sky_pixel_cover, sky_pixel_ranges, unit_vectors
 from lensdb.core.units import ARCSEC_PER_DEG
 
 log = logging.getLogger(__name__)
 
-Method = Literal["auto", "q3c", "kdtree"]
+Method = Literal["auto", "q3c", "healpix", "kdtree"]
+METHODS = ("auto", "q3c", "healpix", "kdtree")
 #: Relative widening of every search before the exact cut, so no path loses a boundary pair to rounding.
 _MARGIN = 1e-6
 
@@ -50,7 +56,7 @@ class Matches:
         object_id: (M,) int64, the matched source.
         ra, dec: (M,) float64, the source's position, degrees.
         separation_arcsec: (M,) float64, great-circle separation, arcsec.
-        method: ``"q3c"`` or ``"kdtree"``, the path that found them.
+        method: ``"q3c"``, ``"healpix"`` or ``"kdtree"``, the path that found them.
     """
 
     index: np.ndarray
@@ -79,7 +85,7 @@ def crossmatch(bind: Engine | Connection, ra, dec, radius_arcsec: float, *, meth
         bind: engine, or a connection whose transaction the work joins (the temporary table lives in it).
         ra, dec: (N,) positions, degrees; RA in [0, 360), Dec in [-90, 90].
         radius_arcsec: match radius, arcsec (inclusive).
-        method: ``"auto"`` (q3c when installed, else kdtree), ``"q3c"`` or ``"kdtree"``.
+        method: ``"auto"`` (q3c when installed, else healpix), ``"q3c"``, ``"healpix"`` or ``"kdtree"``.
         band_deg: kdtree path, the widest declination band read at once, degrees.
         band_size: kdtree path, the most positions per band.
     """
@@ -92,6 +98,8 @@ def crossmatch(bind: Engine | Connection, ra, dec, radius_arcsec: float, *, meth
             idx, oid, sra, sdec = (np.zeros(0, t) for t in (np.int64, np.int64, float, float))
         elif use == "q3c":
             idx, oid, sra, sdec = _candidates_q3c(conn, ra, dec, radius_arcsec)
+        elif use == "healpix":
+            idx, oid, sra, sdec = _candidates_healpix(conn, ra, dec, radius_arcsec)
         else:
             idx, oid, sra, sdec = _candidates_kdtree(conn, ra, dec, radius_arcsec, band_deg, band_size)
     sep = separation_arcsec(ra[idx], dec[idx], sra, sdec)
@@ -105,25 +113,37 @@ def cone_search(bind: Engine | Connection, ra: float, dec: float, radius_arcsec:
                 method: Method = "auto") -> Matches:
     """Every source within ``radius_arcsec`` of one position (degrees), nearest first.
 
-    On PostgreSQL with q3c this is one ``q3c_radial_query``; otherwise a single-position kdtree cross-match.
+    On PostgreSQL with q3c this is one ``q3c_radial_query``; otherwise one SELECT on the ``sky_pixel`` ranges of
+    the centre's cover (``healpix``), or a single-position kdtree cross-match when asked for.
     """
     ra_arr, dec_arr = _check_positions([ra], [dec])
     if not radius_arcsec > 0:
         raise InvalidInput(f"cone radius must be positive arcsec, got {radius_arcsec}")
     with _connection(bind) as conn:
-        if _resolve_method(conn, method) != "q3c":
+        use = _resolve_method(conn, method)
+        if use == "kdtree":
             return crossmatch(conn, ra_arr, dec_arr, radius_arcsec, method="kdtree")
         s = Source.__table__.c
         wide = radius_arcsec * (1 + _MARGIN) / ARCSEC_PER_DEG
-        cone = text("q3c_radial_query(ra, dec, :ra, :dec, :r)").bindparams(
-            ra=float(ra_arr[0]), dec=float(dec_arr[0]), r=wide)
+        if use == "q3c":
+            cone = text("q3c_radial_query(ra, dec, :ra, :dec, :r)").bindparams(
+                ra=float(ra_arr[0]), dec=float(dec_arr[0]), r=wide)
+        else:
+            cone = sky_pixel_condition(float(ra_arr[0]), float(dec_arr[0]), wide)
         rows = conn.execute(select(s.object_id, s.ra, s.dec).where(cone)).all()
     oid, sra, sdec = _columns(rows, 3)
     sep = separation_arcsec(ra_arr[0], dec_arr[0], sra, sdec)
     keep = sep <= radius_arcsec
     order = np.lexsort((oid[keep], sep[keep]))
     return Matches(np.zeros(int(keep.sum()), np.int64)[order], oid[keep][order], sra[keep][order],
-                   sdec[keep][order], sep[keep][order], "q3c")
+                   sdec[keep][order], sep[keep][order], use)
+
+
+def sky_pixel_condition(ra: float, dec: float, radius_deg: float):
+    """SQL condition on ``sources.sky_pixel`` that holds for every source within ``radius_deg`` of (ra, dec) (and
+    a few more: the exact separation decides): one BETWEEN per range of the centre's cover, index-friendly."""
+    s = Source.__table__.c
+    return or_(*(s.sky_pixel.between(lo, hi) for lo, hi in sky_pixel_ranges(ra, dec, radius_deg)))
 
 
 @contextmanager
@@ -136,15 +156,15 @@ def _connection(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 def _resolve_method(conn: Connection, method: Method) -> str:
-    if method not in ("auto", "q3c", "kdtree"):
-        raise InvalidInput(f"cross-match method {method!r} is not one of auto, q3c, kdtree")
-    if method == "kdtree":
-        return "kdtree"
+    if method not in METHODS:
+        raise InvalidInput(f"cross-match method {method!r} is not one of {', '.join(METHODS)}")
+    if method in ("kdtree", "healpix"):
+        return method
     installed = q3c_installed(conn)
     if method == "q3c" and not installed:
-        raise LensDBError("the q3c method needs PostgreSQL with the q3c extension; run 'lensdb db upgrade' "
-                          "(it installs q3c) or use method 'kdtree'")
-    return "q3c" if installed else "kdtree"
+        raise InvalidInput("the q3c method needs PostgreSQL with the q3c extension installed (then 'lensdb db "
+                           "upgrade' creates its index); use method 'healpix', which works everywhere")
+    return "q3c" if installed else "healpix"
 
 
 def _check_positions(ra, dec) -> tuple[np.ndarray, np.ndarray]:
@@ -183,6 +203,36 @@ def _candidates_q3c(conn: Connection, ra: np.ndarray, dec: np.ndarray, radius_ar
     conn.execute(text(f"DROP TABLE {table}"))
     log.debug("q3c cross-match: %d positions, %d candidate pairs", len(ra), len(rows))
     return _columns(rows, 4)
+
+
+def _candidates_healpix(conn: Connection, ra: np.ndarray, dec: np.ndarray, radius_arcsec: float,
+                        chunk: int = 50_000):
+    """Pairs within a slightly widened radius: each position's sky_pixel ranges in a temporary table, one join on
+    ``sources.sky_pixel`` (its B-tree index) per ``chunk`` positions."""
+    radius_deg = radius_arcsec * (1 + _MARGIN) / ARCSEC_PER_DEG
+    table = f"lensdb_xmatch_{uuid.uuid4().hex[:12]}"
+    postgres = conn.dialect.name == "postgresql"
+    conn.execute(text(f"CREATE TEMPORARY TABLE {table} (idx bigint, lo bigint, hi bigint)"
+                      + (" ON COMMIT DROP" if postgres else "")))
+    out: list[list[np.ndarray]] = []
+    for start in range(0, len(ra), chunk):
+        lo, hi = sky_pixel_cover(ra[start:start + chunk], dec[start:start + chunk], radius_deg)
+        idx = np.repeat(np.arange(start, start + len(lo), dtype=np.int64), lo.shape[1])
+        keep = lo.ravel() >= 0
+        if start:
+            conn.execute(text(f"DELETE FROM {table}"))
+        copy_columns(conn, table, {"idx": idx[keep], "lo": lo.ravel()[keep], "hi": hi.ravel()[keep]})
+        if postgres:  # a temporary table has no statistics until analysed: the planner needs them for the join
+            conn.execute(text(f"ANALYZE {table}"))
+        rows = conn.execute(text(
+            f"SELECT r.idx, s.object_id, s.ra, s.dec FROM {table} AS r JOIN sources AS s "
+            "ON s.sky_pixel BETWEEN r.lo AND r.hi")).all()
+        out.append(_columns(rows, 4))
+    conn.execute(text(f"DROP TABLE {table}"))
+    log.debug("healpix cross-match: %d positions, %d candidate pairs", len(ra), sum(len(o[0]) for o in out))
+    if not out:
+        return [np.zeros(0, k) for k in (np.int64, np.int64, float, float)]
+    return [np.concatenate(parts) for parts in zip(*out, strict=True)]
 
 
 def _bands(dec_sorted: np.ndarray, band_deg: float, band_size: int) -> Iterator[tuple[int, int]]:

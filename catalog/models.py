@@ -2,7 +2,8 @@
 
 Designed to be joined in SQL with other catalogues: every table that refers to an object carries its int64
 ``object_id`` (see :mod:`lensdb.core.ids`), positions are ICRS degrees, magnitudes are AB. The migrations in
-``catalog/migrations`` create exactly these tables (a test compares them), plus a q3c index on PostgreSQL.
+``catalog/migrations`` create exactly these tables (a test compares them), plus a q3c index on PostgreSQL servers that
+have the q3c extension.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lensdb.core import sky
 
 # Stable constraint names, so that migrations can address them on every backend (SQLite batch mode needs names).
 NAMING = {
@@ -52,6 +55,12 @@ CALIBRATION_TRUTHS = ("lens", "non_lens")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _sky_pixel_default(context) -> int:
+    """Insert default of ``sources.sky_pixel``: the pixel of the row's own ra and dec."""
+    params = context.get_current_parameters()
+    return int(sky.sky_pixel(params["ra"], params["dec"])[0])
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -137,10 +146,14 @@ class Source(Base):
     z_phot_u68: Mapped[float | None] = mapped_column(Double)
     shard_id: Mapped[int] = mapped_column(ForeignKey("shards.id"))
     row: Mapped[int] = mapped_column(Integer)
+    #: HEALPix nested pixel at order 29 of (ra, dec) (:func:`lensdb.core.sky.sky_pixel`): the portable position
+    #: index of cone search and cross-match (revision 0006). Computed on insert when not given.
+    sky_pixel: Mapped[int] = mapped_column(BigInteger, default=_sky_pixel_default)
     __table_args__ = (
         CheckConstraint(_in("survey", SURVEYS), name="survey"),
         Index(None, "survey", "mag_z"),
         Index(None, "dec"),
+        Index(None, "sky_pixel"),
         Index(None, "shard_id", "row"),
     )
 
@@ -397,6 +410,8 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "z_phot_u68": "photometric redshift, upper 68% bound",
         "shard_id": "the shard holding the cutout (shards.id)",
         "row": "row of the cutout in that shard, 0-based",
+        "sky_pixel": "HEALPix nested pixel of (ra, dec) at order 29 (B-tree indexed): the portable index of cone "
+                     "search and cross-match on any PostgreSQL or SQLite; see catalog/SQL.md",
     }),
     "label_sets": ("A named collection of labels: an imported lens list, a grading campaign, hand labels.", {
         "id": "label set id",

@@ -153,11 +153,13 @@ def filter_conditions(flt: ObjectFilter, *, centre: float | None = None, object_
 
 
 def _cone(ra: float, dec: float, radius: float):
-    """Inside the cone: the box of :func:`lensdb.core.sky.cone_box` (index-friendly), then the exact haversine
-    separation (``sin``/``cos``/``asin``/``sqrt``, which SQLite gets from :func:`lensdb.catalog.db.make_engine`)."""
+    """Inside the cone: the ``sky_pixel`` ranges of the centre's cover (:func:`lensdb.core.sky.sky_pixel_ranges`,
+    the column's B-tree index) and the box of :func:`lensdb.core.sky.cone_box`, then the exact haversine
+    separation (``sin``/``cos``/``power``, which SQLite gets from :func:`lensdb.catalog.db.make_engine`)."""
     s = Source.__table__.c
     dec_low, dec_high, ra_ranges = sky.cone_box(ra, dec, radius)
-    box = [s.dec >= dec_low, s.dec <= dec_high]
+    pixels = or_(*(s.sky_pixel.between(lo, hi) for lo, hi in sky.sky_pixel_ranges(ra, dec, radius * (1 + 1e-6))))
+    box = [pixels, s.dec >= dec_low, s.dec <= dec_high]
     if ra_ranges is not None:
         box.append(or_(*(and_(s.ra >= lo, s.ra <= hi) for lo, hi in ra_ranges)))
     rad = np.pi / 180.0

@@ -9,12 +9,22 @@ from __future__ import annotations
 import itertools
 import math
 
+import astropy.units as u
 import numpy as np
+from astropy_healpix.core import lonlat_to_healpix, neighbours
 
 from lensdb.core.units import ARCSEC_PER_DEG, PIXEL_SCALE_ARCSEC
 
-__all__ = ["DUPLICATE_RADIUS_PX", "PIXEL_SCALE_ARCSEC", "DuplicateFilter", "cone_box", "in_cone", "separation",
-           "separation_arcsec", "unit_vectors"]
+__all__ = ["DUPLICATE_RADIUS_PX", "PIXEL_SCALE_ARCSEC", "SKY_PIXEL_ORDER", "DuplicateFilter", "cone_box", "in_cone",
+           "separation", "separation_arcsec", "sky_pixel", "sky_pixel_cover", "sky_pixel_level",
+           "sky_pixel_ranges", "unit_vectors"]
+
+#: The sky-pixel column's HEALPix order (nested scheme): 2^29 pixels a side of each of the 12 base pixels, the
+#: finest that fits a signed 64-bit integer (pixels of 0.39 mas). A nested pixel of any coarser order L is one
+#: contiguous range of order-29 pixels, so a B-tree index on the column answers "inside these pixels" at every scale.
+SKY_PIXEL_ORDER = 29
+#: Degrees added to a radius before picking its pixel order, so that rounding never makes the pixels too small.
+_PIXEL_PAD_DEG = 1e-7
 
 #: Results closer than one image (96 pixels = 25.152 arcsec) to a better result show the same galaxy.
 DUPLICATE_RADIUS_PX = 96.0
@@ -41,6 +51,64 @@ def separation(ra1, dec1, ra2, dec2) -> np.ndarray:
     a1, d1, a2, d2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (ra1, dec1, ra2, dec2))
     h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((a2 - a1) / 2) ** 2
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
+def sky_pixel(ra_deg, dec_deg) -> np.ndarray:
+    """HEALPix nested pixel index at :data:`SKY_PIXEL_ORDER` (int64) of positions in degrees (astropy-healpix)."""
+    ra = np.atleast_1d(np.asarray(ra_deg, float))
+    dec = np.atleast_1d(np.asarray(dec_deg, float))
+    if ra.size == 0:
+        return np.zeros(0, np.int64)
+    return np.asarray(lonlat_to_healpix(ra * u.deg, dec * u.deg, 1 << SKY_PIXEL_ORDER, order="nested"), np.int64)
+
+
+def sky_pixel_level(radius_deg: float) -> int:
+    """The HEALPix order of the pixels a cone of ``radius_deg`` is looked up in: the finest whose nominal width
+    (58.6 deg / 2^L) is at least four times the radius (between 0 and :data:`SKY_PIXEL_ORDER`)."""
+    width0 = math.degrees(math.sqrt(math.pi / 3.0))
+    level = math.floor(math.log2(width0 / (4.0 * max(radius_deg, 1e-12))))
+    return int(min(max(level, 0), SKY_PIXEL_ORDER))
+
+
+def sky_pixel_cover(ra_deg, dec_deg, radius_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inclusive :func:`sky_pixel` ranges that hold every position within ``radius_deg`` of each centre.
+
+    Each centre's cover is its pixel of order :func:`sky_pixel_level` plus that pixel's 8 neighbours (7 at the few
+    pixels with a missing neighbour), each widened to its contiguous range of order-29 pixels. The neighbour ring
+    is at least a quarter of a nominal pixel wide, i.e. at least the radius (checked against exact separations in
+    ``tests/core/test_sky_pixel.py``, poles and RA 0/360 included), so nothing within the radius falls outside.
+    astropy-healpix's own cone search is not used for this: near the poles it leaves out overlapping pixels.
+
+    Returns:
+        lo, hi: (N, 9) int64; rows of one centre, disjoint ranges; a missing neighbour is lo = hi = -1.
+    """
+    ra = np.atleast_1d(np.asarray(ra_deg, float))
+    dec = np.atleast_1d(np.asarray(dec_deg, float))
+    level = sky_pixel_level(radius_deg + _PIXEL_PAD_DEG)
+    nside = 1 << level
+    if ra.size == 0:
+        return np.zeros((0, 9), np.int64), np.zeros((0, 9), np.int64)
+    centre = np.asarray(lonlat_to_healpix(ra * u.deg, dec * u.deg, nside, order="nested"), np.int64)
+    with np.errstate(invalid="ignore"):
+        ring = np.asarray(neighbours(centre, nside, order="nested"), np.int64).T  # (N, 8), -1 where missing
+    pixels = np.concatenate([centre[:, None], ring], axis=1)
+    shift = 2 * (SKY_PIXEL_ORDER - level)
+    missing = pixels < 0
+    lo = np.where(missing, -1, pixels << shift)
+    hi = np.where(missing, -1, ((pixels + 1) << shift) - 1)
+    return lo, hi
+
+
+def sky_pixel_ranges(ra: float, dec: float, radius_deg: float) -> list[tuple[int, int]]:
+    """:func:`sky_pixel_cover` of one centre: sorted inclusive ranges, adjacent ones merged."""
+    lo, hi = sky_pixel_cover([ra], [dec], radius_deg)
+    out: list[tuple[int, int]] = []
+    for a, b in sorted((int(a), int(b)) for a, b in zip(lo[0], hi[0], strict=True) if a >= 0):
+        if out and out[-1][1] + 1 == a:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def cone_box(ra: float, dec: float, radius: float) -> tuple[float, float, list[tuple[float, float]] | None]:

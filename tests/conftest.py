@@ -88,3 +88,30 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def pg_without_q3c():
+    """A private PostgreSQL cluster (same server version) that offers no q3c extension, as a stock or managed
+    PostgreSQL: tests/pg_cluster.py, started once per session on a free loopback port."""
+    from pg_cluster import PrivatePostgres
+
+    try:
+        pg = PrivatePostgres(without=("q3c",)).start()
+    except (RuntimeError, FileNotFoundError) as exc:
+        pytest.fail(f"the private PostgreSQL without q3c did not start: {exc}")
+    yield pg
+    pg.remove()
+
+
+@pytest.fixture
+def pg_noq3c_url(pg_without_q3c):
+    """URL of a new, empty database on the PostgreSQL without q3c."""
+    return pg_without_q3c.create_database(f"lensdb_test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-no-q3c"])
+def any_db_url(request):
+    """Each test that takes ``any_db_url`` runs on SQLite, on PostgreSQL with q3c and on PostgreSQL without it."""
+    return request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "pg_url",
+                                    "postgresql-no-q3c": "pg_noq3c_url"}[request.param])

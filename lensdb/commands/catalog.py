@@ -23,8 +23,10 @@ def _register_db(sub) -> None:
         "db", help="create or migrate the relational schema",
         description="Create, migrate or inspect the relational schema (sources, shards, label sets, labels, "
                     "models, predictions, jobs) of the database given by --database-url (default: the SQLite "
-                    "file <data-dir>/lensdb.sqlite). On PostgreSQL the schema includes the q3c extension and "
-                    "a q3c index on source positions (Debian package postgresql-<version>-q3c).")
+                    "file <data-dir>/lensdb.sqlite). Any PostgreSQL 13+ works: source positions carry a portable "
+                    "sky-pixel index (HEALPix, B-tree) on every backend; where the server offers the q3c "
+                    "extension (Debian package postgresql-<version>-q3c) the schema also gets a q3c index, "
+                    "which LensDB then uses, and where it does not the upgrade says so in one line.")
     cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = cmds.add_parser("upgrade", help="migrate the schema up (default: to the newest revision)",
                          description="Apply the migrations up to REV (default: head, the newest). Creates "
@@ -99,8 +101,9 @@ def _register_labels(sub) -> None:
                           "lenscat (default: only A and B, blank means no grade)")
     imp.add_argument("--replace", action="store_true",
                      help="overwrite a label set that holds a different file (default: refuse)")
-    imp.add_argument("--method", choices=("auto", "q3c", "kdtree"), default="auto",
-                     help="cross-match path (default: auto = q3c on PostgreSQL with q3c, else kdtree)")
+    imp.add_argument("--method", choices=("auto", "q3c", "healpix", "kdtree"), default="auto",
+                     help="cross-match path (default: auto = q3c on PostgreSQL with q3c, else healpix, the "
+                          "portable sky_pixel index)")
     imp.set_defaults(func=_labels_import)
     lst = cmds.add_parser("list", help="list label sets with their label counts",
                           description="Print each label set (or only SET) with its lens (grade A, B), "

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from catalog_testdata import insert_sources
 from sqlalchemy import inspect, text
 
 from lensdb.catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
@@ -34,6 +33,15 @@ def _schema_diff(url: str) -> list:
             return compare_metadata(ctx, Base.metadata)
     finally:
         engine.dispose()
+
+
+def _insert_old_source(conn, object_id: int, ra: float, dec: float, shard: str) -> None:
+    """A sources row as a release before 0006 wrote it (no sky_pixel), in shard ``shard``."""
+    conn.execute(text(
+        'INSERT INTO sources (object_id, release, brickid, objid, survey, ra, dec, ebv, psfsize_g, psfsize_r, '
+        'psfsize_z, psfdepth_g, psfdepth_r, psfdepth_z, source_type, shard_id, "row") VALUES (:o, 9010, 1, :o, '
+        "'south', :r, :d, 0, 1, 1, 1, 1, 1, 1, 'SER', (SELECT id FROM shards WHERE name = :s), :o)"),
+        {"o": object_id, "r": ra, "d": dec, "s": shard})
 
 
 def _tables(url: str) -> set[str]:
@@ -72,7 +80,7 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
 
 
 def test_each_revision_steps_up_and_down(db_url):
-    assert REVISIONS[:5] == ["0001", "0002", "0003", "0004", "0005"]
+    assert REVISIONS[:6] == ["0001", "0002", "0003", "0004", "0005", "0006"]
     for rev in REVISIONS:
         upgrade(db_url, rev)
         assert current_revision(db_url) == rev
@@ -94,6 +102,56 @@ def test_q3c_index_on_postgresql(pg_url):
     assert installed  # the extension stays: other objects may use it
     upgrade(pg_url)
     assert _q3c_state(pg_url)[1] is not None
+
+
+def test_postgresql_without_q3c_migrates_with_one_line_of_notice(pg_noq3c_url, caplog):
+    """A stock PostgreSQL (no q3c offered): every revision applies, 0002 says once that it skipped q3c."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="lensdb.catalog.migrations"):
+        upgrade(pg_noq3c_url)
+    assert current_revision(pg_noq3c_url) == head_revision()
+    notices = [r.getMessage() for r in caplog.records if "q3c" in r.getMessage()]
+    assert len(notices) == 1 and "sky_pixel" in notices[0] and "apt-get install postgresql-" in notices[0]
+    assert "CREATE INDEX ix_sources_q3c_ang2ipix ON sources (q3c_ang2ipix(ra, dec))" in notices[0]
+    assert _q3c_state(pg_noq3c_url) == (False, None)
+    assert _schema_diff(pg_noq3c_url) == []
+    downgrade(pg_noq3c_url, "0001")
+    downgrade(pg_noq3c_url, "base")
+    upgrade(pg_noq3c_url)
+    assert _schema_diff(pg_noq3c_url) == []
+
+
+def test_cli_upgrade_without_q3c_exits_0(pg_noq3c_url, capsys):
+    assert main(["--database-url", pg_noq3c_url, "db", "upgrade"]) == 0
+    out = capsys.readouterr()
+    assert f"revision {REVISIONS[-1]}" in out.out
+    # one notice (counted as distinct lines: earlier tests in this process may have added logging handlers)
+    assert len({line for line in out.err.splitlines() if "q3c is not installed" in line}) == 1
+
+
+def test_0006_fills_sky_pixel_of_existing_rows(db_url):
+    from lensdb.core.sky import sky_pixel
+
+    upgrade(db_url, "0005")
+    engine = make_engine(db_url)
+    try:
+        ra, dec = [0.0, 359.99, 180.0, 12.5], [90.0, -89.9, 0.0, -30.0]
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO shards (name, path, fingerprint, n_rows, cutout, image_dtype, "
+                              "ingested_at) VALUES ('s', '/x/s.h5', 'f', 4, 152, 'float32', CURRENT_TIMESTAMP)"))
+            for i, (r, d) in enumerate(zip(ra, dec, strict=True)):
+                _insert_old_source(conn, i + 1, r, d, "s")
+        upgrade(db_url, "0006")
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT sky_pixel FROM sources ORDER BY object_id")).scalars().all()
+        assert got == sky_pixel(ra, dec).tolist()
+        downgrade(db_url, "0005")
+        with engine.connect() as conn:
+            assert "sky_pixel" not in {c["name"] for c in inspect(conn).get_columns("sources")}
+            assert conn.execute(text("SELECT count(*) FROM sources")).scalar() == 4
+    finally:
+        engine.dispose()
 
 
 def test_missing_extension_names_the_debian_package(pg_url):
@@ -146,10 +204,8 @@ def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
                                   "ingested_at) VALUES (:n, :p, 'f', 1, 152, 'float32', CURRENT_TIMESTAMP)"),
                              {"n": path.name, "p": str(path)})
         # an ingested object of shard a.h5: the migration rebuilds shards (SQLite's batch mode) under it
-        insert_sources(engine, [10.0], [1.0])
         with engine.begin() as conn:
-            conn.execute(text("UPDATE sources SET shard_id = (SELECT id FROM shards WHERE name = 'a.h5')"))
-            conn.execute(text("DELETE FROM shards WHERE name = 'test-shard'"))
+            _insert_old_source(conn, 1, 10.0, 1.0, "a.h5")
         upgrade(db_url)
         from lensdb.catalog import queries
 
@@ -169,3 +225,31 @@ def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
                                 ).scalars().all() == ["a.h5"]
     finally:
         engine.dispose()
+
+
+def test_q3c_offered_but_not_creatable_by_a_plain_owner_is_skipped(caplog):
+    """Managed services and the Bitnami chart give LensDB a database owner, not a superuser; q3c is not a trusted
+    extension, so that user may not create it: the migration says so once and every revision applies."""
+    import logging
+
+    from pg_cluster import PrivatePostgres
+    from sqlalchemy import create_engine
+
+    pg = PrivatePostgres().start()  # this one offers q3c
+    try:
+        admin = create_engine(pg.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("CREATE ROLE owner LOGIN"))
+            conn.execute(text("CREATE DATABASE owned OWNER owner"))
+            assert conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'q3c'")).first()
+        admin.dispose()
+        url = f"postgresql+psycopg2://owner@127.0.0.1:{pg.port}/owned"
+        with caplog.at_level(logging.WARNING, logger="lensdb.catalog.migrations"):
+            upgrade(url)
+        assert current_revision(url) == head_revision()
+        notices = [r.getMessage() for r in caplog.records if "q3c" in r.getMessage()]
+        assert len(notices) == 1 and "may not create it" in notices[0] and "CREATE INDEX" in notices[0]
+        assert _q3c_state(url) == (False, None)
+        assert _schema_diff(url) == []
+    finally:
+        pg.remove()

@@ -38,7 +38,8 @@ def test_every_block_is_named_and_checked():
     assert list(sql_examples()) == list(EXPECTED_ORDER)
 
 
-EXPECTED_ORDER = ("known_lenses_south_bright", "top_new_candidates", "cone_search", "my_targets_table",
+EXPECTED_ORDER = ("known_lenses_south_bright", "top_new_candidates", "cone_search", "cone_search_portable",
+                  "my_targets_table",
                   "crossmatch_my_targets", "random_non_lenses", "graded_lenses_by_consensus", "candidates_view")
 
 
@@ -125,6 +126,9 @@ def test_sql_examples_run_and_return_what_they_say(populated):
     assert [r[0] for r in rows] == cone.object_id.tolist()
     assert rows[0][0] == populated["lens_ids"][0] and rows[0][5] == "lens"
     assert {r[0] for r in rows if r[5] == "near_lens"} == {int(populated["near_ids"][0])}
+    portable = results["cone_search_portable"]
+    assert [r[0] for r in portable] == [r[0] for r in rows] and [r[5] for r in portable] == [r[5] for r in rows]
+    np.testing.assert_allclose([r[4] for r in portable], [r[4] for r in rows], rtol=1e-6)
 
     assert results["my_targets_table"] is None
     rows = {r[0]: r for r in results["crossmatch_my_targets"]}
@@ -155,3 +159,24 @@ def test_readme_shows_only_tested_examples():
     tested = set(sql_examples().values())
     for block in shown:
         assert block in tested, f"README SQL block is not one of catalog/SQL.md's tested examples:\n{block}"
+
+
+def test_portable_cone_example_runs_without_q3c(pg_noq3c_url):
+    """The portable cone search of SQL.md, verbatim, on a PostgreSQL that has no q3c: the rows LensDB finds."""
+    engine = migrated_engine(pg_noq3c_url)
+    try:
+        rng = np.random.default_rng(9)
+        ra, dec = offset(17.48153, 4.160626, rng.uniform(0, 90, 200), rng.uniform(0, 360, 200))
+        insert_sources(engine, ra, dec)
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(sql_examples()["cone_search_portable"])
+            rows = cur.fetchall()
+        finally:
+            raw.close()
+        cone = cone_search(engine, 17.48153, 4.160626, 60.0)
+        assert cone.method == "healpix" and len(cone) > 50
+        assert [r[0] for r in rows] == cone.object_id.tolist()
+    finally:
+        engine.dispose()
