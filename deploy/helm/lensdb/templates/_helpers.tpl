@@ -197,6 +197,10 @@ Pod pieces. Called with (dict "root" $ "values" .Values.<component> "component" 
       name: {{ index $ref 0 | quote }}
       key: {{ index $ref 1 | quote }}
 {{- end }}
+{{- with $root.Values.surveyRoot }}
+- name: LENSDB_SURVEY_ROOT
+  value: {{ . | quote }}
+{{- end }}
 - name: LENSDB_MILVUS_URI
   value: {{ include "lensdb.milvus.uri" $root | quote }}
 {{- with include "lensdb.milvus.tokenSecret" $root }}
