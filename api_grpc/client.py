@@ -8,6 +8,10 @@
             print(hit.rank, hit.object_id, hit.similarity, hit.mag_r)
         api.save_grid([h.object_id for h in res.hits], "similar.png")
 
+In a notebook, list-returning calls take ``table=True`` and answer an astropy Table (units on ra, dec and magnitudes,
+a Legacy Survey ``viewer`` column, the query or model in ``table.meta``); a search result shows itself as a grid of
+its stamps and its table, and :meth:`LensDBClient.gallery` draws any objects (see :mod:`lensdb.api_grpc.notebook`).
+
 Errors come back as :class:`ApiError` (a :class:`lensdb.core.errors.LensDBError`) carrying the gRPC status code.
 Read-only calls are retried by the channel on UNAVAILABLE (up to 3 attempts with backoff); writes never are.
 """
@@ -143,14 +147,42 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The hits of a similarity search. In Jupyter it shows its first stamps and its table."""
+
     hits: list[Hit]
     encoder_version: str
     query_object_id: int | None
     match_separation_arcsec: float | None
+    #: What was asked (object id or position, k, filters), as the table's meta records it.
+    query: dict = field(default_factory=dict, compare=False)
+    client: LensDBClient | None = field(default=None, repr=False, compare=False)
 
     @property
     def ids(self) -> list[int]:
         return [h.object_id for h in self.hits]
+
+    def to_table(self):
+        """An astropy Table of the hits (units, viewer links; query and encoder version in ``meta``)."""
+        from lensdb.api_grpc.notebook import hits_table
+
+        return hits_table(self.hits, {"query": dict(self.query), "encoder": self.encoder_version,
+                                      "queryobj": self.query_object_id or 0})
+
+    def gallery(self, n: int | None = None, *, ncols: int = 8, crop: int = 0):
+        """A :class:`~lensdb.api_grpc.notebook.Gallery` of the first ``n`` hits' stamps (captioned rank: id)."""
+        from lensdb.api_grpc.notebook import SHOW_STAMPS
+
+        if self.client is None:
+            raise LensDBError("this result has no connection to draw its cutouts with: use LensDBClient.gallery")
+        hits = self.hits[: SHOW_STAMPS if n is None else n]
+        return self.client.gallery([h.object_id for h in hits], captions=[f"{h.rank}: {h.object_id}" for h in hits],
+                                   positions=[(h.ra, h.dec) for h in hits], ncols=ncols, crop=crop)
+
+    def _repr_html_(self) -> str:
+        table = self.to_table()._repr_html_()
+        if not self.hits or self.client is None:
+            return table
+        return self.gallery()._repr_html_() + table
 
 
 def _opt(message, name):
@@ -230,19 +262,24 @@ class LensDBClient:
 
     @_api
     def similar(self, object_id: int | None = None, *, stream: bool | None = None, timeout: float | None = None,
-                **kwargs) -> SearchResult:
+                table: bool = False, **kwargs):
         """Objects similar to an object, a sky position (``ra``, ``dec``), a ``vector`` or an ``image``
         ((3, S, S) g, r, z nanomaggies). Keyword arguments as :meth:`similar_request`; streams when ``k`` is
-        above :data:`STREAM_ABOVE_K` (or ``stream=True``)."""
+        above :data:`STREAM_ABOVE_K` (or ``stream=True``). ``table=True``: the hits as an astropy Table."""
         req = self.similar_request(object_id, **kwargs)
+        query = {k: v for k, v in (("object_id", object_id), ("ra", kwargs.get("ra")), ("dec", kwargs.get("dec")),
+                                   ("k", req.k)) if v is not None}
+        if kwargs.get("filters") is not None:
+            query["filters"] = repr(kwargs["filters"])
         if stream or (stream is None and req.k > STREAM_ABOVE_K):
             parts = list(self.search.SimilarStream(req, **self._kw(timeout)))
         else:
             parts = [self.search.Similar(req, **self._kw(timeout))]
         q = parts[0].query if parts else search_pb2.QueryInfo()
-        return SearchResult(hits=[_hit(h) for p in parts for h in p.hits], encoder_version=q.encoder_version,
-                            query_object_id=_opt(q, "object_id"),
-                            match_separation_arcsec=_opt(q, "match_separation_arcsec"))
+        result = SearchResult(hits=[_hit(h) for p in parts for h in p.hits], encoder_version=q.encoder_version,
+                              query_object_id=_opt(q, "object_id"),
+                              match_separation_arcsec=_opt(q, "match_separation_arcsec"), query=query, client=self)
+        return result.to_table() if table else result
 
     def iter_similar(self, object_id: int | None = None, *, timeout: float | None = None, **kwargs) -> Iterator[Hit]:
         """Hits of a streamed search as they arrive."""
@@ -254,37 +291,68 @@ class LensDBClient:
 
     # ------------------------------------------------------------------ catalogue
     @_api
-    def objects(self, ids: Iterable[int], *, with_labels: bool = False,
-                timeout: float | None = None) -> catalogue_pb2.GetObjectsResponse:
-        """Catalogue rows of ``ids`` (``.objects``) and the ids not found (``.missing``)."""
+    def objects(self, ids: Iterable[int], *, with_labels: bool = False, timeout: float | None = None,
+                table: bool = False):
+        """Catalogue rows of ``ids`` (``.objects``) and the ids not found (``.missing``); ``table=True``: an
+        astropy Table of the rows (the missing ids in its ``meta``)."""
         req = catalogue_pb2.GetObjectsRequest(object_ids=[int(i) for i in ids], with_labels=with_labels)
-        return self.catalogue.GetObjects(req, **self._kw(timeout))
+        resp = self.catalogue.GetObjects(req, **self._kw(timeout))
+        if not table:
+            return resp
+        from lensdb.api_grpc.notebook import objects_table
+
+        return objects_table(resp.objects, {"query": {"object_ids": list(req.object_ids)},
+                                            "missing": list(resp.missing)})
 
     @_api
     def cone(self, ra: float, dec: float, radius_arcsec: float, *, limit: int = 0, with_labels: bool = False,
-             timeout: float | None = None) -> catalogue_pb2.ConeSearchResponse:
-        """Sources within ``radius_arcsec`` of (ra, dec), nearest first (``.matches``)."""
+             timeout: float | None = None, table: bool = False):
+        """Sources within ``radius_arcsec`` of (ra, dec), nearest first (``.matches``); ``table=True``: an astropy
+        Table with ``separation_arcsec`` (the cone, the index that answered and truncation in ``meta``)."""
         req = catalogue_pb2.ConeSearchRequest(ra=ra, dec=dec, radius_arcsec=radius_arcsec, limit=limit,
                                               with_labels=with_labels)
-        return self.catalogue.ConeSearch(req, **self._kw(timeout))
+        resp = self.catalogue.ConeSearch(req, **self._kw(timeout))
+        if not table:
+            return resp
+        from lensdb.api_grpc.notebook import cone_table
+
+        return cone_table(resp.matches, {"query": {"ra": ra, "dec": dec, "radius_arcsec": radius_arcsec,
+                                                   "limit": limit}, "method": resp.method,
+                                         "complete": not resp.truncated})
 
     # ------------------------------------------------------------------ probes
     @_api
-    def models(self, kinds: Sequence[str] = (), timeout: float | None = None) -> list[probes_pb2.ModelInfo]:
-        return list(self.probes.ListModels(probes_pb2.ListModelsRequest(kinds=list(kinds)), **self._kw(timeout)).models)
+    def models(self, kinds: Sequence[str] = (), timeout: float | None = None, table: bool = False):
+        """The stored models (``table=True``: as an astropy Table)."""
+        models = list(self.probes.ListModels(probes_pb2.ListModelsRequest(kinds=list(kinds)),
+                                             **self._kw(timeout)).models)
+        if not table:
+            return models
+        from lensdb.api_grpc.notebook import messages_table
+
+        return messages_table(models, {"query": {"kinds": list(kinds)}})
 
     @_api
     def candidates(self, model: str, *, page_size: int = 0, page_token: str = "", surveys: Sequence[str] = (),
                    mag: dict | None = None, types: Sequence[str] = (), exclude_labelled: bool = False,
                    label_sets: Sequence[str] = (), min_score: float | None = None,
-                   timeout: float | None = None) -> probes_pb2.TopCandidatesResponse:
-        """One page of a model's ranked candidates (``.candidates``, ``.next_page_token``)."""
+                   timeout: float | None = None, table: bool = False):
+        """One page of a model's ranked candidates (``.candidates``, ``.next_page_token``); ``table=True``: an
+        astropy Table of the page (the model, the filter and the next page token in ``meta``)."""
         flt = probes_pb2.CandidateFilter(surveys=list(surveys), mag_ranges=mag_ranges_pb(mag or {}),
                                          source_types=list(types), exclude_labelled=exclude_labelled,
                                          label_sets=list(label_sets), min_score=min_score)
         req = probes_pb2.TopCandidatesRequest(model=str(model), filter=flt, page_size=page_size,
                                               page_token=page_token)
-        return self.probes.TopCandidates(req, **self._kw(timeout))
+        resp = self.probes.TopCandidates(req, **self._kw(timeout))
+        if not table:
+            return resp
+        from lensdb.api_grpc.notebook import candidates_table
+
+        return candidates_table(resp.candidates, {"model": resp.model or str(model), "query": {
+            "surveys": list(surveys), "mag": dict(mag or {}), "types": list(types),
+            "exclude_labelled": exclude_labelled, "label_sets": list(label_sets), "min_score": min_score},
+            "nextpage": resp.next_page_token})
 
     def iter_candidates(self, model: str, n: int, *, page_size: int = 0, **filters) -> Iterator[probes_pb2.Candidate]:
         """The first ``n`` candidates of a model, fetched page by page."""
@@ -329,16 +397,29 @@ class LensDBClient:
         return self.labels.RecordGrades(req, **self._kw(timeout))
 
     @_api
-    def label_sets(self, name: str = "", timeout: float | None = None) -> list[labels_pb2.LabelSetSummary]:
-        return list(self.labels.ListLabelSets(labels_pb2.ListLabelSetsRequest(name=name), **self._kw(timeout))
+    def label_sets(self, name: str = "", timeout: float | None = None, table: bool = False):
+        """Label sets with their counts (``table=True``: as an astropy Table)."""
+        sets = list(self.labels.ListLabelSets(labels_pb2.ListLabelSetsRequest(name=name), **self._kw(timeout))
                     .label_sets)
+        if not table:
+            return sets
+        from lensdb.api_grpc.notebook import messages_table
+
+        return messages_table(sets, {"query": {"name": name}})
 
     @_api
     def label_set(self, name: str, *, label_class: str = "", page_size: int = 0, page_token: str = "",
-                  timeout: float | None = None) -> labels_pb2.GetLabelSetResponse:
+                  timeout: float | None = None, table: bool = False):
+        """One page of a label set's labels (``table=True``: as an astropy Table, the set in ``meta``)."""
         req = labels_pb2.GetLabelSetRequest(name=name, label_class=label_class, page_size=page_size,
                                             page_token=page_token)
-        return self.labels.GetLabelSet(req, **self._kw(timeout))
+        resp = self.labels.GetLabelSet(req, **self._kw(timeout))
+        if not table:
+            return resp
+        from lensdb.api_grpc.notebook import messages_table
+
+        return messages_table(resp.labels, {"labelset": name, "query": {"label_class": label_class},
+                                            "nextpage": resp.next_page_token})
 
     @_api
     def import_lens_list(self, path: str | Path, *, name: str = "", radius_arcsec: float = 0.0, author: str = "",
@@ -367,6 +448,26 @@ class LensDBClient:
         raw = self.cutouts.GetCutout(req, **self._kw(timeout)).raw
         dtype = {"float32": "<f4", "float16": "<f2"}[raw.dtype]
         return np.frombuffer(raw.data, dtype=dtype).reshape(tuple(raw.shape)).astype(np.float32)
+
+    def gallery(self, ids: Sequence[int], *, captions: Sequence[str] | None = None,
+                positions: Sequence[tuple[float, float]] | None = None, crop: int = 0, ncols: int = 8):
+        """A grid of the cutouts of ``ids`` that Jupyter shows (PNG, or HTML tiles linked to the viewer);
+        ``.save(path)`` writes the PNG. Captions default to the ids; positions (for the links) are looked up."""
+        from lensdb.api_grpc.notebook import Gallery
+        from lensdb.core.exports import viewer_url
+
+        ids = [int(i) for i in ids]
+        if not ids:
+            raise LensDBError("nothing to draw: no object ids")
+        images = [self.cutout(i, crop=crop) for i in ids]
+        side = min(im.shape[-1] for im in images)
+        lo = [(im.shape[-1] - side) // 2 for im in images]
+        stack = np.stack([im[:, o:o + side, o:o + side] for im, o in zip(images, lo, strict=True)])
+        if positions is None:
+            found = {o.object_id: (o.ra, o.dec) for o in self.objects(ids).objects}
+            positions = [found.get(i) for i in ids]
+        links = [viewer_url(*p) if p else "" for p in positions]
+        return Gallery(stack, list(captions) if captions else [str(i) for i in ids], links, ncols)
 
     def save_grid(self, ids: Sequence[int], path: str | Path, *, crop: int = 0, titles: Sequence[str] | None = None,
                   ncols: int = 8) -> Path:

@@ -39,7 +39,7 @@ def test_cone_search_matches_brute_force_nearest_first(world, client):
     expected = world.ids[np.argsort(sep)][: int((sep <= radius).sum())]
     assert [m.object.object_id for m in res.matches] == expected.tolist()
     assert [m.separation_arcsec for m in res.matches] == pytest.approx(np.sort(sep)[: len(expected)], abs=1e-6)
-    assert not res.truncated and res.method in ("q3c", "kdtree")
+    assert not res.truncated and res.method in ("q3c", "healpix")
 
 
 def test_cone_search_limit_truncates(world, client):
