@@ -77,6 +77,15 @@ def q3c_installed(conn: Connection) -> bool:
     return conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'q3c'")).first() is not None
 
 
+def q3c_usable(conn: Connection) -> bool:
+    """Whether q3c can answer fast here: the extension is installed *and* ``sources`` has its q3c index (a
+    superuser may have created the extension after the migrations skipped it, without the index)."""
+    if not q3c_installed(conn):
+        return False
+    return conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_sources_q3c_ang2ipix' "
+                             "AND schemaname = current_schema()")).first() is not None
+
+
 def crossmatch(bind: Engine | Connection, ra, dec, radius_arcsec: float, *, method: Method = "auto",
                band_deg: float = 1.0, band_size: int = 20_000) -> Matches:
     """Every source within ``radius_arcsec`` of each position.
@@ -85,7 +94,8 @@ def crossmatch(bind: Engine | Connection, ra, dec, radius_arcsec: float, *, meth
         bind: engine, or a connection whose transaction the work joins (the temporary table lives in it).
         ra, dec: (N,) positions, degrees; RA in [0, 360), Dec in [-90, 90].
         radius_arcsec: match radius, arcsec (inclusive).
-        method: ``"auto"`` (q3c when installed, else healpix), ``"q3c"``, ``"healpix"`` or ``"kdtree"``.
+        method: ``"auto"`` (q3c when installed with its index, else healpix), ``"q3c"``, ``"healpix"`` or
+            ``"kdtree"``.
         band_deg: kdtree path, the widest declination band read at once, degrees.
         band_size: kdtree path, the most positions per band.
     """
@@ -160,11 +170,12 @@ def _resolve_method(conn: Connection, method: Method) -> str:
         raise InvalidInput(f"cross-match method {method!r} is not one of {', '.join(METHODS)}")
     if method in ("kdtree", "healpix"):
         return method
-    installed = q3c_installed(conn)
-    if method == "q3c" and not installed:
-        raise InvalidInput("the q3c method needs PostgreSQL with the q3c extension installed (then 'lensdb db "
-                           "upgrade' creates its index); use method 'healpix', which works everywhere")
-    return "q3c" if installed else "healpix"
+    if method == "q3c":
+        if not q3c_installed(conn):
+            raise InvalidInput("the q3c method needs PostgreSQL with the q3c extension installed; use method "
+                               "'healpix', which works everywhere")
+        return "q3c"
+    return "q3c" if q3c_usable(conn) else "healpix"
 
 
 def _check_positions(ra, dec) -> tuple[np.ndarray, np.ndarray]:

@@ -251,5 +251,20 @@ def test_q3c_offered_but_not_creatable_by_a_plain_owner_is_skipped(caplog):
         assert len(notices) == 1 and "may not create it" in notices[0] and "CREATE INDEX" in notices[0]
         assert _q3c_state(url) == (False, None)
         assert _schema_diff(url) == []
+        # Later a superuser creates the extension: LensDB turns to q3c once its index exists too.
+        from lensdb.catalog.crossmatch import cone_search
+
+        engine = make_engine(url)
+        admin = create_engine(pg.url("owned"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text("CREATE EXTENSION q3c"))
+            assert cone_search(engine, 10.0, 10.0, 5.0).method == "healpix"  # no q3c index: not used
+            with admin.connect() as conn:
+                conn.execute(text("CREATE INDEX ix_sources_q3c_ang2ipix ON sources (q3c_ang2ipix(ra, dec))"))
+            assert cone_search(engine, 10.0, 10.0, 5.0).method == "q3c"
+        finally:
+            engine.dispose()
+            admin.dispose()
     finally:
         pg.remove()

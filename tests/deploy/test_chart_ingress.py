@@ -150,3 +150,22 @@ def test_survey_root_reaches_every_lensdb_pod(chart):
 def test_bad_ingress_settings_are_refused_by_name(chart, sets, message):
     with pytest.raises(ch.HelmError, match=message):
         ch.render(chart, ("external-values.yaml",), sets=sets)
+
+
+def test_the_deploy_readme_ingress_commands_render(chart, tmp_path):
+    """The --set flags of deploy/README.md's Ingress commands, together, render and validate."""
+    import re
+
+    text = (ch.REPO / "deploy" / "README.md").read_text()
+    section = text[text.index("## The page and the API from outside"):]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    sets = [v.strip("'") for v in re.findall(r"--set(?:-string)? (\S+)", block)]
+    assert any(s.startswith("web.ingress.host=") for s in sets) and any(s.startswith("api.ingress.") for s in sets)
+    rendered = ch.render(chart, ("external-values.yaml",), sets=tuple(sets))
+    for kube_version in ch.KUBE_VERSIONS:
+        _validate(rendered, kube_version, tmp_path)
+    web = _ingress(rendered, "web")
+    assert web["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert web["spec"]["tls"][0]["secretName"] == "lensdb-example-org-tls"
+    assert _ingress(rendered, "api")["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/backend-protocol": "GRPC"}
