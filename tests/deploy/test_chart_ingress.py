@@ -135,6 +135,10 @@ def test_survey_root_reaches_every_lensdb_pod(chart):
     for w in pods:
         for c in ch.containers(w):
             assert ch.env_of(c)["LENSDB_SURVEY_ROOT"] == {"name": "LENSDB_SURVEY_ROOT", "value": "/data/survey"}
+    own = ch.render(chart, ("external-values.yaml",), sets=(*COMBINATIONS["survey root"], "web.surveyRoot=/web/survey"))
+    for w in own.workloads():
+        want = "/web/survey" if w["metadata"]["labels"]["app.kubernetes.io/component"] == "web" else "/data/survey"
+        assert all(ch.env_of(c)["LENSDB_SURVEY_ROOT"]["value"] == want for c in ch.containers(w))
     plain = ch.render(chart, ("external-values.yaml",), sets=WEB)
     for w in plain.workloads():
         for c in ch.containers(w):

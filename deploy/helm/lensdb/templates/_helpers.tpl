@@ -197,7 +197,8 @@ Pod pieces. Called with (dict "root" $ "values" .Values.<component> "component" 
       name: {{ index $ref 0 | quote }}
       key: {{ index $ref 1 | quote }}
 {{- end }}
-{{- with $root.Values.surveyRoot }}
+{{- /* A component may name its own survey root (web.surveyRoot); else the release's (surveyRoot). */}}
+{{- with (get .values "surveyRoot") | default $root.Values.surveyRoot }}
 - name: LENSDB_SURVEY_ROOT
   value: {{ . | quote }}
 {{- end }}
