@@ -1,0 +1,42 @@
+"""``/stamp/{id}.png``: one object's cutout as a PNG (band, stretch, zoom, scale bar), north up."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lensdb.core.display import stamp_rgb
+from lensdb.web.common import ctx_of, display_params, to_int
+
+
+def stamp(request: Request):
+    from PIL import Image, ImageDraw
+
+    w = ctx_of(request)
+    oid = to_int(request.path_params["object_id"], "object_id")
+    q = request.query_params
+    band, stretch, zoom = display_params(q, "1")
+    bar = q.get("bar", "1") != "0"
+    cut = w.services.cutouts.get(oid, png=False)
+    rgb = np.flipud(stamp_rgb(cut.image, band, stretch))  # north up
+    img = Image.fromarray(np.ascontiguousarray(np.round(rgb * 255).astype(np.uint8)))
+    if zoom > 1:
+        img = img.resize((img.width * zoom, img.height * zoom), Image.Resampling.NEAREST)
+    if bar:  # 5 arcsec, bottom left
+        length = 5.0 / cut.pixel_scale_arcsec * zoom
+        draw = ImageDraw.Draw(img)
+        y = img.height - max(3, img.height // 24)
+        x0 = max(2, img.width // 20)
+        draw.line([(x0, y), (x0 + length, y)], fill=(255, 255, 255), width=max(1, zoom // 2))
+        if zoom >= 2:
+            draw.text((x0, y - 12), '5"', fill=(255, 255, 255))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
+
+
+ROUTES = [Route("/stamp/{object_id}.png", stamp)]
