@@ -390,3 +390,17 @@ def set_id_of(bind, label_set: str) -> int:
     if row is None or row.source != GRADE_SOURCE:
         raise NotFound(f"no grading set '{label_set}'")
     return int(row.id)
+
+
+def skill_rows(bind, label_set_id: int) -> list:
+    """Rows of the ``grader_skill`` view (the SWAP skills of each grader with calibration grades) for one set."""
+    with connection(bind) as conn:
+        return conn.execute(text("SELECT * FROM grader_skill WHERE label_set_id = :s ORDER BY grader"),
+                            {"s": label_set_id}).all()
+
+
+def swap_evidence_rows(bind, label_set_id: int) -> list:
+    """Rows of the ``swap_evidence`` view (each graded object's summed log-likelihood ratio) for one set."""
+    with connection(bind) as conn:
+        return conn.execute(text("SELECT * FROM swap_evidence WHERE label_set_id = :s ORDER BY object_id"),
+                            {"s": label_set_id}).all()

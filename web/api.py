@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from lensdb.core.errors import InvalidInput
-from lensdb.web.common import ctx_of, grader_of, json_body, opt_int, threaded, to_int
+from lensdb.web.common import ctx_of, grader_of, json_body, opt_int, opt_real, threaded, to_int
 
 
 async def create_queue(request: Request):
@@ -25,7 +25,8 @@ async def create_queue(request: Request):
         str(body.get("kind", "")), grader=grader, label_set=body.get("label_set") or None,
         model=body.get("model") or None, object_ids=seeds, source_set=body.get("source_set") or None,
         size=opt_int(body.get("size"), "size"), calibration_share=body.get("calibration_share"),
-        name=body.get("name") or None, seed=opt_int(body.get("seed"), "seed") or 0))
+        name=body.get("name") or None, seed=opt_int(body.get("seed"), "seed") or 0,
+        review=body.get("review") or None, min_score=opt_real(body.get("min_score"), "min_score")))
     return JSONResponse({"queue": info.id, "n_items": info.n_items, "url": f"/queue/{info.id}"})
 
 
@@ -36,7 +37,8 @@ def queue_page(request: Request):
     return JSONResponse({"queue": page.queue.id, "page": page.page, "n_pages": page.n_pages,
                          "cursor": page.cursor, "stale": page.stale, "superseded_by": page.queue.superseded_by,
                          "items": [{"position": i.position, "object_id": str(i.object_id), "ra": i.ra,
-                                    "dec": i.dec, "score": i.score, "rank": i.rank, "my_grade": i.my_grade}
+                                    "dec": i.dec, "score": i.score, "rank": i.rank, "my_grade": i.my_grade,
+                                    "retired": i.retired}
                                    for i in page.items]})
 
 

@@ -31,9 +31,9 @@ from lensdb.services import Services
 from lensdb.web import api, auth, pages, stamps
 from lensdb.web.common import HERE, WebContext, ctx_of, status_of
 from lensdb.web.config import WebConfig
+from lensdb.web.security import Guard
 
 log = logging.getLogger(__name__)
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
 
 
 async def on_error(request: Request, exc: Exception):
@@ -43,9 +43,8 @@ async def on_error(request: Request, exc: Exception):
         if status == 404:
             message = f"there is no page {request.url.path}; start from the front page (/)"
     else:
-        status = status_of(exc)
-        message = str(exc) if status < 500 else "internal error; the server's log says what happened"
-        if status >= 500:
+        status, message = status_of(exc)
+        if status == 500:
             log.exception("%s %s failed", request.method, request.url.path)
     if request.url.path.startswith(("/api/", "/stamp/")):
         return JSONResponse({"error": message}, status_code=status)
@@ -60,8 +59,6 @@ async def access(request: Request, call_next):
         response = await call_next(request)
     except Exception as exc:  # errors raised below the routes (the handlers catch the rest)
         return await on_error(request, exc)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Content-Security-Policy", CSP)
     return response
 
 
@@ -70,6 +67,6 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
     routes = [*pages.ROUTES, *api.ROUTES, *stamps.ROUTES, *auth.ROUTES,
               Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")]
     app = Starlette(routes=routes, exception_handlers={Exception: on_error, HTTPException: on_error},
-                    middleware=[Middleware(BaseHTTPMiddleware, dispatch=access)])
+                    middleware=[Middleware(Guard, config=config), Middleware(BaseHTTPMiddleware, dispatch=access)])
     app.state.web = WebContext.make(services, config)
     return app

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from lensdb.core.errors import NotFound
+from lensdb.core.errors import InvalidInput, NotFound
 from lensdb.core.units import PIXEL_SCALE_ARCSEC
-from lensdb.web.common import cookie_grader, ctx_of, display_params, grader_of, to_int
+from lensdb.web.common import current_grader, ctx_of, display_params, grader_of, to_int
 
 
 def index(request: Request):
@@ -17,7 +17,7 @@ def index(request: Request):
     every = w.services.labels.list_sets()
     sets = [s for s in every if s.source == "lensdb grade"]
     queues = w.grading.queues()
-    grader = cookie_grader(request)
+    grader = current_grader(request)
     progress = w.grading.progress(grader, [q.id for q in queues]) if grader else {}
     models = w.services.probes.list_models()
     lists = [s for s in every if s.source != "lensdb grade"]
@@ -26,20 +26,29 @@ def index(request: Request):
 
 
 def login_page(request: Request):
-    return ctx_of(request).render("login.html", request, next=request.query_params.get("next", "/"))
+    from lensdb.web.auth import safe_next
+
+    return ctx_of(request).render("login.html", request, next=safe_next(request.query_params.get("next")))
 
 
 def queue_resume(request: Request):
     w = ctx_of(request)
     info = w.grading.queue(to_int(request.path_params["queue_id"], "queue"))
     page = w.grading.page(info.id, grader_of(request))
-    return RedirectResponse(f"/queue/{info.id}/page/{page.page}", status_code=303)
+    return RedirectResponse(f"/queue/{info.id}/page/{page.page + 1}", status_code=303)
 
 
 def queue_page(request: Request):
+    """``/queue/{id}/page/{n}``: page ``n`` of a queue, counted from 1 as the page shows it."""
     w = ctx_of(request)
-    page = w.grading.page(to_int(request.path_params["queue_id"], "queue"), grader_of(request),
-                          to_int(request.path_params["page"], "page"))
+    grader = grader_of(request)
+    info = w.grading.queue(to_int(request.path_params["queue_id"], "queue"))
+    number = to_int(request.path_params["page"], "page")
+    n_pages = w.grading.n_pages(info)
+    if not 1 <= number <= n_pages:
+        raise InvalidInput(f"page {number} does not exist: queue {info.id} has pages 1 to {n_pages}; "
+                           f"open /queue/{info.id} to resume where you stopped")
+    page = w.grading.page(info.id, grader, number - 1)
     return w.render("queue.html", request, page=page, stamp_px=w.config.stamp_px, cols=w.grading.config.page_cols)
 
 
@@ -53,11 +62,18 @@ def object_page(request: Request):
     q = request.query_params
     band, stretch, zoom = display_params(q, "4")
     queue = item = mine = None
+    keep, back, page_index = "", "/", 0
     if q.get("queue"):
         queue = w.grading.queue(to_int(q["queue"], "queue"))
-        item, mine = w.grading.item(queue.id, oid, cookie_grader(request))
+        item, mine = w.grading.item(queue.id, oid, current_grader(request))
+        page_index = min(max(to_int(q.get("page", "0"), "page"), 0), w.grading.n_pages(queue) - 1)
+        if item is not None and "page" not in q:
+            page_index = int(item.position) // w.grading.config.page_size
+        keep = f"&queue={queue.id}&page={page_index}"
+        back = f"/queue/{queue.id}/page/{page_index + 1}"
     return w.render("object.html", request, obj=obj, band=band, stretch=stretch, zoom=zoom, queue=queue,
-                    item=item, mine=mine, pixel_scale=PIXEL_SCALE_ARCSEC)
+                    item=item, mine=mine, pixel_scale=PIXEL_SCALE_ARCSEC, keep=keep, back=back,
+                    page_index=page_index)
 
 
 def neighbours_page(request: Request):
@@ -67,7 +83,10 @@ def neighbours_page(request: Request):
     oid = to_int(request.path_params["object_id"], "object_id")
     k = to_int(request.query_params.get("k", "20"), "k")
     result = w.services.search.similar(SimilarQuery(k=min(max(k, 1), 200), object_id=oid))
-    return w.render("neighbours.html", request, object_id=oid, result=result, stamp_px=w.config.stamp_px)
+    queue = w.grading.queue(to_int(request.query_params["queue"], "queue")) \
+        if request.query_params.get("queue") else None
+    return w.render("neighbours.html", request, object_id=oid, result=result, stamp_px=w.config.stamp_px,
+                    queue=queue)
 
 
 def stats_page(request: Request):
@@ -75,9 +94,10 @@ def stats_page(request: Request):
     name = request.query_params.get("label_set") or w.grading.config.label_set
     try:
         stats = w.grading.stats(name)
+        review = w.grading.review_lists(name)
     except NotFound:
-        stats = None
-    return w.render("stats.html", request, stats=stats, label_set=name)
+        stats = review = None
+    return w.render("stats.html", request, stats=stats, review=review, label_set=name, stamp_px=w.config.stamp_px)
 
 
 ROUTES = [
