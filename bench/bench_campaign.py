@@ -169,7 +169,16 @@ def main(argv=None) -> int:
         acc_swap = float(np.mean([(model["objects"][o].probability >= 0.5) == truth[o] for o in objects]))
         settled = {o: s.status for o, s in model["objects"].items() if s.status != "open"}
         acc_settled = float(np.mean([(v == "lens") == truth[o] for o, v in settled.items()])) if settled else None
+        cal_lens = {o for o, c in rows if c == "lens"}
+        cal_non = {int(o) for o, c in rows if c == "non_lens"}
+
+        def realised(g, items):  # the share of "lens" answers the simulator actually drew on these items
+            said = [a != "N" for o, a in answers[g] if int(o) in items]
+            return round(float(np.mean(said)), 3) if said else None
+
         skills = {k.grader: {"p_lens": round(k.p_lens, 3), "false_alarm": round(1 - k.p_non, 3),
+                             "drawn_p_lens": realised(k.grader, {int(o) for o in cal_lens}),
+                             "drawn_false_alarm": realised(k.grader, cal_non),
                              "true_p_lens": GRADERS[k.grader][0], "true_false_alarm": GRADERS[k.grader][1],
                              "lenses_shown": k.lenses_shown, "non_lenses_shown": k.non_lenses_shown}
                   for k in model["skills"].values()}

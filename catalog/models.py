@@ -46,6 +46,8 @@ JOB_STATUSES = ("running", "done", "failed")
 GRADE_VALUES = ("A", "B", "N")
 #: Where a grading queue's objects come from (``round``: the ranking of an active-learning round's probe).
 QUEUE_KINDS = ("probe", "similar", "labels", "random", "round")
+#: Flags a grader may put on an object with their grade (with a note).
+GRADE_FLAGS = ("artefact", "interesting", "discuss")
 #: The known truth of a calibration item shown blind among the candidates.
 CALIBRATION_TRUTHS = ("lens", "non_lens")
 
@@ -231,6 +233,9 @@ class Grade(Base):
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("grading_queues.id", ondelete="SET NULL"))
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
+    flag: Mapped[str | None] = mapped_column(String(16))
+    arc_x: Mapped[float | None] = mapped_column(Double)
+    arc_y: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (
@@ -488,6 +493,9 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "queue_id": "the queue it was graded from (grading_queues.id)",
         "model_id": "the model whose candidate it was (models.id)",
         "note": "the grader's note",
+        "flag": "the grader's flag: artefact, interesting (an interesting non-lens) or discuss (needs discussion); NULL for none",
+        "arc_x": "where the grader marked the lensed feature: column in cutout pixels of the north-up stamp, from the left",
+        "arc_y": "where the grader marked the lensed feature: row in cutout pixels of the north-up stamp, from the top",
         "created_at": "first graded (UTC)",
         "updated_at": "last re-graded (UTC)",
     }),

@@ -36,6 +36,10 @@ from lensdb.services.types import SimilarQuery, optional_mag
 
 log = logging.getLogger(__name__)
 
+#: The grading set of training queues (graded with feedback; apart from every campaign's set).
+TRAINING_SET = "grades-training"
+#: Flags a grader may add to a grade (with a note): an artefact, an interesting non-lens, needs discussion.
+GRADE_FLAGS = ("artefact", "interesting", "discuss")
 #: Keys of a grade as the page and the API send them; ``skip`` moves on without grading.
 GRADE_KEYS = {"A": "A", "B": "B", "N": "N", "NOT": "N", "NOT_LENS": "N", "SKIP": None}
 
@@ -170,6 +174,7 @@ class GradeResult:
     cursor: int
     stale: bool
     next_queue: int | None
+    feedback: str | None = None  # training queues only: what the object was
 
 
 def _info(row) -> QueueInfo:
@@ -251,8 +256,10 @@ class GradingService:
             NotFound: an unknown model, seed object or label set.
         """
         validate.name("grader", grader)
-        set_name = self._set_name(label_set)
         validate.name("name", name, required=False)
+        if kind == "training":
+            return self._training_queue(grader, size, seed, name)
+        set_name = self._set_name(label_set)
         size = validate.count("size", size if size is not None else self.config.queue_size, 1, 100_000)
         share = self.config.calibration_share if calibration_share is None else validate.real(
             "calibration_share", calibration_share, 0.0, 0.5)
@@ -330,6 +337,41 @@ class GradingService:
             round_no=round_no, seed=seed, supersedes=supersedes))
         log.info("queue %d (%s) in '%s': %d objects + %d calibration items", qid, title, set_name, len(ids),
                  len(calibration))
+        return self.queue(qid)
+
+    def field_guide(self, per_group: int = 24) -> dict:
+        """Examples for graders, from this survey: known lenses (the lens lists), known non-lenses of each
+        hand-made set (named after the set: e.g. rings, spirals, mergers), and what graders flagged as artefacts
+        and interesting non-lenses. group name -> object ids."""
+        with self.engine.connect() as conn:
+            lists = queries.list_set_ids(conn, GRADE_SOURCE)
+            lenses = queries.labelled_ids(conn, classes=("lens",), set_ids=lists)
+            groups: dict[str, list[int]] = {"known lenses": [int(o) for o in lenses[:per_group]]}
+            for ls in store.list_sets(conn):
+                ids = queries.labelled_ids(conn, classes=("non_lens",), set_ids=[int(ls.id)])
+                if ids.size:
+                    groups[f"not lenses: {ls.name}"] = [int(o) for o in ids[:per_group]]
+            for flag, title in (("artefact", "artefacts (flagged by graders)"),
+                                ("interesting", "interesting non-lenses (flagged by graders)")):
+                found = store.flagged_examples(conn, flag, per_group)
+                if found:
+                    groups[title] = found
+        return groups
+
+    def _training_queue(self, grader: str, size: int | None, seed: int, name: str | None) -> QueueInfo:
+        """A training queue: known lenses and known non-lenses, each graded with instant feedback ("this was a
+        known lens"), in the grading set ``grades-training`` of its own, so that training grades never enter a
+        campaign's consensus or its blind calibration."""
+        size = validate.count("size", size if size is not None else 40, 1, 1000)
+        seed = validate.count("seed", seed, 0, 2**32 - 3)
+        truth = self._calibration(size, np.zeros(0, np.int64), seed)
+        if not any(t == "lens" for t in truth.values()):
+            raise InvalidInput("a training queue needs known lenses: import a lens list first ('lensdb labels "
+                               "import')")
+        qid = _guard(lambda: store.create_queue(
+            self.engine, TRAINING_SET, name=(name or f"training for {grader}")[:255], kind="labels", object_ids=[],
+            calibration=truth, params={"training": True, "size": size, "seed": seed}, created_by=grader,
+            seed=seed))
         return self.queue(qid)
 
     def _review_ids(self, set_name: str, review: str | None, size: int) -> np.ndarray:
@@ -489,7 +531,8 @@ class GradingService:
         return item, mine
 
     # ------------------------------------------------------------------ grades
-    def grade(self, queue_id: int, grader: str, object_id: int, grade, *, note: str | None = None) -> GradeResult:
+    def grade(self, queue_id: int, grader: str, object_id: int, grade, *, note: str | None = None,
+              flag: str | None = None, arc: tuple[float, float] | None = None) -> GradeResult:
         """Record ``grader``'s grade of an object of a queue (``skip`` records none) and move their cursor past it.
 
         A grade on a superseded queue is kept (it is a judgement of the object, whatever ranked it) and the result
@@ -502,6 +545,10 @@ class GradingService:
         validate.name("grader", grader)
         value = parse_grade(grade)
         validate.text("note", note)
+        if flag is not None and flag not in GRADE_FLAGS:
+            raise InvalidInput(f"flag {flag!r} is not one of {', '.join(GRADE_FLAGS)} (or none)")
+        if arc is not None:  # cutout pixels of the north-up stamp; LensDB's cutouts are at most 512 px
+            arc = (validate.real("arc_x", arc[0], 0.0, 512.0), validate.real("arc_y", arc[1], 0.0, 512.0))
         object_id = validate.count("object_id", object_id, 0, validate.INT64_MAX)
         info = self.queue(queue_id)
         item = _guard(lambda: store.queue_item(self.engine, info.id, object_id))
@@ -510,7 +557,8 @@ class GradingService:
         replaced = False
         if value is not None:
             write = store.GradeWrite(object_id, value, calibration=item.calibration, queue_id=info.id,
-                                     model_id=info.model_id, note=note)
+                                     model_id=info.model_id, note=note, flag=flag,
+                                     arc_x=None if arc is None else arc[0], arc_y=None if arc is None else arc[1])
             _, before = _guard(lambda: store.write_grades(self.engine, info.label_set, grader, [write],
                                                           thresholds=self.config.thresholds))
             replaced = before > 0
@@ -518,7 +566,14 @@ class GradingService:
         if item.position + 1 > cur:
             cur = item.position + 1
             _guard(lambda: store.set_cursor(self.engine, info.id, grader, cur))
-        return GradeResult(object_id, value, replaced, cur, info.superseded_by is not None, info.superseded_by)
+        feedback = None
+        if info.params.get("training") and item.calibration and value is not None:
+            said_lens = value in ("A", "B")
+            right = said_lens == (item.calibration == "lens")
+            feedback = (("right" if right else "not quite") + ": this was "
+                        + ("a known lens" if item.calibration == "lens" else "a known non-lens"))
+        return GradeResult(object_id, value, replaced, cur, info.superseded_by is not None, info.superseded_by,
+                           feedback)
 
     def undo(self, queue_id: int, grader: str, object_id: int, previous=None) -> GradeResult:
         """Put back ``grader``'s grade of an object as it was before their last action (``previous`` = the grade
@@ -555,6 +610,7 @@ class GradingService:
             graders = store.grader_counts(conn, set_id)
             grades = store.grades_of(conn, set_id, calibration=False)
             rounds = store.rounds(conn, set_id)
+            flagged = store.flagged_rows(conn, set_id)
         th = self.config.thresholds
         verdicts = [th.verdict(float(r.mean_points)) for r in consensus]
         agree = agreement((g.object_id, g.grader, g.grade) for g in grades)
@@ -577,6 +633,8 @@ class GradingService:
             "rounds": [{"round": r.round, "model_id": r.model_id, "queue_id": r.queue_id,
                         "seconds": r.seconds, "params": r.params} for r in rounds],
             "skill": self._skill_summary(calibration, grades),
+            "flags": [{"object_id": str(f.object_id), "grader": f.grader, "grade": f.grade, "flag": f.flag,
+                       "note": f.note, "when": str(f.updated_at)} for f in flagged],
         }
 
     def _skill_summary(self, calibration, grades) -> dict:

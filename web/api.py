@@ -46,9 +46,17 @@ async def grade(request: Request):
     w = ctx_of(request)
     body = await json_body(request)
     grader = grader_of(request)
+    arc = None
+    if body.get("arc") not in (None, ""):
+        if not isinstance(body["arc"], list) or len(body["arc"]) != 2:
+            raise InvalidInput("arc must be [x, y]: where the lensed feature is, in cutout pixels of the stamp")
+        arc = (opt_real(body["arc"][0], "arc_x"), opt_real(body["arc"][1], "arc_y"))
+    flag = body.get("flag") or None
+    if flag is not None and not isinstance(flag, str):
+        raise InvalidInput(f"flag must be text; got {flag!r}")
     res = await threaded(lambda: w.grading.grade(to_int(body.get("queue"), "queue"), grader,
                                                  to_int(body.get("object_id"), "object_id"), body.get("grade"),
-                                                 note=body.get("note") or None))
+                                                 note=body.get("note") or None, flag=flag, arc=arc))
     return JSONResponse(_result(res))
 
 
@@ -69,11 +77,16 @@ async def start_round(request: Request):
     """``POST /api/rounds``: one active-learning round (retrain, rescore, next queue); see ``GradingService.run_round``.
 
     Kept as one function so that a round run as a background job (with a progress endpoint) replaces it alone."""
+    from lensdb.services import validate
+
     w = ctx_of(request)
     body = await json_body(request)
     grader = grader_of(request)
+    size = opt_int(body.get("size"), "size")
+    if size is not None:  # checked before the round starts: a bad size must not cost a training
+        validate.count("size", size, 1, 100_000)
     out = await threaded(lambda: w.grading.run_round(grader=grader, label_set=body.get("label_set") or None,
-                                                     size=opt_int(body.get("size"), "size")))
+                                                     size=size))
     return JSONResponse(out)
 
 
@@ -91,7 +104,7 @@ def readyz(request: Request):
 
 def _result(res) -> dict:
     return {"object_id": str(res.object_id), "grade": res.grade, "replaced": res.replaced, "cursor": res.cursor,
-            "stale": res.stale, "next_queue": res.next_queue}
+            "stale": res.stale, "next_queue": res.next_queue, "feedback": res.feedback}
 
 
 ROUTES = [

@@ -99,7 +99,7 @@ def gate(request: Request):
             return JSONResponse({"error": "a token is required: log in at /login (or send Authorization: "
                                           "Bearer <token>)"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-    if not path.startswith(("/api/", "/stamp/")) and path not in ("/", "/stats") and grader is None:
+    if not path.startswith(("/api/", "/stamp/")) and path not in ("/", "/stats", "/guide") and grader is None:
         return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
     return None
 

@@ -100,9 +100,15 @@ def stats_page(request: Request):
     return w.render("stats.html", request, stats=stats, review=review, label_set=name, stamp_px=w.config.stamp_px)
 
 
+def guide_page(request: Request):
+    """``/guide``: the tutorial and field guide, with examples from this survey, and the training button."""
+    w = ctx_of(request)
+    return w.render("guide.html", request, groups=w.grading.field_guide(), stamp_px=w.config.stamp_px)
+
+
 ROUTES = [
     Route("/", index), Route("/login", login_page),
     Route("/queue/{queue_id}", queue_resume), Route("/queue/{queue_id}/page/{page}", queue_page),
     Route("/object/{object_id}", object_page), Route("/object/{object_id}/neighbours", neighbours_page),
-    Route("/stats", stats_page),
+    Route("/stats", stats_page), Route("/guide", guide_page),
 ]

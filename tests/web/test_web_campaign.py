@@ -317,3 +317,90 @@ def test_neighbours_keep_the_queue_pages_count_from_one_and_long_names_wrap(web,
     r = page.goto(f"{web.url}/queue/{qid}/page/3")
     assert r.status == 400 and "has pages 1 to 1" in page.inner_text("main")
     assert page.goto(f"{web.url}/queue/{qid}/page/1").status == 200
+
+
+# ---------------------------------------------------------------- flags, notes, arc marks
+def test_flag_note_and_arc_mark_are_kept_and_listed(web, web_world, page_for):
+    page = page_for("arc")
+    qid = _queue(page, kind="random", size=5, calibration_share=0, seed=38, label_set="grades-arc")
+    page.goto(f"{web.url}/queue/{qid}")
+    page.wait_for_selector(".cell.current")
+    oid = _cells(page)[0]
+    page.goto(f"{web.url}/object/{oid}?queue={qid}&zoom=4")
+    page.wait_for_function("() => document.getElementById('stamp').naturalWidth > 0")
+    page.click("#stamp", position={"x": 60, "y": 100})  # zoom 4: cutout pixel (15, 25)
+    assert "arc marked at 15, 25" in page.inner_text("#arc-text")
+    page.select_option("#flag", "discuss")
+    page.fill("#note", "a ring or a spiral arm?")
+    page.click("[data-grade-button=B]")
+    page.wait_for_function("() => document.getElementById('my-grade').textContent === 'B'")
+    engine = make_engine(web_world.db_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(Grade.grade, Grade.flag, Grade.note, Grade.arc_x, Grade.arc_y)
+                           .where(Grade.grader == "arc", Grade.object_id == int(oid))).one()
+    engine.dispose()
+    assert tuple(row) == ("B", "discuss", "a ring or a spiral arm?", 15.0, 25.0)
+    page.reload()  # the mark is shown where it was put
+    page.wait_for_function("() => !document.getElementById('arc-mark').hidden")
+    box = page.locator("#arc-mark").evaluate("e => [parseFloat(e.style.left), parseFloat(e.style.top)]")
+    assert box == [60, 100]
+    page.goto(f"{web.url}/stats?label_set=grades-arc")
+    text = page.inner_text("#flags")
+    assert "discuss" in text and "a ring or a spiral arm?" in text and oid in text
+    with closing(_client(web, "arc2")) as c:
+        for body, msg in (({"flag": "weird"}, "flag 'weird' is not one of"), ({"arc": [1]}, "arc must be [x, y]"),
+                          ({"arc": [-1, 3]}, "arc_x must lie in"), ({"arc": ["x", 3]}, "arc_x must be a number")):
+            r = c.post("/api/grade", json={"queue": qid, "object_id": oid, "grade": "A", **body}, headers=H)
+            assert r.status_code == 400 and msg in r.json()["error"], r.text
+    assert page.errors == []
+
+
+# ---------------------------------------------------------------- stamp size without dropped rows
+def test_stamps_are_whole_pixel_magnifications(web, web_world, page_for):
+    page = page_for("size")
+    qid = _queue(page, kind="random", size=6, calibration_share=0, seed=39, label_set="grades-size")
+    page.goto(f"{web.url}/queue/{qid}")
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    side = web_world.images.shape[-1]  # the stored cutout side (40 px here)
+    sizes = page.eval_on_selector_all(".cell img", "is => is.map(i => [i.naturalWidth, i.clientWidth])")
+    assert all(n % side == 0 and n == c for n, c in sizes), sizes  # shown at natural size, whole multiples
+    page.select_option("#stamp-size", "192")
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth === 200)")
+    page.reload()  # the choice is remembered
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth === 200)")
+    with closing(_client(web, "size2")) as c:
+        r = c.get(f"/stamp/{_cells(page)[0]}.png?px=5")
+        assert r.status_code == 400 and "px must lie in" in r.json()["error"]
+
+
+# ---------------------------------------------------------------- field guide and training with feedback
+def test_field_guide_and_training_with_feedback_kept_apart(web, web_world, page_for):
+    page = page_for("trainee")
+    page.goto(f"{web.url}/guide")
+    assert "ring galaxies" in page.inner_text("#tutorial")
+    first_group = page.locator(".guide-group").first
+    assert first_group.locator("h2").inner_text() == "known lenses"
+    lens_stamps = first_group.locator("img").evaluate_all("is => is.map(i => i.alt.split(' ')[1])")
+    known = {str(int(i)) for i in web_world.lenses}
+    assert lens_stamps and set(lens_stamps) <= known
+    page.click("#training-form button")
+    page.wait_for_url("**/queue/*/page/1")
+    page.wait_for_selector(".cell.current")
+    ids = _cells(page)
+    assert "grades-training" in page.inner_text(".pager")
+    first = ids[0]
+    page.keyboard.press("a")
+    page.wait_for_selector(f".cell[data-object-id='{first}'].feedback-right, .cell[data-object-id='{first}'].feedback-wrong")
+    status = page.inner_text("#status")
+    expected = "a known lens" if first in known else "a known non-lens"
+    assert expected in status and ("right" in status) == (first in known)
+    # Training grades never enter a campaign set: they are calibration grades of grades-training only.
+    engine = make_engine(web_world.db_url)
+    from lensdb.catalog.models import LabelSet
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(LabelSet.name, Grade.calibration).join(LabelSet, LabelSet.id == Grade.label_set_id)
+                            .where(Grade.grader == "trainee")).all()
+    engine.dispose()
+    assert rows and all(name == "grades-training" and cal in ("lens", "non_lens") for name, cal in rows)
+    assert page.errors == []

@@ -3,7 +3,7 @@
 "use strict";
 window.lensdbEarlyKeys = [];
 window.lensdbEarlyHandler = function (ev) {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.key === "Tab" || /^F\d+$/.test(ev.key)) return;
   const t = ev.target && ev.target.tagName;
   if (t === "INPUT" || t === "TEXTAREA" || t === "SELECT") return;
   window.lensdbEarlyKeys.push(ev.key);

@@ -58,6 +58,14 @@
       window.location.assign(out.url);
     } catch (e) { status(e.message, true); }
   }));
+  const trainingForm = document.getElementById("training-form");
+  if (trainingForm) {
+    trainingForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try { const out = await post("/api/queues", { kind: "training", size: 40 }); window.location.assign(out.url); }
+      catch (e) { status(e.message, true); }
+    });
+  }
   const roundForm = document.getElementById("round-form");
   if (roundForm) {
     roundForm.addEventListener("submit", async (ev) => {
@@ -102,7 +110,8 @@
         const previous = one.dataset.grade || null;
         try {
           const note = document.getElementById("note").value;
-          const out = await post("/api/grade", { queue: q, object_id: oid, grade: grade, note: note });
+          const flag = document.getElementById("flag").value;
+          const out = await post("/api/grade", { queue: q, object_id: oid, grade: grade, note: note, flag: flag, arc: arc });
           pushUndo(q, { object_id: oid, previous: previous, page: Number(one.dataset.page || 0) });
           one.dataset.grade = out.grade || previous || "";
           document.getElementById("my-grade").textContent = out.grade || (previous ? previous : "skipped");
@@ -127,6 +136,25 @@
         } catch (e) { status(e.message, true); }
       });
     };
+    // Where the arc is: a click on the stamp, in cutout pixels of the north-up stamp; saved with the next grade.
+    const box = document.getElementById("stamp-box"), stampImg = document.getElementById("stamp");
+    const markEl = document.getElementById("arc-mark");
+    const zoomOf = () => Number(box.dataset.zoom || 1) * (stampImg.clientWidth / (stampImg.naturalWidth || stampImg.clientWidth));
+    const place = (x, y) => {
+      const z = zoomOf();
+      markEl.style.left = (x * z) + "px"; markEl.style.top = (y * z) + "px"; markEl.hidden = false;
+    };
+    let arc = null;
+    if (markEl && markEl.dataset.x) {
+      const show = () => place(Number(markEl.dataset.x), Number(markEl.dataset.y));
+      if (stampImg.complete) show(); else stampImg.addEventListener("load", show);
+    }
+    if (stampImg) stampImg.addEventListener("click", (ev) => {
+      const z = zoomOf();
+      arc = [Math.round(ev.offsetX / z * 10) / 10, Math.round(ev.offsetY / z * 10) / 10];
+      place(arc[0], arc[1]);
+      document.getElementById("arc-text").textContent = "arc marked at " + arc[0] + ", " + arc[1] + ": saved with your grade";
+    });
     one.querySelectorAll("[data-grade-button]").forEach((b) => b.addEventListener("click", () => give(b.dataset.gradeButton)));
     const onKey = (key) => {
       const g = KEYS[key.toLowerCase()];
@@ -181,6 +209,20 @@
     cell.querySelector(".mark").textContent = grade || "";
   };
   const progress = document.getElementById("progress");
+  // Stamp size: whole-pixel magnifications only (the server picks the whole zoom nearest to the size asked).
+  const sizeSelect = document.getElementById("stamp-size");
+  const applySize = (px) => {
+    cells.forEach((c) => { const img = c.querySelector("img"); img.src = img.src.replace(/px=\d+/, "px=" + px); });
+  };
+  if (sizeSelect) {
+    const saved = localStorage.getItem("lensdb-stamp-px");
+    if (saved && saved !== sizeSelect.value && Array.from(sizeSelect.options).some((o) => o.value === saved)) {
+      sizeSelect.value = saved; applySize(saved);
+    }
+    sizeSelect.addEventListener("change", () => {
+      localStorage.setItem("lensdb-stamp-px", sizeSelect.value); applySize(sizeSelect.value); sizeSelect.blur();
+    });
+  }
   const goto = (p) => { window.location.assign("/queue/" + queue + "/page/" + (p + 1)); };  // pages are 1-based in URLs
   const grade = (g) => {
     if (leaving) {  // the last stamp was graded: these keys are meant for the next page's first stamps
@@ -205,7 +247,11 @@
         else if (!cell.dataset.grade) { cell.classList.remove("failed"); cell.classList.add("skipped"); cell.querySelector(".mark").textContent = "–"; }
         pushUndo(queue, { object_id: cell.dataset.objectId, previous: previous, page: page });
         if (progress) progress.textContent = String(out.cursor);
-        status((out.grade ? "saved " + out.grade : "skipped") + " · object " + cell.dataset.objectId +
+        if (out.feedback) {  // training queues: what the object was, at once
+          cell.classList.add(out.feedback.startsWith("right") ? "feedback-right" : "feedback-wrong");
+          cell.title = out.feedback;
+        }
+        status((out.feedback ? out.feedback + " · " : "") + (out.grade ? "saved " + out.grade : "skipped") + " · object " + cell.dataset.objectId +
                (out.stale ? " · this queue was replaced by #" + out.next_queue + ": your grade is kept" : ""));
         if (last) {
           if (leaving) goto(page + 1);

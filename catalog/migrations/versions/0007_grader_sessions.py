@@ -1,4 +1,4 @@
-"""grader sessions: each grader's own identity on the inspection page; the skill model's views
+"""grader sessions: each grader's own identity on the inspection page; the skill model's views; flags and arc marks
 
 Revision ID: 0007
 Revises: 0005
@@ -9,7 +9,9 @@ in another grader's name. A login now issues a session fixed to one grader; the 
 secret and the catalogue only its SHA-256 (``grader_sessions``), so sessions can be listed and revoked
 (``lensdb grading graders``). The views ``grader_skill`` and ``swap_evidence`` give each grader's skills from the
 blind calibration items and each object's evidence of being a lens (Space Warps' SWAP). The downgrade drops the
-views and the table (every grader logs in again).
+views and the table (every grader logs in again). Grades gain a flag (artefact, interesting non-lens, needs
+discussion) and the position where the grader marked the lensed feature (``arc_x``, ``arc_y``); the downgrade drops
+those columns.
 """
 
 import sqlalchemy as sa
@@ -58,10 +60,17 @@ def upgrade() -> None:
     op.create_index(op.f('ix_grader_sessions_grader'), 'grader_sessions', ['grader'], unique=False)
     for name, sql in VIEWS.items():
         op.execute(f"CREATE VIEW {name} AS {sql}")
+    # Plain ADD COLUMN (no table rebuild: views read grades); the service checks the flag's values.
+    op.add_column('grades', sa.Column('flag', sa.String(length=16), nullable=True))
+    op.add_column('grades', sa.Column('arc_x', sa.Double(), nullable=True))
+    op.add_column('grades', sa.Column('arc_y', sa.Double(), nullable=True))
     apply_comments(op.get_bind())
 
 
 def downgrade() -> None:
+    # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch rebuild of grades would break the views on it.
+    for column in ('arc_y', 'arc_x', 'flag'):
+        op.execute(f'ALTER TABLE grades DROP COLUMN {column}')
     for name in reversed(list(VIEWS)):
         op.execute(f"DROP VIEW IF EXISTS {name}")
     op.drop_index(op.f('ix_grader_sessions_grader'), table_name='grader_sessions')
