@@ -404,3 +404,34 @@ def test_field_guide_and_training_with_feedback_kept_apart(web, web_world, page_
     engine.dispose()
     assert rows and all(name == "grades-training" and cal in ("lens", "non_lens") for name, cal in rows)
     assert page.errors == []
+
+
+# ---------------------------------------------------------------- retirement by the skill model
+def test_settled_objects_are_marked_and_passed_over(web, web_world, page_for):
+    from lensdb.catalog import grading as store
+
+    page = page_for("ret3")
+    qid = _queue(page, kind="random", size=6, calibration_share=0, seed=40, label_set="grades-ret")
+    page.goto(f"{web.url}/queue/{qid}")
+    page.wait_for_selector(".cell.current")
+    ids = [int(i) for i in _cells(page)]
+    # Two graders with a perfect calibration record (skills 21/22) both call ids[1] not a lens: its lens
+    # probability falls from the prior 0.05 to about 1e-4, under the retirement threshold 0.001.
+    cal = [int(o) for o in web_world.ids[200:240]]
+    engine = make_engine(web_world.db_url)
+    for g in ("ret1", "ret2"):
+        writes = [store.GradeWrite(o, "A" if k < 20 else "N", calibration="lens" if k < 20 else "non_lens")
+                  for k, o in enumerate(cal)]
+        store.write_grades(engine, "grades-ret", g, [*writes, store.GradeWrite(ids[1], "N")])
+    engine.dispose()
+    with closing(_client(web, "ret3")) as c:
+        items = c.get(f"/api/queues/{qid}/page/0").json()["items"]
+        assert [it["retired"] for it in items] == [None, "not", None, None, None, None]
+        stats = c.get("/api/stats", params={"label_set": "grades-ret"}).json()["skill"]
+        assert stats["not"] == 1 and {k["grader"] for k in stats["graders"]} == {"ret1", "ret2"}
+    page.reload()
+    page.wait_for_selector(".cell.current")
+    assert "retired" in page.get_attribute(f".cell[data-object-id='{ids[1]}']", "class")
+    page.keyboard.press("a")  # grades ids[0]; the selection passes over the settled ids[1]
+    page.wait_for_function("id => document.querySelector('.cell.current').dataset.objectId === id", arg=str(ids[2]))
+    assert page.errors == []
