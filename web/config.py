@@ -31,8 +31,9 @@ class WebConfig:
         log_level: uvicorn's log level.
         allowed_hosts: the names the page answers to (the request's Host header, without the port); ``*`` = any.
             Empty (the default): the loopback names (127.0.0.1, localhost, ::1) and ``host`` itself; any name when
-            ``host`` is a wildcard address (0.0.0.0, ::: open to a network on purpose, with a token or --insecure). A page without a token that answered
-            any name could be read by another site that points its DNS name at 127.0.0.1 (DNS rebinding).
+            ``host`` is a wildcard address (0.0.0.0, ::), which is open to a network on purpose (with a token or
+            --insecure). A page without a token that answered any name could be read by another site that points
+            its DNS name at 127.0.0.1 (DNS rebinding).
         max_body_bytes: largest request body, bytes (413 above it).
         login_failures_per_minute: failed logins allowed per client address and minute (429 above it).
     """

@@ -390,7 +390,8 @@ def test_field_guide_and_training_with_feedback_kept_apart(web, web_world, page_
     assert "grades-training" in page.inner_text(".pager")
     first = ids[0]
     page.keyboard.press("a")
-    page.wait_for_selector(f".cell[data-object-id='{first}'].feedback-right, .cell[data-object-id='{first}'].feedback-wrong")
+    cell = f".cell[data-object-id='{first}']"
+    page.wait_for_selector(f"{cell}.feedback-right, {cell}.feedback-wrong")
     status = page.inner_text("#status")
     expected = "a known lens" if first in known else "a known non-lens"
     assert expected in status and ("right" in status) == (first in known)
