@@ -51,6 +51,16 @@ async def grade(request: Request):
         if not isinstance(body["arc"], list) or len(body["arc"]) != 2:
             raise InvalidInput("arc must be [x, y]: where the lensed feature is, in cutout pixels of the stamp")
         arc = (opt_real(body["arc"][0], "arc_x"), opt_real(body["arc"][1], "arc_y"))
+    if body.get("arc_frac") not in (None, "") and arc is None:  # a mark made in the grid: a fraction of the stamp
+        frac = body["arc_frac"]
+        if not isinstance(frac, list) or len(frac) != 2:
+            raise InvalidInput("arc_frac must be [x, y]: where the lensed feature is, as fractions of the stamp")
+        fx, fy = opt_real(frac[0], "arc_frac x"), opt_real(frac[1], "arc_frac y")
+        if fx is None or fy is None or not (0.0 <= fx <= 1.0 and 0.0 <= fy <= 1.0):
+            raise InvalidInput(f"arc_frac must hold two numbers in [0, 1]; got {frac!r}")
+        oid = to_int(body.get("object_id"), "object_id")
+        side = (await threaded(lambda: w.services.cutouts.get(oid, png=False))).image.shape[-1]
+        arc = (round(fx * side, 1), round(fy * side, 1))
     flag = body.get("flag") or None
     if flag is not None and not isinstance(flag, str):
         raise InvalidInput(f"flag must be text; got {flag!r}")

@@ -48,7 +48,10 @@ class WebContext:
     def make(cls, services: Services, config: WebConfig) -> WebContext:
         env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
         env.filters["mag"] = lambda v: "–" if v is None else f"{v:.2f}"
-        env.globals.update(viewer_url=viewer_url, sexagesimal=sexagesimal, BANDS=BANDS, STRETCHES=STRETCHES)
+        from lensdb.web.security import EARLY_JS
+
+        env.globals.update(viewer_url=viewer_url, sexagesimal=sexagesimal, BANDS=BANDS, STRETCHES=STRETCHES,
+                           early_js=EARLY_JS)
         return cls(services, config, env, Sessions(services.grading, config.login_failures_per_minute))
 
     @property

@@ -13,10 +13,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+from pathlib import Path
 
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'; form-action 'self'")
+#: The one inline script (``static/early.js``, put in every page's head so that it runs before anything can be
+#: typed): allowed by its hash, every other script must come from the page's own files.
+EARLY_JS = (Path(__file__).resolve().parent / "static" / "early.js").read_text()
+EARLY_HASH = base64.b64encode(hashlib.sha256(EARLY_JS.encode()).digest()).decode()
+CSP = (f"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self' 'sha256-{EARLY_HASH}'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
            (b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

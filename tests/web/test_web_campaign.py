@@ -436,3 +436,31 @@ def test_settled_objects_are_marked_and_passed_over(web, web_world, page_for):
     page.keyboard.press("a")  # grades ids[0]; the selection passes over the settled ids[1]
     page.wait_for_function("id => document.querySelector('.cell.current').dataset.objectId === id", arg=str(ids[2]))
     assert page.errors == []
+
+
+def test_arc_mark_by_keyboard_in_the_grid(web, web_world, page_for):
+    page = page_for("arckey")
+    qid = _queue(page, kind="random", size=4, calibration_share=0, seed=41, label_set="grades-arckey")
+    page.goto(f"{web.url}/queue/{qid}")
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    oid = page.get_attribute(".cell.current", "data-object-id")
+    page.keyboard.press("m")
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")  # 0.5 + 10/40 = 0.75 of the stamp
+    page.keyboard.press("Shift+ArrowDown")  # 0.5 + 5/40 = 0.625
+    page.keyboard.press("m")
+    assert page.get_attribute(f".cell[data-object-id='{oid}']", "data-arc-fx") == "0.7500"
+    page.keyboard.press("a")
+    got = _wait_grades(web_world, "arckey", 1)
+    assert got == {int(oid): "A"}
+    engine = make_engine(web_world.db_url)
+    with engine.connect() as conn:
+        arc = conn.execute(select(Grade.arc_x, Grade.arc_y).where(Grade.grader == "arckey")).one()
+    engine.dispose()
+    side = web_world.images.shape[-1]
+    assert tuple(arc) == (0.75 * side, 0.625 * side)
+    with closing(_client(web, "arckey2")) as c:
+        r = c.post("/api/grade", json={"queue": qid, "object_id": oid, "grade": "A", "arc_frac": [1.5, 0]},
+                   headers=H)
+        assert r.status_code == 400 and "arc_frac must hold two numbers in [0, 1]" in r.json()["error"]
+    assert page.errors == []

@@ -209,6 +209,60 @@
     cell.querySelector(".mark").textContent = grade || "";
   };
   const progress = document.getElementById("progress");
+  // Arc marks by keyboard: M on a stamp shows a cross at its centre, arrows move it (Shift: 5 steps), M or Enter
+  // keeps it, Esc drops it; the mark goes with the stamp's next grade (as a fraction of the stamp; the server
+  // turns it into cutout pixels).
+  const STEP = 1 / 40;
+  let marking = null;
+  const cross = (cell) => {
+    let el = cell.querySelector(".arc-mark");
+    if (!el) { el = document.createElement("div"); el.className = "arc-mark"; cell.appendChild(el); }
+    return el;
+  };
+  const showMark = (cell, fx, fy) => {
+    const img = cell.querySelector("img"), el = cross(cell);
+    el.style.left = (img.offsetLeft + fx * img.clientWidth) + "px";
+    el.style.top = (img.offsetTop + fy * img.clientHeight) + "px";
+    el.hidden = false;
+  };
+  const markKey = (key, shift) => {  // true when the key was used by the marking
+    if (!marking) {
+      if (key !== "m" && key !== "M") return false;
+      marking = { cell: cells[current], fx: 0.5, fy: 0.5 };
+      showMark(marking.cell, 0.5, 0.5);
+      status("marking the arc: arrows move the cross, M or Enter keeps it, Esc drops it");
+      return true;
+    }
+    const d = (shift ? 5 : 1) * STEP;
+    const moves = { ArrowRight: [d, 0], ArrowLeft: [-d, 0], ArrowDown: [0, d], ArrowUp: [0, -d] };
+    if (key in moves) {
+      marking.fx = Math.min(1, Math.max(0, marking.fx + moves[key][0]));
+      marking.fy = Math.min(1, Math.max(0, marking.fy + moves[key][1]));
+      showMark(marking.cell, marking.fx, marking.fy);
+      return true;
+    }
+    if (key === "m" || key === "M" || key === "Enter") {
+      marking.cell.dataset.arcFx = marking.fx.toFixed(4);
+      marking.cell.dataset.arcFy = marking.fy.toFixed(4);
+      marking = null;
+      status("arc marked: it is saved with this stamp's grade");
+      return true;
+    }
+    if (key === "Escape") {
+      cross(marking.cell).hidden = true;
+      marking = null;
+      status("mark dropped");
+      return true;
+    }
+    const g = KEYS[key.toLowerCase()];
+    if (g) {  // a grade while marking keeps the mark and grades
+      marking.cell.dataset.arcFx = marking.fx.toFixed(4);
+      marking.cell.dataset.arcFy = marking.fy.toFixed(4);
+      marking = null;
+      return false;
+    }
+    return true;  // other keys do nothing while marking
+  };
   // Stamp size: whole-pixel magnifications only (the server picks the whole zoom nearest to the size asked).
   const sizeSelect = document.getElementById("stamp-size");
   const applySize = (px) => {
@@ -241,7 +295,9 @@
     cell.classList.add("saving");
     busy = busy.then(async () => {
       try {
-        const out = await post("/api/grade", { queue: queue, object_id: cell.dataset.objectId, grade: g });
+        const body = { queue: queue, object_id: cell.dataset.objectId, grade: g };
+        if (cell.dataset.arcFx) body.arc_frac = [Number(cell.dataset.arcFx), Number(cell.dataset.arcFy)];
+        const out = await post("/api/grade", body);
         cell.classList.remove("saving");
         if (out.grade) mark(cell, out.grade);
         else if (!cell.dataset.grade) { cell.classList.remove("failed"); cell.classList.add("skipped"); cell.querySelector(".mark").textContent = "–"; }
@@ -307,6 +363,7 @@
   };
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev)) return;
+    if (!leaving && markKey(ev.key, ev.shiftKey)) { ev.preventDefault(); return; }
     if (onKey(ev.key)) ev.preventDefault();
   });
   let carried = [];
