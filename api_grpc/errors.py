@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import uuid
 
 import grpc
 
 from lensdb.catalog.db import DatabaseUnavailable, SchemaOutOfDate
 from lensdb.core.config import ConfigError
-from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
+from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound, redact_paths
 from lensdb.services.errors import BackendUnavailable, Cancelled, DeadlineExceeded, as_domain
 
 log = logging.getLogger("lensdb.api")
@@ -40,16 +39,6 @@ STATUS_MAP: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
 #: Longest error text sent to a client (the status details travel in a header).
 MAX_DETAILS = 2000
 
-
-#: An absolute path in a message: a slash not preceded by a word character, a colon or another slash (so that
-#: ``http://host/x`` stays whole), then everything up to a blank or a quote.
-_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/,;()\[\]]+/)*([^\s'\"/,;()\[\]]+)")
-
-
-def redact_paths(text: str) -> str:
-    """``text`` with every absolute path cut to its last part: clients see the names of files (a shard, a list, the
-    Milvus file), never the server's folders."""
-    return _PATH.sub(lambda m: m.group(1), text)
 
 
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:

@@ -69,6 +69,9 @@ class GradeWrite:
     queue_id: int | None = None
     model_id: int | None = None
     note: str | None = None
+    flag: str | None = None
+    arc_x: float | None = None
+    arc_y: float | None = None
 
 
 def grading_set(conn: Connection, name: str, author: str | None, *, create: bool = True) -> int:
@@ -125,12 +128,13 @@ def write_grades(engine: Engine, label_set: str, grader: str, grades: Sequence[G
         for g in grades:
             values = {"label_set_id": set_id, "object_id": g.object_id, "grader": grader, "grade": g.grade,
                       "calibration": g.calibration, "queue_id": g.queue_id, "model_id": g.model_id,
-                      "note": g.note, "created_at": now, "updated_at": now}
+                      "note": g.note, "flag": g.flag, "arc_x": g.arc_x, "arc_y": g.arc_y, "created_at": now,
+                      "updated_at": now}
             stmt = _upsert(conn).values(**values)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["label_set_id", "object_id", "grader"],
                 set_={k: stmt.excluded[k] for k in ("grade", "calibration", "queue_id", "model_id", "note",
-                                                     "updated_at")}))
+                                                     "flag", "arc_x", "arc_y", "updated_at")}))
         refresh_consensus(conn, set_id, ids, thresholds)
     return len(grades), before
 
@@ -390,3 +394,45 @@ def set_id_of(bind, label_set: str) -> int:
     if row is None or row.source != GRADE_SOURCE:
         raise NotFound(f"no grading set '{label_set}'")
     return int(row.id)
+
+
+def skill_rows(bind, label_set_id: int) -> list:
+    """Rows of the ``grader_skill`` view (the SWAP skills of each grader with calibration grades) for one set."""
+    with connection(bind) as conn:
+        return conn.execute(text("SELECT * FROM grader_skill WHERE label_set_id = :s ORDER BY grader"),
+                            {"s": label_set_id}).all()
+
+
+def swap_evidence_rows(bind, label_set_id: int) -> list:
+    """Rows of the ``swap_evidence`` view (each graded object's summed log-likelihood ratio) for one set."""
+    with connection(bind) as conn:
+        return conn.execute(text("SELECT * FROM swap_evidence WHERE label_set_id = :s ORDER BY object_id"),
+                            {"s": label_set_id}).all()
+
+
+def flagged_rows(bind, label_set_id: int, limit: int = 500) -> list:
+    """Grades of one set that carry a flag or a note, newest first: (object_id, grader, grade, flag, note,
+    updated_at)."""
+    with connection(bind) as conn:
+        return conn.execute(select(Grade.object_id, Grade.grader, Grade.grade, Grade.flag, Grade.note,
+                                   Grade.updated_at)
+                            .where(Grade.label_set_id == label_set_id,
+                                   (Grade.flag.is_not(None)) | (Grade.note.is_not(None)))
+                            .order_by(Grade.updated_at.desc(), Grade.id.desc()).limit(limit)).all()
+
+
+def flagged_examples(bind, flag: str, limit: int = 24) -> list[int]:
+    """Objects any grader flagged ``flag`` in any grading set (most recent first), for the field guide."""
+    with connection(bind) as conn:
+        rows = conn.execute(select(Grade.object_id, func.max(Grade.updated_at).label("t"))
+                            .where(Grade.flag == flag).group_by(Grade.object_id)
+                            .order_by(text("t DESC")).limit(limit)).all()
+    return [int(r.object_id) for r in rows]
+
+
+def list_sets(bind) -> list:
+    """(id, name) of the label sets that are not grading sets (lens lists and hand-made sets), by name."""
+    with connection(bind) as conn:
+        return conn.execute(select(LabelSet.id, LabelSet.name)
+                            .where((LabelSet.source.is_(None)) | (LabelSet.source != GRADE_SOURCE))
+                            .order_by(LabelSet.name)).all()

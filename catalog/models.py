@@ -49,6 +49,8 @@ JOB_STATUSES = ("running", "done", "failed")
 GRADE_VALUES = ("A", "B", "N")
 #: Where a grading queue's objects come from (``round``: the ranking of an active-learning round's probe).
 QUEUE_KINDS = ("probe", "similar", "labels", "random", "round")
+#: Flags a grader may put on an object with their grade (with a note).
+GRADE_FLAGS = ("artefact", "interesting", "discuss")
 #: The known truth of a calibration item shown blind among the candidates.
 CALIBRATION_TRUTHS = ("lens", "non_lens")
 
@@ -244,6 +246,9 @@ class Grade(Base):
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("grading_queues.id", ondelete="SET NULL"))
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
+    flag: Mapped[str | None] = mapped_column(String(16))
+    arc_x: Mapped[float | None] = mapped_column(Double)
+    arc_y: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (
@@ -300,6 +305,22 @@ class QueueCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class GraderSession(Base):
+    """A grader's session on the inspection page: issued at login (against the shared token when one is set) with
+    the grader's name fixed in it. Only the SHA-256 of the session secret is stored; revoking a grader's sessions
+    (``lensdb grading graders --revoke NAME``) logs them out everywhere."""
+
+    __tablename__ = "grader_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grader: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index(None, "grader"),)
+
+
 class GradingRound(Base):
     """One active-learning round: the probe retrained on the grades so far, the survey rescored, the next queue."""
 
@@ -348,6 +369,29 @@ SELECT label_set_id, grader,
 FROM grades WHERE calibration IS NOT NULL GROUP BY label_set_id, grader""",
 }
 
+
+#: The skill model's views (migration 0007; SWAP, see ``services/swap.py``): each grader's skills from the blind
+#: calibration items (one pseudo-count each way, kept in [0.01, 0.99]), and each object's summed log-likelihood
+#: ratio of its grades. An object's lens probability at a prior p0 is
+#: ``1 / (1 + exp(-(ln(p0 / (1 - p0)) + log_likelihood_ratio)))``.
+SKILL_VIEWS = {
+    "grader_skill": """
+SELECT label_set_id, grader, lenses_shown, non_lenses_shown,
+       CASE WHEN pl < 0.01 THEN 0.01 WHEN pl > 0.99 THEN 0.99 ELSE pl END AS p_lens,
+       CASE WHEN pn < 0.01 THEN 0.01 WHEN pn > 0.99 THEN 0.99 ELSE pn END AS p_non
+FROM (SELECT label_set_id, grader, lenses_shown, non_lenses_shown,
+             (hits + 1.0) / (lenses_shown + 2.0) AS pl,
+             (non_lenses_shown - false_alarms + 1.0) / (non_lenses_shown + 2.0) AS pn
+      FROM grader_calibration) AS c""",
+    "swap_evidence": """
+SELECT g.label_set_id, g.object_id, COUNT(*) AS n_grades,
+       SUM(CASE WHEN g.grade IN ('A', 'B')
+                THEN ln(COALESCE(s.p_lens, 0.5) / (1.0 - COALESCE(s.p_non, 0.5)))
+                ELSE ln((1.0 - COALESCE(s.p_lens, 0.5)) / COALESCE(s.p_non, 0.5)) END) AS log_likelihood_ratio
+FROM grades g LEFT JOIN grader_skill s ON s.label_set_id = g.label_set_id AND s.grader = g.grader
+WHERE g.calibration IS NULL GROUP BY g.label_set_id, g.object_id""",
+}
+VIEWS.update(SKILL_VIEWS)
 
 #: COMMENT ON every table and column (PostgreSQL stores them; ``catalog/SQL.md`` is generated from them by
 #: ``python -m lensdb.catalog.schema_doc``). A new table or column needs its line here: a test checks that none
@@ -464,6 +508,9 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "queue_id": "the queue it was graded from (grading_queues.id)",
         "model_id": "the model whose candidate it was (models.id)",
         "note": "the grader's note",
+        "flag": "the grader's flag: artefact, interesting (non-lens) or discuss (needs discussion); NULL for none",
+        "arc_x": "where the grader marked the lensed feature: column in cutout pixels of the north-up stamp",
+        "arc_y": "where the grader marked the lensed feature: row in cutout pixels of the north-up stamp, from the top",
         "created_at": "first graded (UTC)",
         "updated_at": "last re-graded (UTC)",
     }),
@@ -494,6 +541,15 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "grader": "who grades",
         "position": "the next position to show, 0-based",
         "updated_at": "last moved (UTC)",
+    }),
+    "grader_sessions": ("A grader's login session on the inspection page (the secret stored hashed; revocable).", {
+        "id": "session id",
+        "grader": "the grader the session is fixed to",
+        "token_hash": "SHA-256 (hex) of the session secret held in the grader's cookie",
+        "client": "the address that logged in",
+        "created_at": "login time (UTC)",
+        "last_used_at": "last request seen (UTC, updated at most once a minute)",
+        "revoked_at": "when it was revoked or logged out (UTC); NULL while valid",
     }),
     "grading_rounds": ("One active-learning round: the probe retrained on the grades so far, the survey rescored, "
                        "the next queue.", {

@@ -1,5 +1,7 @@
 """The base of every error LensDB shows a user."""
 
+import re
+
 
 class LensDBError(Exception):
     """An error meant for the user: one message naming the problem and what to do about it.
@@ -29,3 +31,14 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     enough to say what failed without pasting an engine's multi-line report into a user's message."""
     text = str(exc).strip().splitlines()
     return text[0][:limit] if text else type(exc).__name__
+
+
+#: An absolute path in a message: a slash not preceded by a word character, a colon or another slash (so that
+#: ``http://host/x`` stays whole), then everything up to a blank or a quote.
+_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/,;()\[\]]+/)*([^\s'\"/,;()\[\]]+)")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part: clients (of the API and the web page) see the names
+    of files (a shard, a list, the Milvus file), never the server's folders."""
+    return _PATH.sub(lambda m: m.group(1), text)

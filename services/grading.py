@@ -36,6 +36,10 @@ from lensdb.services.types import SimilarQuery, optional_mag
 
 log = logging.getLogger(__name__)
 
+#: The grading set of training queues (graded with feedback; apart from every campaign's set).
+TRAINING_SET = "grades-training"
+#: Flags a grader may add to a grade (with a note): an artefact, an interesting non-lens, needs discussion.
+GRADE_FLAGS = ("artefact", "interesting", "discuss")
 #: Keys of a grade as the page and the API send them; ``skip`` moves on without grading.
 GRADE_KEYS = {"A": "A", "B": "B", "N": "N", "NOT": "N", "NOT_LENS": "N", "SKIP": None}
 
@@ -57,6 +61,10 @@ class GradingConfig:
         round_val_ratio: non-lenses per lens of a round's validation set (model selection by TP@N; the paper's
             1:10,000 would fetch ~10,000 vectors per held-out lens at every round).
         round_epochs: LBFGS epochs of a round's probe (early stopping on TP@N still applies).
+        swap_prior: the skill model's prior probability that an object of a queue is a lens (SWAP).
+        swap_retire_below, swap_retire_above: an object whose skill-weighted lens probability falls under / passes
+            these is settled (retired): pages mark it and the grid passes over it, so graders' time goes to the
+            uncertain ones.
         round_ranking: ``fused`` (the default): the retrained probe's top ``round_score_n`` re-ordered by
             reciprocal-rank fusion of the probe's rank and each object's rank by its highest cosine similarity to
             a lens (known or graded A/B), so that objects like the lenses just found come up next, as a grader
@@ -77,6 +85,9 @@ class GradingConfig:
     round_val_ratio: int = 100
     round_epochs: int = 20
     round_ranking: str = "fused"
+    swap_prior: float = 0.05
+    swap_retire_below: float = 0.001
+    swap_retire_above: float = 0.99
 
     def __post_init__(self) -> None:
         check_grading_name(self.label_set)
@@ -87,6 +98,8 @@ class GradingConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"[grading] {name} must be >= 1; got {getattr(self, name)}")
         store.Thresholds(self.consensus_a, self.consensus_b)
+        if not 0.0 < self.swap_retire_below < self.swap_prior < self.swap_retire_above < 1.0:
+            raise ConfigError("[grading] need 0 < swap_retire_below < swap_prior < swap_retire_above < 1")
         if self.round_ranking not in ("fused", "probe"):
             raise ConfigError(f"[grading] round_ranking must be fused or probe; got {self.round_ranking!r}")
 
@@ -120,8 +133,9 @@ class QueueInfo:
 
 @dataclass(frozen=True)
 class PageItem:
-    """One stamp of a page: the object, its ranking (``None`` for unranked queues and calibration items, which look
-    like any other item), and the grader's own grade of it."""
+    """One stamp of a page: the object, its ranking (``None`` until the grader has graded it, so that calibration
+    items, which have none, look like every other item; ``None`` for unranked queues), and the grader's own grade
+    of it."""
 
     position: int
     object_id: int
@@ -135,6 +149,7 @@ class PageItem:
     score: float | None
     rank: int | None
     my_grade: str | None
+    retired: str | None = None  # "lens" / "not": settled by the skill model (SWAP) before this grader saw it
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,7 @@ class GradeResult:
     cursor: int
     stale: bool
     next_queue: int | None
+    feedback: str | None = None  # training queues only: what the object was
 
 
 def _info(row) -> QueueInfo:
@@ -227,20 +243,27 @@ class GradingService:
     def create_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
-                     supersedes=(), round_no: int | None = None, order=None) -> QueueInfo:
+                     supersedes=(), round_no: int | None = None, order=None, review: str | None = None,
+                     min_score: float | None = None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
-        ``object_ids``), ``labels`` (the objects of ``source_set``) or ``random`` (a control sample).
+        ``object_ids``), ``labels`` (the objects of ``source_set``), ``random`` (a control sample, nothing this
+        grading set has seen) or ``review`` (objects this grading set already graded, to grade again: ``review``
+        = ``A``, ``B`` or ``AB`` for the consensus lenses, ``disagreement`` for objects the graders split on, most
+        split first). ``min_score`` keeps a ranking's items scored at least that (probe queues).
 
         Raises:
             InvalidInput: a bad kind, size or share; no seeds for a similarity queue; nothing left to inspect.
             NotFound: an unknown model, seed object or label set.
         """
         validate.name("grader", grader)
-        set_name = self._set_name(label_set)
         validate.name("name", name, required=False)
+        if kind == "training":
+            return self._training_queue(grader, size, seed, name)
+        set_name = self._set_name(label_set)
         size = validate.count("size", size if size is not None else self.config.queue_size, 1, 100_000)
         share = self.config.calibration_share if calibration_share is None else validate.real(
             "calibration_share", calibration_share, 0.0, 0.5)
+        seed = validate.count("seed", seed, 0, 2**32 - 3)  # the draws use seed, seed + 1 and seed + 2
         with self.engine.connect() as conn:
             known = self._known(conn)
             row = queries.label_set_named(conn, set_name)
@@ -264,8 +287,20 @@ class GradingService:
                 raise InvalidInput(f"model {m.name!r} has no stored ranking; score the survey first "
                                    f"('lensdb probe score {m.name}')")
             keep = ~np.isin(ids, leave_out)
+            if min_score is not None:
+                min_score = validate.real("min_score", min_score, 0.0, 1.0)
+                keep &= sc >= min_score
+                params["min_score"] = min_score
+            n_stored = int(ids.size)
             ids, scores, ranks = ids[keep][:size], sc[keep][:size].tolist(), rk[keep][:size].tolist()
             model_id, params["model"] = m.id, m.name
+            if len(ids) == 0:
+                raise InvalidInput(
+                    f"nothing left to inspect in model {m.name!r}'s ranking: all {n_stored} objects it stored "
+                    f"{'at score >= ' + str(min_score) + ' ' if min_score is not None else ''}are known lenses or "
+                    f"were inspected in '{set_name}'. Run the next round (the statistics page's button, or "
+                    f"'lensdb grading round --label-set {set_name}'), store more of its ranking ('lensdb probe score "
+                    f"{m.name} --top-n 5000'), or make a similarity queue from the lenses found")
         elif kind == "similar":
             seeds = validate.object_ids("object_ids", list(object_ids), self.backends.config.max_ids)
             ids, scores = self._similar(seeds, leave_out, size)
@@ -274,27 +309,110 @@ class GradingService:
             validate.name("source_set", source_set)
             ids = _guard(lambda: queries.labelled_ids(self.engine, (source_set,), ("lens", "non_lens")))[:size]
             params["source_set"] = source_set
-        elif kind == "random":
-            ids = queries.random_ids(self.engine, size, seed, exclude=known)
+        elif kind == "random":  # a control sample of what this grading set has not seen
+            ids = queries.random_ids(self.engine, size, seed, exclude=leave_out)
+        elif kind == "review":
+            ids = self._review_ids(set_name, review, size)
+            params["review"], params["source_set"] = review, set_name
         else:
-            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random")
+            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, review")
+        if len(ids) == 0 and kind == "review":
+            raise InvalidInput(f"no object of '{set_name}' is in the review list {review!r} yet: grade more first")
         if len(ids) == 0:
             raise InvalidInput(f"nothing left to inspect in this {kind} queue: every object is a known lens or was "
-                               "inspected already in this grading set")
+                               f"inspected already in '{set_name}'; try another kind of queue or a new grading set")
         n_cal = int(round(len(ids) * share / (1.0 - share))) if share > 0 else 0
         # Calibration items are known objects: leave out only what this grading set has seen and the queue holds.
         calibration = self._calibration(n_cal, np.union1d(seen, np.asarray(ids, np.int64)), seed)
         params["calibration_items"] = len(calibration)
         title = name or {"probe": f"ranking of {params.get('model')}", "round": f"round {round_no}",
                          "similar": f"similar to {', '.join(map(str, params.get('seeds', [])[:3]))}",
-                         "labels": f"label set {source_set}", "random": f"random sample (seed {seed})"}[kind]
+                         "labels": f"label set {source_set}", "random": f"random sample (seed {seed})",
+                         "review": f"review of {set_name}: {review}"}[kind]
+        # A review is a label-set queue of the grading set itself (its consensus, or its disagreements).
+        stored_kind = "labels" if kind == "review" else kind
         qid = _guard(lambda: store.create_queue(
-            self.engine, set_name, name=title[:255], kind=kind, object_ids=[int(i) for i in ids], scores=scores,
+            self.engine, set_name, name=title[:255], kind=stored_kind, object_ids=[int(i) for i in ids], scores=scores,
             ranks=ranks, calibration=calibration, params=params, model_id=model_id, created_by=grader,
             round_no=round_no, seed=seed, supersedes=supersedes))
         log.info("queue %d (%s) in '%s': %d objects + %d calibration items", qid, title, set_name, len(ids),
                  len(calibration))
         return self.queue(qid)
+
+    def field_guide(self, per_group: int = 24) -> dict:
+        """Examples for graders, from this survey: known lenses (the lens lists), known non-lenses of each
+        hand-made set (named after the set: e.g. rings, spirals, mergers), and what graders flagged as artefacts
+        and interesting non-lenses. group name -> object ids."""
+        with self.engine.connect() as conn:
+            lists = queries.list_set_ids(conn, GRADE_SOURCE)
+            lenses = queries.labelled_ids(conn, classes=("lens",), set_ids=lists)
+            groups: dict[str, list[int]] = {"known lenses": [int(o) for o in lenses[:per_group]]}
+            for ls in store.list_sets(conn):
+                ids = queries.labelled_ids(conn, classes=("non_lens",), set_ids=[int(ls.id)])
+                if ids.size:
+                    groups[f"not lenses: {ls.name}"] = [int(o) for o in ids[:per_group]]
+            for flag, title in (("artefact", "artefacts (flagged by graders)"),
+                                ("interesting", "interesting non-lenses (flagged by graders)")):
+                found = store.flagged_examples(conn, flag, per_group)
+                if found:
+                    groups[title] = found
+        return groups
+
+    def _training_queue(self, grader: str, size: int | None, seed: int, name: str | None) -> QueueInfo:
+        """A training queue: known lenses and known non-lenses, each graded with instant feedback ("this was a
+        known lens"), in the grading set ``grades-training`` of its own, so that training grades never enter a
+        campaign's consensus or its blind calibration."""
+        size = validate.count("size", size if size is not None else 40, 1, 1000)
+        seed = validate.count("seed", seed, 0, 2**32 - 3)
+        truth = self._calibration(size, np.zeros(0, np.int64), seed)
+        if not any(t == "lens" for t in truth.values()):
+            raise InvalidInput("a training queue needs known lenses: import a lens list first ('lensdb labels "
+                               "import')")
+        qid = _guard(lambda: store.create_queue(
+            self.engine, TRAINING_SET, name=(name or f"training for {grader}")[:255], kind="labels", object_ids=[],
+            calibration=truth, params={"training": True, "size": size, "seed": seed}, created_by=grader,
+            seed=seed))
+        return self.queue(qid)
+
+    def _review_ids(self, set_name: str, review: str | None, size: int) -> np.ndarray:
+        """Objects of a grading set to grade again: its consensus A / B / A and B, or its disagreements (objects
+        graded by two or more graders who did not all agree, the most split first)."""
+        if review not in ("A", "B", "AB", "disagreement"):
+            raise InvalidInput(f"review must be A, B, AB (consensus lenses) or disagreement; got {review!r}")
+        th = self.config.thresholds
+        with self.engine.connect() as conn:
+            set_id = store.set_id_of(conn, set_name)
+            rows = store.consensus_rows(conn, set_id)
+        if review == "disagreement":
+            split = [(max(r.n_a, r.n_b, r.n_not) / r.n_graders, int(r.object_id)) for r in rows
+                     if r.n_graders >= 2 and max(r.n_a, r.n_b, r.n_not) < r.n_graders]
+            return np.array([o for _, o in sorted(split)][:size], np.int64)
+        want = set(review)
+        picked = [(-float(r.mean_points), int(r.object_id)) for r in rows
+                  if th.verdict(float(r.mean_points)) in want]
+        return np.array([o for _, o in sorted(picked)][:size], np.int64)
+
+    def review_lists(self, label_set: str | None = None, limit: int = 60) -> dict[str, list[dict]]:
+        """The consensus A and B objects (best first) and the disagreements (most split first) of a grading set,
+        at most ``limit`` of each, with their grade counts: the statistics page lists them."""
+        name = self._set_name(label_set)
+        th = self.config.thresholds
+        with self.engine.connect() as conn:
+            rows = store.consensus_rows(conn, store.set_id_of(conn, name))
+
+        def row(r) -> dict:
+            return {"object_id": str(r.object_id), "mean_points": round(float(r.mean_points), 3),
+                    "graders": int(r.n_graders), "A": int(r.n_a), "B": int(r.n_b), "N": int(r.n_not)}
+
+        out: dict[str, list] = {"A": [], "B": [], "disagreement": []}
+        for r in sorted(rows, key=lambda r: (-float(r.mean_points), int(r.object_id))):
+            v = th.verdict(float(r.mean_points))
+            if v in ("A", "B") and len(out[v]) < limit:
+                out[v].append(row(r))
+        split = sorted((r for r in rows if r.n_graders >= 2 and max(r.n_a, r.n_b, r.n_not) < r.n_graders),
+                       key=lambda r: (max(r.n_a, r.n_b, r.n_not) / r.n_graders, int(r.object_id)))
+        out["disagreement"] = [row(r) for r in split[:limit]]
+        return out
 
     def _similar(self, seeds: np.ndarray, leave_out: np.ndarray, size: int) -> tuple[np.ndarray, list[float]]:
         """Neighbours of the seeds merged by their best similarity (seeds and ``leave_out`` left out)."""
@@ -323,13 +441,45 @@ class GradingService:
             validate.name("label_set", label_set)
         return [_info(r) for r in _guard(lambda: store.queues(self.engine, label_set))]
 
+    # ------------------------------------------------------------------ graders' sessions
+    def open_session(self, grader: str, client: str | None = None) -> str:
+        """Log ``grader`` in: a new session fixed to that name; returns its secret (only its hash is stored)."""
+        from lensdb.catalog import sessions
+
+        validate.name("grader", grader)
+        return _guard(lambda: sessions.open_session(self.engine, grader, client))
+
+    def session_grader(self, secret: str | None) -> str | None:
+        """The grader of a valid session secret, else ``None``."""
+        from lensdb.catalog import sessions
+
+        return _guard(lambda: sessions.session_grader(self.engine, secret)) if secret else None
+
+    def close_session(self, secret: str | None) -> bool:
+        from lensdb.catalog import sessions
+
+        return bool(secret) and _guard(lambda: sessions.close_session(self.engine, secret))
+
+    def revoke_grader(self, grader: str) -> int:
+        """Revoke every session of ``grader`` (they must log in again); returns how many were valid."""
+        from lensdb.catalog import sessions
+
+        validate.name("grader", grader)
+        return _guard(lambda: sessions.revoke_grader(self.engine, grader))
+
+    def graders(self) -> list:
+        """Every grader with a session or a grade (:class:`lensdb.catalog.sessions.GraderInfo`)."""
+        from lensdb.catalog import sessions
+
+        return _guard(lambda: sessions.graders(self.engine))
+
     # ------------------------------------------------------------------ pages
     def page(self, queue_id: int, grader: str, page: int | None = None) -> Page:
         """Page ``page`` (0-based) of a queue for ``grader``; ``None`` = the page where the grader stopped."""
         validate.name("grader", grader)
         info = self.queue(queue_id)
         size = self.config.page_size
-        n_pages = max(1, -(-info.n_items // size))
+        n_pages = self.n_pages(info)
         cur = _guard(lambda: store.cursor(self.engine, info.id, grader))
         if page is None:
             page = min(cur // size, n_pages - 1)
@@ -339,11 +489,28 @@ class GradingService:
             set_id = store.set_id_of(conn, info.label_set)
             mine = {int(g.object_id): g.grade for g in store.grades_of(conn, set_id, grader=grader,
                                                                       ids=[r.object_id for r in rows])}
+            others = store.grades_of(conn, set_id, ids=[r.object_id for r in rows], calibration=False)
+            calibration = store.calibration_rows(conn, set_id) if others else []
+        settled = {oid: st.status for oid, st in self._swap(calibration, others)[0].items() if st.status != "open"}
         items = [PageItem(int(r.position), int(r.object_id), float(r.ra), float(r.dec), r.survey,
                           optional_mag(r.mag_g), optional_mag(r.mag_r), optional_mag(r.mag_z), r.source_type,
-                          None if r.score is None else float(r.score), None if r.rank is None else int(r.rank),
-                          mine.get(int(r.object_id))) for r in rows]
+                          *self._blind_score(r, mine.get(int(r.object_id))), mine.get(int(r.object_id)),
+                          None if int(r.object_id) in mine else settled.get(int(r.object_id)))
+                 for r in rows]
         return Page(info, page, n_pages, size, cur, items)
+
+    def n_pages(self, info: QueueInfo) -> int:
+        """Pages of a queue (at least 1)."""
+        return max(1, -(-info.n_items // self.config.page_size))
+
+    @staticmethod
+    def _blind_score(row, mine: str | None) -> tuple[float | None, int | None]:
+        """(score, rank) of an item as a grader may see it: none until they have graded it. Calibration items
+        have no ranking, so a ranking shown before grading would single them out; graders grade blind of the
+        model, as in Space Warps."""
+        if mine is None or row.score is None:
+            return None, None
+        return float(row.score), None if row.rank is None else int(row.rank)
 
     def progress(self, grader: str, queue_ids) -> dict[int, int]:
         """queue id -> how far ``grader`` got in it (the next position to show)."""
@@ -364,7 +531,8 @@ class GradingService:
         return item, mine
 
     # ------------------------------------------------------------------ grades
-    def grade(self, queue_id: int, grader: str, object_id: int, grade, *, note: str | None = None) -> GradeResult:
+    def grade(self, queue_id: int, grader: str, object_id: int, grade, *, note: str | None = None,
+              flag: str | None = None, arc: tuple[float, float] | None = None) -> GradeResult:
         """Record ``grader``'s grade of an object of a queue (``skip`` records none) and move their cursor past it.
 
         A grade on a superseded queue is kept (it is a judgement of the object, whatever ranked it) and the result
@@ -377,6 +545,10 @@ class GradingService:
         validate.name("grader", grader)
         value = parse_grade(grade)
         validate.text("note", note)
+        if flag is not None and flag not in GRADE_FLAGS:
+            raise InvalidInput(f"flag {flag!r} is not one of {', '.join(GRADE_FLAGS)} (or none)")
+        if arc is not None:  # cutout pixels of the north-up stamp; LensDB's cutouts are at most 512 px
+            arc = (validate.real("arc_x", arc[0], 0.0, 512.0), validate.real("arc_y", arc[1], 0.0, 512.0))
         object_id = validate.count("object_id", object_id, 0, validate.INT64_MAX)
         info = self.queue(queue_id)
         item = _guard(lambda: store.queue_item(self.engine, info.id, object_id))
@@ -385,7 +557,8 @@ class GradingService:
         replaced = False
         if value is not None:
             write = store.GradeWrite(object_id, value, calibration=item.calibration, queue_id=info.id,
-                                     model_id=info.model_id, note=note)
+                                     model_id=info.model_id, note=note, flag=flag,
+                                     arc_x=None if arc is None else arc[0], arc_y=None if arc is None else arc[1])
             _, before = _guard(lambda: store.write_grades(self.engine, info.label_set, grader, [write],
                                                           thresholds=self.config.thresholds))
             replaced = before > 0
@@ -393,7 +566,14 @@ class GradingService:
         if item.position + 1 > cur:
             cur = item.position + 1
             _guard(lambda: store.set_cursor(self.engine, info.id, grader, cur))
-        return GradeResult(object_id, value, replaced, cur, info.superseded_by is not None, info.superseded_by)
+        feedback = None
+        if info.params.get("training") and item.calibration and value is not None:
+            said_lens = value in ("A", "B")
+            right = said_lens == (item.calibration == "lens")
+            feedback = (("right" if right else "not quite") + ": this was "
+                        + ("a known lens" if item.calibration == "lens" else "a known non-lens"))
+        return GradeResult(object_id, value, replaced, cur, info.superseded_by is not None, info.superseded_by,
+                           feedback)
 
     def undo(self, queue_id: int, grader: str, object_id: int, previous=None) -> GradeResult:
         """Put back ``grader``'s grade of an object as it was before their last action (``previous`` = the grade
@@ -430,6 +610,7 @@ class GradingService:
             graders = store.grader_counts(conn, set_id)
             grades = store.grades_of(conn, set_id, calibration=False)
             rounds = store.rounds(conn, set_id)
+            flagged = store.flagged_rows(conn, set_id)
         th = self.config.thresholds
         verdicts = [th.verdict(float(r.mean_points)) for r in consensus]
         agree = agreement((g.object_id, g.grader, g.grade) for g in grades)
@@ -451,7 +632,46 @@ class GradingService:
                                     for k, v in agree.pairs.items()]},
             "rounds": [{"round": r.round, "model_id": r.model_id, "queue_id": r.queue_id,
                         "seconds": r.seconds, "params": r.params} for r in rounds],
+            "skill": self._skill_summary(calibration, grades),
+            "flags": [{"object_id": str(f.object_id), "grader": f.grader, "grade": f.grade, "flag": f.flag,
+                       "note": f.note, "when": str(f.updated_at)} for f in flagged],
         }
+
+    def _skill_summary(self, calibration, grades) -> dict:
+        states, skills = self._swap(calibration, grades)
+        cfg = self.config
+        return {"prior": cfg.swap_prior, "retire_below": cfg.swap_retire_below,
+                "retire_above": cfg.swap_retire_above,
+                "graders": [{"grader": k.grader, "p_lens": k.p_lens, "p_non": k.p_non,
+                             "lenses_shown": k.lenses_shown, "non_lenses_shown": k.non_lenses_shown}
+                            for k in skills.values()],
+                "lens": sum(s.status == "lens" for s in states.values()),
+                "not": sum(s.status == "not" for s in states.values()),
+                "open": sum(s.status == "open" for s in states.values()),
+                "top": [{"object_id": str(s.object_id), "probability": s.probability, "grades": s.n_grades,
+                         "status": s.status}
+                        for s in sorted(states.values(), key=lambda s: (-s.probability, s.object_id))[:30]]}
+
+    def _swap(self, calibration, grades):
+        from lensdb.services import swap
+
+        skills = {c.grader: swap.skill(c.grader, int(c.lenses_shown), int(c.hits), int(c.non_lenses_shown),
+                                       int(c.false_alarms)) for c in calibration}
+        cfg = self.config
+        states = swap.posteriors(((g.object_id, g.grader, g.grade) for g in grades), skills, cfg.swap_prior,
+                                 cfg.swap_retire_below, cfg.swap_retire_above)
+        return states, skills
+
+    def skill_consensus(self, label_set: str | None = None) -> dict:
+        """The skill model of a grading set: graders' skills and each graded object's lens probability and status
+        (``lens`` / ``not`` retired, or ``open``), object id -> :class:`lensdb.services.swap.ObjectState`."""
+        name = self._set_name(label_set)
+        with self.engine.connect() as conn:
+            set_id = store.set_id_of(conn, name)
+            calibration = store.calibration_rows(conn, set_id)
+            grades = store.grades_of(conn, set_id, calibration=False)
+        states, skills = self._swap(calibration, grades)
+        return {"skills": skills, "objects": states}
 
     # ------------------------------------------------------------------ active learning
     def _fused_order(self, source, model_id: int, rrf_k: float = 60.0) -> np.ndarray:

@@ -228,11 +228,46 @@ def connect(settings: Settings, config: VectorDBConfig | None = None) -> Guarded
     uri = settings.milvus_uri
     if is_lite_file(uri):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        _check_lite_free(uri)
     client = GuardedClient(uri, settings.milvus_token or "", config)
     if is_lite_file(uri):
         with _lite_lock:
             _lite_users[str(Path(uri).resolve())] += 1
     return client
+
+
+def _check_lite_free(uri: str) -> None:
+    """Refuse, in one clear line, a Milvus Lite file that another process holds (for example ``lensdb web`` on the
+    same data folder): Milvus Lite would log a traceback and fail. Only checked when this process does not use the
+    file yet (its own users share one in-process server)."""
+    import fcntl
+    import os
+
+    path = Path(uri).resolve()
+    with _lite_lock:
+        if _lite_users[str(path)] > 0 or not path.is_dir():
+            return
+    try:
+        from milvus_lite.db import LOCK_FILENAME
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:  # another milvus-lite layout: let it report the problem itself
+        return
+    if os.path.abspath(uri) in getattr(server_manager_instance, "_servers", {}):
+        return  # this process serves the file already (the lock is ours)
+    lock = path / LOCK_FILENAME
+    if not lock.exists():
+        return
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        raise BackendUnavailable(
+            f"the Milvus Lite file {path.name} is in use by another process (for example 'lensdb web' on the same "
+            "data folder); stop that process first, or do this from its page (the statistics page runs rounds), "
+            "or use a Milvus server") from None
+    finally:
+        os.close(fd)
 
 
 def disconnect(client: GuardedClient | MilvusClient, uri: str) -> None:

@@ -29,6 +29,13 @@ class WebConfig:
         insecure: allow serving a non-loopback interface without a token.
         stamp_px: default side of a grid stamp on the page, CSS pixels.
         log_level: uvicorn's log level.
+        allowed_hosts: the names the page answers to (the request's Host header, without the port); ``*`` = any.
+            Empty (the default): the loopback names (127.0.0.1, localhost, ::1) and ``host`` itself; any name when
+            ``host`` is a wildcard address (0.0.0.0, ::), which is open to a network on purpose (with a token or
+            --insecure). A page without a token that answered any name could be read by another site that points
+            its DNS name at 127.0.0.1 (DNS rebinding).
+        max_body_bytes: largest request body, bytes (413 above it).
+        login_failures_per_minute: failed logins allowed per client address and minute (429 above it).
     """
 
     host: str = "127.0.0.1"
@@ -37,6 +44,9 @@ class WebConfig:
     insecure: bool = False
     stamp_px: int = 96
     log_level: str = "warning"
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 1_000_000
+    login_failures_per_minute: int = 10
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -49,6 +59,22 @@ class WebConfig:
                               f"set ${TOKEN_ENV} (or --token-file), or pass --insecure to accept that")
         if not 16 <= self.stamp_px <= 512:
             raise ConfigError(f"[web] stamp_px must lie in [16, 512]; got {self.stamp_px}")
+        if not 1024 <= self.max_body_bytes <= 1 << 30:
+            raise ConfigError(f"[web] max_body_bytes must lie in [1024, 2**30]; got {self.max_body_bytes}")
+        if self.login_failures_per_minute < 1:
+            raise ConfigError(f"[web] login_failures_per_minute must be >= 1; got {self.login_failures_per_minute}")
+        if any(not h.strip() or h != h.strip().lower() for h in self.allowed_hosts):
+            raise ConfigError(f"[web] allowed_hosts must be lower-case host names without blanks; got "
+                              f"{list(self.allowed_hosts)}")
+
+    @property
+    def trusted_hosts(self) -> frozenset[str] | None:
+        """The Host names accepted (``None`` = any), see ``allowed_hosts``."""
+        if self.allowed_hosts:
+            return None if "*" in self.allowed_hosts else frozenset(self.allowed_hosts)
+        if self.host in ("0.0.0.0", "::", ""):  # open to a network on purpose (with a token, or --insecure)
+            return None
+        return frozenset({"127.0.0.1", "localhost", "::1", self.host.strip("[]").lower()})
 
     @classmethod
     def from_settings(cls, settings: Settings | None, **overrides) -> WebConfig:

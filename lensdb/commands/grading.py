@@ -20,6 +20,7 @@ the set's labels, which probe training reads. Views grade_consensus and grader_c
   lensdb grading queue --kind random                  a random control sample
   lensdb grading stats                                consensus, graders, calibration, agreement, rounds (JSON)
   lensdb grading round                                retrain on the grades, rescore, open the next queue
+  lensdb grading graders [--revoke NAME]              graders, their page sessions and grades; end a grader's sessions
 
 Each queue mixes in a share of blind calibration items ([grading] calibration_share, default 5 %): known lenses
 and known non-lenses, whose grades measure each grader's hit and false-alarm rates."""
@@ -49,6 +50,10 @@ def register(sub) -> None:
     r.add_argument("--encoder-version", metavar="V", help="vectors to train and rank on (default: the only one)")
     r.add_argument("--author", help="who runs the round (default: the login name)")
     r.set_defaults(func=run_round)
+    g = actions.add_parser("graders", help="graders with their inspection-page sessions and grades; --revoke ends "
+                                           "a grader's sessions")
+    g.add_argument("--revoke", metavar="NAME", help="revoke every session of this grader (they log in again)")
+    g.set_defaults(func=run_graders)
 
 
 def _services(settings: Settings):
@@ -79,4 +84,21 @@ def run_round(args, settings: Settings) -> int:
         out = services.grading.run_round(grader=args.author or getpass.getuser(), label_set=args.label_set,
                                          encoder_version=args.encoder_version, size=args.size)
     print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def run_graders(args, settings: Settings) -> int:
+    with _services(settings) as services:
+        if args.revoke:
+            n = services.grading.revoke_grader(args.revoke)
+            print(f"revoked {n} session(s) of grader {args.revoke!r}")
+            return 0
+        rows = services.grading.graders()
+    print(f"{'grader':<24} {'sessions':>9} {'valid':>6} {'grades':>7}  last login            last seen")
+    for r in rows:
+        when = (lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "-")
+        print(f"{r.grader[:24]:<24} {r.sessions:>9} {r.active_sessions:>6} {r.grades:>7}  {when(r.last_login):<21} "
+              f"{when(r.last_used)}")
+    if not rows:
+        print("no graders yet: they appear when they log in to the inspection page or grade")
     return 0

@@ -14,7 +14,8 @@ Serve the inspection page: queues of candidates (a probe's ranking, objects simi
 set, a random control sample) in pages of 5 x 20 stamps, graded with the keyboard (A clear lens, B probable,
 N or X not a lens, S or space skip, arrows to move, U to undo, Enter to open one object with each band alone,
 three stretches, zoom, its catalogue values, the Legacy Survey viewer and its nearest neighbours). Every grade is
-saved at once under the grader's name; log in with the same name anywhere to resume where you stopped. Several
+saved at once under the grader's own session (press ? on any page for every key; /guide has a field guide and
+training with feedback); log in with the same name anywhere to resume where you stopped. Several
 graders grade the same set: the statistics page shows their consensus, agreement and calibration (blind known
 lenses and non-lenses), and runs the next active-learning round.
 

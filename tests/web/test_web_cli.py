@@ -67,6 +67,28 @@ def test_web_command_serves_and_refuses_an_open_network_without_token(web_world,
 
                 time.sleep(0.1)
         assert r.status_code == 200 and r.json()["status"] == "ok"
+        # Beside the running page (which holds the Milvus Lite file), a round from the command line says why it
+        # cannot run, in one line, without a traceback (#24 item 8).
+        cli = [sys.executable, "-m", "lensdb.cli", "--data-dir", str(web_world.settings.data_dir), "--database-url",
+               web_world.db_url, "--milvus-uri", web_world.settings.milvus_uri]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as page:  # the page opens the file
+            assert page.post("/api/login", json={"grader": "busy"}, headers={"X-LensDB": "1"}).status_code == 200
+            r = page.get(f"/object/{int(web_world.ids[0])}/neighbours")
+            # 200: the page holds the file now. 503: this test process holds it already (the session's page
+            # fixture), and the page says so in one line naming the file, not its folder.
+            assert r.status_code == 200 or (r.status_code == 503 and "milvus.db is in use by another process"
+                                            in r.text and str(web_world.settings.data_dir) not in r.text), r.text
+        from lensdb.catalog import grading as store
+        from lensdb.catalog.db import make_engine
+
+        engine = make_engine(web_world.db_url)
+        store.write_grades(engine, "grades-busy", "cli", [store.GradeWrite(int(web_world.ids[1]), "A")])
+        engine.dispose()
+        rnd = subprocess.run([*cli, "grading", "round", "--label-set", "grades-busy"], capture_output=True,
+                             text=True, env=env, timeout=300)
+        assert rnd.returncode in (2, 3) and "Traceback" not in rnd.stderr, rnd.stderr[-2000:]
+        lines = [x for x in rnd.stderr.splitlines() if x.strip() and "WARNING" not in x]
+        assert len(lines) == 1 and "another process" in lines[0], rnd.stderr
     finally:
         proc.terminate()
         proc.communicate(timeout=60)

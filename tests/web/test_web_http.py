@@ -160,7 +160,7 @@ def test_a_page_stale_after_a_retrain_keeps_the_grade_and_says_so(web, web_world
     # A grade on the old page is kept, and the answer names the queue that replaced it.
     r = c.post("/api/grade", json={"queue": old, "object_id": items[7]["object_id"], "grade": "B"}, headers=H)
     assert r.status_code == 200 and r.json()["stale"] is True and r.json()["next_queue"] == new
-    page = c.get(f"/queue/{old}/page/0")
+    page = c.get(f"/queue/{old}/page/1")  # pages count from 1 on the page (#24)
     assert "replaced by a newer ranking" in page.text and f"/queue/{new}" in page.text
 
 
@@ -210,7 +210,7 @@ def test_calibration_items_are_blind_and_measure_the_grader(web, web_world):
     page = c.get(f"/api/queues/{q['queue']}/page/0").json()
     assert q["n_items"] == 50 and len(page["items"]) == 50
     assert all("calibration" not in it for it in page["items"])
-    html = c.get(f"/queue/{q['queue']}/page/0").text
+    html = c.get(f"/queue/{q['queue']}/page/1").text
     assert "calibration" not in html.split("<main>")[1]
     known = {int(i) for i in web_world.lenses}
     shown_known = [it for it in page["items"] if int(it["object_id"]) in known]
