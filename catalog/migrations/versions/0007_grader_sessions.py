@@ -1,7 +1,7 @@
 """grader sessions: each grader's own identity on the inspection page; the skill model's views; flags and arc marks
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 20:30:00
 
 Until now the page took the grader's name from an unsigned cookie, so anyone holding the shared token could grade
