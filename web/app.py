@@ -13,7 +13,8 @@ Pages (HTML):
 Data:
     ``/stamp/{id}.png``                a stamp (``band`` rgb|g|r|z, ``stretch`` asinh|linear|zscale, ``zoom`` 1-8,
                                        ``bar`` 0|1)
-    ``POST /api/login``, ``/api/logout``, ``/api/queues``, ``/api/grade``, ``/api/undo``, ``/api/rounds``
+    ``POST /api/login``, ``/api/logout``, ``/api/queues``, ``/api/grade``, ``/api/undo``, ``/api/rounds`` (starts a
+    round in the background, or joins the running one: 202 with its job), ``GET /api/rounds/<job>`` (its progress)
     ``GET /api/queues/{id}/page/{n}``, ``/api/stats``, ``/healthz``
 
 Every POST takes JSON and must carry the header ``X-LensDB: 1`` (a cross-site form cannot send it, so no other site
@@ -270,9 +271,13 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
     async def api_round(request: Request):
         body = await json_body(request)
         grader = grader_of(request)
-        out = await _threaded(lambda: grading.run_round(grader=grader, label_set=body.get("label_set") or None,
-                                                        size=_opt_int(body.get("size"), "size")))
-        return JSONResponse(out)
+        out = await _threaded(lambda: grading.start_round(grader=grader, label_set=body.get("label_set") or None,
+                                                          size=_opt_int(body.get("size"), "size")))
+        return JSONResponse({**out, "progress_url": f"/api/rounds/{out['job']}"}, status_code=202)
+
+    async def api_round_progress(request: Request):
+        return JSONResponse(await _threaded(lambda: grading.round_progress(_int(request.path_params["job_id"],
+                                                                                "job"))))
 
     def healthz(request: Request):
         return JSONResponse({"status": "ok"})
@@ -309,6 +314,7 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
         Route("/api/queues/{queue_id}/page/{page}", api_page),
         Route("/api/grade", api_grade, methods=["POST"]), Route("/api/undo", api_undo, methods=["POST"]),
         Route("/api/stats", api_stats), Route("/api/rounds", api_round, methods=["POST"]),
+        Route("/api/rounds/{job_id}", api_round_progress),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     async def access(request: Request, call_next):
