@@ -286,6 +286,13 @@ def _ingest(engine: Engine, reader: ShardReader, config: IngestConfig, job_id: i
     return ShardOutcome(reader.path, "ingested", layout.n_rows, "", shard_id, fingerprint)
 
 
+def shard_fingerprint(reader: ShardReader, layout: validate.Layout | None = None,
+                      config: IngestConfig | None = None) -> str:
+    """The fingerprint ingest records for a shard (see :func:`ingest_shard`): other commands compare it with the
+    catalogue's to tell the shard that was ingested from another file of the same name."""
+    return _catalogue_pass(reader, layout or validate.check_structure(reader), config or IngestConfig())[0]
+
+
 def _catalogue_pass(reader: ShardReader, layout: validate.Layout, config: IngestConfig):
     """Value-check and hash every catalogue chunk; returns (fingerprint, object ids)."""
     digest = hashlib.sha256(FINGERPRINT_VERSION)
