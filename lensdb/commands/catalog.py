@@ -48,7 +48,9 @@ def _register_db(sub) -> None:
                     "PATH, the folder its shards now lie in (after moving or copying the data: a laptop's disk to "
                     "a cluster volume); every shard of the root is then read from there. Checks that the shards "
                     "are found under PATH and refuses otherwise (--force to set it anyway). Writes only the "
-                    "root's row.",
+                    "root's row. Each shard found must be the file that was ingested (its fingerprint: file size, "
+                    "every catalogue column and sampled image rows) and must lie inside PATH (a symbolic link "
+                    "leading out of it is refused).",
         epilog="Example: mv lensdb-data/survey /scratch/survey && lensdb db survey-root survey /scratch/survey")
     root.add_argument("name", nargs="?", metavar="NAME", help="root name (see the list)")
     root.add_argument("path", nargs="?", metavar="PATH", help="the folder the root's shards now lie in")
@@ -169,12 +171,44 @@ def _db_survey_root(args, settings: Settings) -> int:
             raise InvalidInput(
                 f"{len(missing)} of {len(mine)} shard(s) of root {args.name!r} are not under {new} (e.g. "
                 f"{os.path.join(new, missing[0].stored_path)}); give the folder that holds them, or --force")
+        _verify_shards(new, [s for s in mine if s not in missing])
         old, new = set_root(engine, args.name, new, create=args.create)
     finally:
         engine.dispose()
     print(f"survey root {args.name!r}: {old or '(new)'} -> {new} ({len(mine)} shard(s)"
           + (f", {len(missing)} missing" if missing else "") + ")")
     return 0
+
+
+def _verify_shards(folder: str, shards: list) -> None:
+    """Refuse a folder whose files are not the root's shards: each must stay inside the folder (no symbolic link
+    leading out) and be the file that was ingested (its fingerprint: file size, every catalogue column and sampled
+    image rows, as ingest computed it)."""
+    import os
+
+    from lensdb.catalog.queries import outside_root
+    from lensdb.core.errors import InvalidInput
+    from lensdb.ingest.pipeline import shard_fingerprint
+    from lensdb.ingest.reader import open_shard
+
+    for s in shards:
+        why = outside_root(folder, s.stored_path)
+        if why is not None:
+            raise InvalidInput(f"shard {s.name} under {folder}: {why}; nothing was changed: put the file itself "
+                               "in the folder")
+    for s in shards:
+        path = os.path.join(folder, s.stored_path)
+        try:
+            with open_shard(path) as reader:
+                found = shard_fingerprint(reader)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path} is not the shard {s.name} that was ingested: {exc}; nothing was changed") \
+                from None
+        if found != s.fingerprint:
+            raise InvalidInput(
+                f"{path} is not the shard {s.name} that was ingested (fingerprint {found[:12]}, the catalogue's "
+                f"{s.fingerprint[:12]}: other pixels, rows or size under the same name); nothing was changed: give "
+                "the folder that holds the ingested shards")
 
 
 def _db_shards(args, settings: Settings) -> int:
@@ -194,14 +228,19 @@ def _db_shards(args, settings: Settings) -> int:
         return 0
     print(f"{'id':>4} {'name':<40} {'rows':>9} {'px':>4} {'root':<16} {'state':<8} file")
     missing = 0
+    outside = [s for s in shards if s.outside]
     for s in shards:
         ok = os.path.isfile(s.path)
-        missing += not ok
+        missing += not ok and not s.outside
+        state = "OUTSIDE" if s.outside else "ok" if ok else "MISSING"
         print(f"{s.id:>4} {s.name:<40} {s.n_rows:>9,} {s.cutout:>4} {(s.root or '-'):<16} "
-              f"{'ok' if ok else 'MISSING':<8} {s.path}")
+              f"{state:<8} {s.path}")
+    for s in outside:
+        print(f"shard {s.name}: {s.outside}: it is not read")
     if missing:
         print(f"{missing} shard file(s) missing: move the data back, or re-point the root "
               "('lensdb db survey-root NAME NEWDIR')")
+    if missing or outside:
         return 2
     return 0
 
