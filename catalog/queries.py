@@ -246,6 +246,7 @@ class ShardRow:
     image_dtype: str
     fingerprint: str
     outside: str | None = None  #: why the file is not confined to its root (then it is not read), or None
+    images_sha256: str | None = None  #: sha256 of every image row (None: ingested before revision 0008)
 
     def checked_path(self) -> str:
         """``path``, refused (InvalidInput naming the shard) when the file is not confined to its root."""
@@ -257,11 +258,11 @@ class ShardRow:
 
 def _shard_rows(bind: Bind, *where) -> list[ShardRow]:
     query = (select(Shard.id, Shard.name, SurveyRoot.path, Shard.root, Shard.path, Shard.n_rows, Shard.cutout,
-                    Shard.image_dtype, Shard.fingerprint)
+                    Shard.image_dtype, Shard.fingerprint, Shard.images_sha256)
              .outerjoin(SurveyRoot, SurveyRoot.name == Shard.root).where(*where).order_by(Shard.id))
     with connection(bind) as conn:
-        return [ShardRow(i, n, shard_file(rp, p), r, p, nr, c, d, f, outside_root(rp, p))
-                for i, n, rp, r, p, nr, c, d, f in conn.execute(query)]
+        return [ShardRow(i, n, shard_file(rp, p), r, p, nr, c, d, f, outside_root(rp, p), full)
+                for i, n, rp, r, p, nr, c, d, f, full in conn.execute(query)]
 
 
 def shards(bind: Bind) -> list[ShardRow]:

@@ -56,6 +56,9 @@ def _register_db(sub) -> None:
     root.add_argument("path", nargs="?", metavar="PATH", help="the folder the root's shards now lie in")
     root.add_argument("--create", action="store_true", help="create root NAME when there is none")
     root.add_argument("--force", action="store_true", help="set it even when shards are missing under PATH")
+    root.add_argument("--full", action="store_true",
+                      help="also compare every image row with the sha256 recorded at ingest (a full read of each "
+                           "shard; the default compares file size, catalogue columns and sampled image rows)")
     root.set_defaults(func=_db_survey_root)
     sh = cmds.add_parser("shards", help="list ingested shards, their roots and whether each file is found",
                          description="Print every ingested shard: id, name, rows, cutout, survey root, the file "
@@ -171,7 +174,10 @@ def _db_survey_root(args, settings: Settings) -> int:
             raise InvalidInput(
                 f"{len(missing)} of {len(mine)} shard(s) of root {args.name!r} are not under {new} (e.g. "
                 f"{os.path.join(new, missing[0].stored_path)}); give the folder that holds them, or --force")
-        _verify_shards(new, [s for s in mine if s not in missing])
+        unchecked = _verify_shards(new, [s for s in mine if s not in missing], full=args.full)
+        for name in unchecked:
+            print(f"shard {name}: no full digest recorded (ingested before revision 0008); checked by its "
+                  "fingerprint only", file=sys.stderr)
         old, new = set_root(engine, args.name, new, create=args.create)
     finally:
         engine.dispose()
@@ -180,15 +186,16 @@ def _db_survey_root(args, settings: Settings) -> int:
     return 0
 
 
-def _verify_shards(folder: str, shards: list) -> None:
+def _verify_shards(folder: str, shards: list, *, full: bool = False) -> list[str]:
     """Refuse a folder whose files are not the root's shards: each must stay inside the folder (no symbolic link
     leading out) and be the file that was ingested (its fingerprint: file size, every catalogue column and sampled
-    image rows, as ingest computed it)."""
+    image rows, as ingest computed it; with ``full``, also the sha256 of every image row). Returns the shards
+    that have no full digest to compare (ingested before revision 0008)."""
     import os
 
     from lensdb.catalog.queries import outside_root
     from lensdb.core.errors import InvalidInput
-    from lensdb.ingest.pipeline import shard_fingerprint
+    from lensdb.ingest.pipeline import images_sha256, shard_fingerprint
     from lensdb.ingest.reader import open_shard
 
     for s in shards:
@@ -196,11 +203,16 @@ def _verify_shards(folder: str, shards: list) -> None:
         if why is not None:
             raise InvalidInput(f"shard {s.name} under {folder}: {why}; nothing was changed: put the file itself "
                                "in the folder")
+    unchecked = []
     for s in shards:
         path = os.path.join(folder, s.stored_path)
         try:
             with open_shard(path) as reader:
                 found = shard_fingerprint(reader)
+                if found == s.fingerprint and full and s.images_sha256 is not None:
+                    found_images = images_sha256(reader)
+                else:
+                    found_images = s.images_sha256
         except InvalidInput as exc:
             raise InvalidInput(f"{path} is not the shard {s.name} that was ingested: {exc}; nothing was changed") \
                 from None
@@ -209,6 +221,13 @@ def _verify_shards(folder: str, shards: list) -> None:
                 f"{path} is not the shard {s.name} that was ingested (fingerprint {found[:12]}, the catalogue's "
                 f"{s.fingerprint[:12]}: other pixels, rows or size under the same name); nothing was changed: give "
                 "the folder that holds the ingested shards")
+        if full and s.images_sha256 is None:
+            unchecked.append(s.name)
+        elif found_images != s.images_sha256:
+            raise InvalidInput(f"{path} is not the shard {s.name} that was ingested: its images differ from those "
+                               "ingested (full check: sha256 of every image row); nothing was changed: give the "
+                               "folder that holds the ingested shards")
+    return unchecked
 
 
 def _db_shards(args, settings: Settings) -> int:

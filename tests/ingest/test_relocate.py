@@ -184,3 +184,44 @@ def test_a_shard_path_that_leaves_its_root_is_refused(tmp_path, catalog_url, sur
         assert len(queries.image_locations(engine, ids)) == 20
     finally:
         engine.dispose()
+
+
+def test_survey_root_full_check_reads_every_image(tmp_path, catalog_url, survey, capsys):
+    """An imposter that differs only in image rows the fingerprint does not sample passes the default check (file
+    size, catalogue columns, 8 sampled rows) and is refused by --full (the sha256 of every image row, recorded at
+    ingest since revision 0008). A shard ingested before 0008 has no full digest: --full says so."""
+    import h5py
+    from sqlalchemy import update
+
+    from lensdb.catalog.models import Shard
+    from lensdb.ingest.pipeline import IMAGE_SAMPLES
+
+    engine = make_engine(catalog_url)
+    try:
+        assert ingest_paths(engine, [survey, survey / "sub"], config=IngestConfig(survey_root=str(survey))).ok
+        assert all(s.images_sha256 for s in queries.shards(engine))
+        other = tmp_path / "subtle"
+        shutil.copytree(survey, other)
+        sampled = {int(r) for r in np.linspace(0, 19, IMAGE_SAMPLES)}
+        row = next(r for r in range(20) if r not in sampled)
+        with h5py.File(other / "a.h5", "r+") as f:
+            img = f["images"][row]
+            f["images"][row] = img[:, ::-1]  # one unsampled cutout mirrored
+        data = ["--database-url", catalog_url]
+        capsys.readouterr()
+        assert main([*data, "db", "survey-root", "survey", str(other), "--full"]) == 2
+        err = capsys.readouterr().err
+        assert "is not the shard a.h5 that was ingested: its images differ" in err
+        assert queries.survey_roots(engine)[0].path == str(survey)
+        assert main([*data, "db", "survey-root", "survey", str(other)]) == 0  # the sampled check cannot see it
+        # Shards ingested before revision 0008: --full names them and relies on the fingerprint.
+        with engine.begin() as conn:
+            conn.execute(update(Shard).values(images_sha256=None))
+        copy = tmp_path / "copy"
+        shutil.copytree(survey, copy)
+        capsys.readouterr()
+        assert main([*data, "db", "survey-root", "survey", str(copy), "--full"]) == 0
+        err = capsys.readouterr().err
+        assert "shard a.h5: no full digest recorded" in err and "shard b.h5: no full digest recorded" in err
+    finally:
+        engine.dispose()
