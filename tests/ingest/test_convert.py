@@ -418,4 +418,5 @@ def test_fuzz_hostile_tables_are_refused_or_converted_never_a_crash(tmp_path):
             if col in ("ra", "dec") and np.isfinite(np.float64(value)):
                 want = np.float64(value) % 360.0 if col == "ra" else np.float64(value)
                 np.testing.assert_allclose((ra if col == "ra" else dec)[row], want)
+    print(f"convert fuzz: {len(cases)} hostile tables, {outcomes}")
     assert outcomes["refused"] > 20 and outcomes["converted"] > 3, outcomes
