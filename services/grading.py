@@ -648,7 +648,9 @@ class GradingService:
                                                                                    req.version))
         try:
             step(1, "training the probe on the known lenses and the grades")
-            with tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
+            # One training at a time in this process: train_probe draws its figures with matplotlib, which is not
+            # thread-safe (two rounds of different sets at once failed in its text layout).
+            with _TRAINING, tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
                 run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name,
                                                  save=False))
             t_train = time.perf_counter() - t0
@@ -726,6 +728,8 @@ class GradingService:
         round starts (InvalidInput here, nothing written). Returns :meth:`round_progress` plus ``joined``."""
         return self._round_jobs.start(self, grader=grader, label_set=label_set, size=size, **probe_overrides)
 
+
+_TRAINING = threading.Lock()
 
 #: The job kind of an active-learning round, and the steps its progress names.
 ROUND_JOB = "grading-round"
