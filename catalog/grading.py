@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection, Engine, Integer, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from lensdb.catalog.labels import GRADE_SOURCE, check_grading_name
 from lensdb.catalog.models import (
@@ -234,13 +235,11 @@ def graded_ids(bind, label_set_id: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- queues
-def create_queue(engine: Engine, label_set: str, *, name: str, kind: str, object_ids: Sequence[int],
-                 scores: Sequence[float] | None = None, ranks: Sequence[int] | None = None,
-                 calibration: dict[int, str] | None = None, params: dict | None = None, model_id: int | None = None,
-                 created_by: str | None = None, round_no: int | None = None, seed: int = 0,
-                 supersedes: Sequence[int] = ()) -> int:
-    """Freeze a queue: ``object_ids`` in order, with calibration items (object id -> truth) mixed in at seeded
-    random places. Marks the queues ``supersedes`` as replaced by the new one. Returns the new queue's id."""
+def build_queue_items(object_ids: Sequence[int], *, scores: Sequence[float] | None = None,
+                ranks: Sequence[int] | None = None, calibration: dict[int, str] | None = None,
+                seed: int = 0) -> list[dict]:
+    """The rows of a queue (without its id): ``object_ids`` in order, with calibration items (object id -> truth)
+    mixed in at seeded random places."""
     calibration = dict(calibration or {})
     main = [int(o) for o in object_ids if int(o) not in calibration]
     n_total = len(main) + len(calibration)
@@ -262,20 +261,99 @@ def create_queue(engine: Engine, label_set: str, *, name: str, kind: str, object
             items.append({"position": pos, "object_id": oid, "calibration": None,
                           "score": None if sc is None else float(sc),
                           "rank": None if rank_of.get(oid) is None else int(rank_of[oid])})
-    with engine.begin() as conn:
-        missing = missing_ids(conn, [it["object_id"] for it in items])
-        if missing:
-            raise NotFound(f"{len(missing)} object(s) of the queue are not in the catalogue, e.g. {missing[:5]}")
-        set_id = grading_set(conn, label_set, created_by)
-        qid = conn.execute(insert(GradingQueue).values(
-            label_set_id=set_id, name=name, kind=kind, params=params or {}, model_id=model_id, round=round_no,
-            n_items=n_total, created_by=created_by, created_at=utcnow()).returning(GradingQueue.id)).scalar_one()
-        for s in range(0, len(items), ID_CHUNK):
-            conn.execute(insert(QueueItem), [{**it, "queue_id": qid} for it in items[s:s + ID_CHUNK]])
-        if supersedes:
-            conn.execute(update(GradingQueue).where(GradingQueue.id.in_([int(q) for q in supersedes]))
-                         .values(superseded_by=qid))
+    return items
+
+
+def insert_queue(conn: Connection, label_set: str, items: list[dict], *, name: str, kind: str,
+                 params: dict | None = None, model_id: int | None = None, created_by: str | None = None,
+                 round_no: int | None = None, supersedes: Sequence[int] = ()) -> int:
+    """Insert a queue and its ``items`` (:func:`build_queue_items`) in the caller's transaction; marks the queues
+    ``supersedes`` as replaced by it. Returns its id."""
+    missing = missing_ids(conn, [it["object_id"] for it in items])
+    if missing:
+        raise NotFound(f"{len(missing)} object(s) of the queue are not in the catalogue, e.g. {missing[:5]}")
+    set_id = grading_set(conn, label_set, created_by)
+    qid = conn.execute(insert(GradingQueue).values(
+        label_set_id=set_id, name=name, kind=kind, params=params or {}, model_id=model_id, round=round_no,
+        n_items=len(items), created_by=created_by, created_at=utcnow()).returning(GradingQueue.id)).scalar_one()
+    for s in range(0, len(items), ID_CHUNK):
+        conn.execute(insert(QueueItem), [{**it, "queue_id": qid} for it in items[s:s + ID_CHUNK]])
+    if supersedes:
+        conn.execute(update(GradingQueue).where(GradingQueue.id.in_([int(q) for q in supersedes]))
+                     .values(superseded_by=qid))
     return qid
+
+
+def create_queue(engine: Engine, label_set: str, *, name: str, kind: str, object_ids: Sequence[int],
+                 scores: Sequence[float] | None = None, ranks: Sequence[int] | None = None,
+                 calibration: dict[int, str] | None = None, params: dict | None = None, model_id: int | None = None,
+                 created_by: str | None = None, round_no: int | None = None, seed: int = 0,
+                 supersedes: Sequence[int] = ()) -> int:
+    """Freeze a queue: ``object_ids`` in order, with calibration items (object id -> truth) mixed in at seeded
+    random places. Marks the queues ``supersedes`` as replaced by the new one. Returns the new queue's id."""
+    items = build_queue_items(object_ids, scores=scores, ranks=ranks, calibration=calibration, seed=seed)
+    with engine.begin() as conn:
+        return insert_queue(conn, label_set, items, name=name, kind=kind, params=params, model_id=model_id,
+                            created_by=created_by, round_no=round_no, supersedes=supersedes)
+
+
+@dataclass(frozen=True)
+class CommittedRound:
+    round: int
+    model_id: int
+    queue_id: int
+    previous_queue_id: int | None
+    superseded: list[int]
+
+
+def commit_round(engine: Engine, label_set: str, round_no: int, *, model: dict, ranked_ids: np.ndarray,
+                 ranked_scores: np.ndarray, items: list[dict], queue_name: str, queue_params: dict,
+                 created_by: str | None, params: dict, seconds: float) -> CommittedRound:
+    """Write one active-learning round as one unit, in one transaction: its model row (``model``: the column
+    values), the model's predictions (``ranked_ids`` best first with their scores), the next queue (``items``:
+    :func:`build_queue_items`), the supersession of every open queue of the set, and the ``grading_rounds`` row. Either
+    all of it is committed or none (a failure or a killed process leaves nothing behind).
+
+    Raises:
+        Conflict: round ``round_no`` of the set was committed meanwhile (another process ran a round at the same
+            time), or the model name is taken; nothing is written.
+    """
+    from lensdb.catalog.bulk import copy_batches
+    from lensdb.catalog.models import Model, Prediction
+
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":  # take the write lock first: a deferred reader could not upgrade
+                conn.execute(update(LabelSet).where(LabelSet.id == -1).values(name=LabelSet.name))
+            set_id = grading_set(conn, label_set, created_by)  # locks the set's row on PostgreSQL
+            if conn.execute(select(GradingRound.id).where(GradingRound.label_set_id == set_id,
+                                                          GradingRound.round == round_no)).first():
+                raise Conflict(f"round {round_no} of grading set '{label_set}' was committed by another process "
+                               "while this one ran; nothing of this one was written: reload and start the next "
+                               "round")
+            taken = conn.execute(select(Model.id).where(Model.name == model["name"])).first()
+            if taken:
+                raise Conflict(f"a model called {model['name']!r} exists already; nothing of this round was written")
+            model_id = int(conn.execute(insert(Model).values(**model).returning(Model.id)).scalar_one())
+            n = int(len(ranked_ids))
+            copy_batches(conn, Prediction.__tablename__, [{
+                "model_id": np.full(n, model_id, np.int64), "object_id": np.asarray(ranked_ids, np.int64),
+                "score": np.asarray(ranked_scores, np.float64), "rank": np.arange(1, n + 1, dtype=np.int64)}])
+            q = GradingQueue.__table__.c
+            open_queues = [int(r[0]) for r in conn.execute(
+                select(q.id).where(q.label_set_id == set_id, q.superseded_by.is_(None)).order_by(q.id.desc()))]
+            queue_id = insert_queue(conn, label_set, items, name=queue_name, kind="round", params=queue_params,
+                                    model_id=model_id, created_by=created_by, round_no=round_no,
+                                    supersedes=open_queues)
+            conn.execute(insert(GradingRound).values(
+                label_set_id=set_id, round=round_no, model_id=model_id, queue_id=queue_id,
+                previous_queue_id=open_queues[0] if open_queues else None, params=params, seconds=seconds,
+                created_at=utcnow()))
+    except IntegrityError as exc:  # the unique (set, round) or model name taken by a concurrent commit
+        raise Conflict(f"round {round_no} of grading set '{label_set}' could not be committed: another round or "
+                       "model of the same name was committed meanwhile; nothing of this one was written: reload "
+                       "and start the next round") from exc
+    return CommittedRound(round_no, model_id, queue_id, open_queues[0] if open_queues else None, open_queues)
 
 
 def queue_row(bind, queue_id: int):
@@ -378,6 +456,16 @@ def record_round(engine: Engine, label_set_id: int, round_no: int, *, model_id: 
             label_set_id=label_set_id, round=round_no, model_id=model_id, queue_id=queue_id,
             previous_queue_id=previous_queue_id, params=params, seconds=seconds, created_at=utcnow())
             .returning(GradingRound.id)).scalar_one()
+
+
+def round_of_job(bind, job_id: int):
+    """The round whose model job ``job_id`` trained (round, queue_id, model_id), or None."""
+    from lensdb.catalog.models import Model
+
+    r = GradingRound.__table__.c
+    with connection(bind) as conn:
+        return conn.execute(select(r.round, r.queue_id, r.model_id).join(Model, Model.id == r.model_id)
+                            .where(Model.job_id == int(job_id))).first()
 
 
 def rounds(bind, label_set_id: int) -> list:

@@ -62,10 +62,11 @@ def job_scope(engine: Engine, kind: str, params: dict[str, Any] | None = None,
 
 
 def _finish(engine: Engine, job_id: int, status: str, message: str | None) -> None:
+    """Record a job's end; a ``None`` message keeps the one the job set (its summary)."""
+    values = {"status": status, "finished_at": utcnow(), **({"message": message} if message is not None else {})}
     try:
         with session_scope(engine) as s:
-            s.execute(update(Job).where(Job.id == job_id).values(status=status, message=message,
-                                                                  finished_at=utcnow()))
+            s.execute(update(Job).where(Job.id == job_id).values(**values))
     except Exception:  # the database itself may be what failed; the original error matters more
         log.warning("could not record the end of job %s", job_id, exc_info=True)
 
@@ -144,3 +145,19 @@ def recent_jobs(engine: Engine, limit: int = 50) -> list:
     with engine.connect() as conn:
         return conn.execute(select(Job.id, Job.kind, Job.status, Job.host, Job.pid, Job.started_at, Job.finished_at,
                                    Job.message, Job.command).order_by(Job.id.desc()).limit(limit)).all()
+
+
+def running_jobs(engine: Engine, kind: str) -> list:
+    """The jobs of ``kind`` recorded as running (call :func:`mark_stale` first to drop those whose process died):
+    id, kind, status, host, pid, started_at, message, params."""
+    with engine.connect() as conn:
+        return conn.execute(select(Job.id, Job.kind, Job.status, Job.host, Job.pid, Job.started_at, Job.message,
+                                   Job.params).where(Job.kind == kind, Job.status == "running")
+                            .order_by(Job.id)).all()
+
+
+def job_row(engine: Engine, job_id: int):
+    """One job (id, kind, status, host, pid, started_at, finished_at, message, params), or None."""
+    with engine.connect() as conn:
+        return conn.execute(select(Job.id, Job.kind, Job.status, Job.host, Job.pid, Job.started_at,
+                                   Job.finished_at, Job.message, Job.params).where(Job.id == job_id)).first()

@@ -108,7 +108,9 @@ class ImportReport:
 def import_labels(engine: Engine, path: str | Path, *, name: str | None = None,
                   radius_arcsec: float = DEFAULT_RADIUS_ARCSEC, author: str | None = None,
                   columns: ColumnNames | None = None, grade_map: Mapping[str, str | None] | None = None,
-                  replace: bool = False, method: Method = "auto") -> ImportReport:
+                  replace: bool = False, method: Method = "auto",
+                  how_to_replace: str = "choose another name with --name, or pass --replace to overwrite it"
+                  ) -> ImportReport:
     """Import a known-lens list into label set ``name`` (default: the file's stem), cross-matched to sources.
 
     Args:
@@ -142,8 +144,7 @@ def import_labels(engine: Engine, path: str | Path, *, name: str | None = None,
                                "import the list under another name (--name)")
             if f"sha256:{lenses.sha256}" not in (existing.source or "") and not replace:
                 held = existing.source or "labels not imported from a file"
-                raise Conflict(f"label set '{set_name}' already exists and holds {held}; choose another name "
-                               "with --name, or pass --replace to overwrite it")
+                raise Conflict(f"label set '{set_name}' already exists and holds {held}; {how_to_replace}")
             set_id = existing.id
             replaced = conn.execute(delete(Label).where(Label.label_set_id == set_id)).rowcount
             conn.execute(update(LabelSet).where(LabelSet.id == set_id).values(

@@ -111,6 +111,7 @@ class Shard(Base):
     root: Mapped[str | None] = mapped_column(ForeignKey("survey_roots.name", onupdate="CASCADE"))
     path: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    images_sha256: Mapped[str | None] = mapped_column(String(64))
     n_rows: Mapped[int] = mapped_column(Integer)
     cutout: Mapped[int] = mapped_column(Integer)
     image_dtype: Mapped[str] = mapped_column(String(16))
@@ -421,6 +422,8 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "root": "survey root the path is relative to (survey_roots.name); NULL: path is absolute",
         "path": "file path relative to the survey root (absolute when root is NULL)",
         "fingerprint": "sha256 of the shard's catalogue columns and sampled images",
+        "images_sha256": "sha256 of every image row as stored, for 'lensdb db survey-root --full' (NULL: ingested "
+                         "before revision 0008)",
         "n_rows": "objects in the shard",
         "cutout": "cutout side, pixels (0.262 arcsec each)",
         "image_dtype": "stored pixel type: float32 or float16",

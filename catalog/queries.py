@@ -172,10 +172,37 @@ def _cone(ra: float, dec: float, radius: float):
 
 # ---------------------------------------------------------------------------------------------------- images
 def shard_file(root_path: str | None, path: str) -> str:
-    """A shard's file: ``path`` under its survey root's folder, or ``path`` itself when it has no root."""
+    """A shard's file: ``path`` under its survey root's folder, or ``path`` itself when it has no root (see
+    :func:`outside_root` for the check that the file stays inside its root)."""
     if root_path is None:
         return path
     return os.path.join(root_path, path)
+
+
+def outside_root(root_path: str | None, path: str) -> str | None:
+    """Why a shard row's file is not confined to its survey root (``None`` when it is): a path recorded under a
+    root must be relative and resolve inside the root's folder (no ``..``, no symlink leading out); a shard with
+    no root must have an absolute path."""
+    if root_path is None:
+        return None if os.path.isabs(path) else f"its path {path!r} is relative but it has no survey root"
+    if os.path.isabs(path) or os.path.isabs(os.path.normpath(path)):
+        return f"its path {path!r} is absolute, not relative to its survey root"
+    if os.path.normpath(path).split(os.sep)[0] == "..":
+        return f"its path {path!r} leaves its survey root"
+    root = os.path.realpath(root_path)
+    real = os.path.realpath(os.path.join(root_path, path))
+    if os.path.commonpath([root, real]) != root:
+        return f"its path {path!r} resolves outside its survey root (a symbolic link leading out of the folder)"
+    return None
+
+
+def confined_shard_file(name: str, root_path: str | None, path: str) -> str:
+    """:func:`shard_file`, refused (InvalidInput naming the shard) when the file is not confined to its root."""
+    why = outside_root(root_path, path)
+    if why is not None:
+        raise InvalidInput(f"shard {name}: {why}; its images are not read. Move the file under the root and record "
+                           "it there ('lensdb ingest' from inside the root), or re-point the root")
+    return shard_file(root_path, path)
 
 
 _SHARD_FILE = (SurveyRoot.path.label("root_path"), Shard.path)
@@ -196,10 +223,13 @@ def image_locations(bind: Bind, ids) -> dict[int, ImageLocation]:
     query = (select(s.object_id, *_SHARD_FILE, Shard.name, s.row).join(Shard, Shard.id == s.shard_id)
              .outerjoin(SurveyRoot, SurveyRoot.name == Shard.root))
     out: dict[int, ImageLocation] = {}
+    files: dict[tuple, str] = {}  # checked once per shard
     with connection(bind) as conn:
         for chunk in _chunks(ids):
-            out.update({int(o): ImageLocation(shard_file(rp, p), n, int(r)) for o, rp, p, n, r in
-                        conn.execute(query.where(s.object_id.in_(chunk)))})
+            for o, rp, p, n, r in conn.execute(query.where(s.object_id.in_(chunk))):
+                if (rp, p) not in files:
+                    files[rp, p] = confined_shard_file(n, rp, p)
+                out[int(o)] = ImageLocation(files[rp, p], n, int(r))
     return out
 
 
@@ -217,15 +247,24 @@ class ShardRow:
     cutout: int
     image_dtype: str
     fingerprint: str
+    outside: str | None = None  #: why the file is not confined to its root (then it is not read), or None
+    images_sha256: str | None = None  #: sha256 of every image row (None: ingested before revision 0008)
+
+    def checked_path(self) -> str:
+        """``path``, refused (InvalidInput naming the shard) when the file is not confined to its root."""
+        if self.outside is not None:
+            raise InvalidInput(f"shard {self.name}: {self.outside}; its images are not read. Move the file under "
+                               "the root and record it there, or re-point the root")
+        return self.path
 
 
 def _shard_rows(bind: Bind, *where) -> list[ShardRow]:
     query = (select(Shard.id, Shard.name, SurveyRoot.path, Shard.root, Shard.path, Shard.n_rows, Shard.cutout,
-                    Shard.image_dtype, Shard.fingerprint)
+                    Shard.image_dtype, Shard.fingerprint, Shard.images_sha256)
              .outerjoin(SurveyRoot, SurveyRoot.name == Shard.root).where(*where).order_by(Shard.id))
     with connection(bind) as conn:
-        return [ShardRow(i, n, shard_file(rp, p), r, p, nr, c, d, f)
-                for i, n, rp, r, p, nr, c, d, f in conn.execute(query)]
+        return [ShardRow(i, n, shard_file(rp, p), r, p, nr, c, d, f, outside_root(rp, p), full)
+                for i, n, rp, r, p, nr, c, d, f, full in conn.execute(query)]
 
 
 def shards(bind: Bind) -> list[ShardRow]:

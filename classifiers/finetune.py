@@ -193,7 +193,7 @@ def iter_survey(engine: Engine, flt: ObjectFilter | None = None, max_bytes: int 
             continue
         lookup = np.full(max(by_row) + 1, -1, np.int64)
         lookup[list(by_row)] = list(by_row.values())
-        with ShardReader(shard.path) as reader:
+        with ShardReader(shard.checked_path()) as reader:
             for start, images in reader.iter_images(max_bytes):
                 pos = np.arange(start, start + len(images))
                 inside = pos < len(lookup)

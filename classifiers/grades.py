@@ -108,8 +108,11 @@ def read_grade_file(path: str | Path) -> list[tuple[int, str]]:
     path = Path(path)
     if path.is_dir():
         raise InvalidInput(f"grade file {path} is a folder; give the TSV or CSV file")
-    if not path.is_file():
+    if not path.exists():
         raise NotFound(f"grade file {path} does not exist")
+    if not path.is_file():  # /dev/null, a pipe, a socket: nothing to read grades from
+        raise InvalidInput(f"grade file {path} is not a regular file (a device, pipe or socket); give the TSV or "
+                           "CSV file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             return _grade_rows(path, f)

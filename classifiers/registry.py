@@ -78,16 +78,11 @@ class StoredModel:
         return float(self.params["head"]["bias"])
 
 
-def save_model(engine: Engine, *, kind: str, name: str | None, encoder_version: str | None, params: dict,
-               metrics: dict, training_set: dict, weights=None, bias: float | None = None,
-               artefact_path: str | Path | None = None, job_id: int | None = None) -> StoredModel:
-    """Insert a model row. A probe passes ``weights`` and ``bias``; a fine-tuned model its ``artefact_path``.
-
-    The name defaults to ``<kind>-<12 hex of the weights' or file's sha256>``.
-
-    Raises:
-        Conflict: a model of that name exists.
-    """
+def model_values(*, kind: str, name: str | None, encoder_version: str | None, params: dict, metrics: dict,
+                 training_set: dict, weights=None, bias: float | None = None,
+                 artefact_path: str | Path | None = None, job_id: int | None = None) -> dict:
+    """The ``models`` row of a model (nothing written): a probe passes ``weights`` and ``bias``; a fine-tuned
+    model its ``artefact_path``. The name defaults to ``<kind>-<12 hex of the weights' or file's sha256>``."""
     params = dict(params)
     if weights is not None:
         text, sha = encode_weights(weights)
@@ -98,10 +93,23 @@ def save_model(engine: Engine, *, kind: str, name: str | None, encoder_version: 
     else:
         raise InvalidInput("a model needs weights or an artefact file")
     version = f"{kind}-{sha[:12]}"
-    name = name or version
-    values = dict(name=name, kind=kind, version=version, encoder_version=encoder_version, params=params,
-                  metrics=metrics, training_set=training_set, artefact_sha256=sha, job_id=job_id,
-                  artefact_path=str(artefact_path) if artefact_path is not None else None)
+    return dict(name=name or version, kind=kind, version=version, encoder_version=encoder_version, params=params,
+                metrics=metrics, training_set=training_set, artefact_sha256=sha, job_id=job_id,
+                artefact_path=str(artefact_path) if artefact_path is not None else None)
+
+
+def save_model(engine: Engine, *, kind: str, name: str | None, encoder_version: str | None, params: dict,
+               metrics: dict, training_set: dict, weights=None, bias: float | None = None,
+               artefact_path: str | Path | None = None, job_id: int | None = None) -> StoredModel:
+    """Insert a model row (see :func:`model_values`).
+
+    Raises:
+        Conflict: a model of that name exists.
+    """
+    values = model_values(kind=kind, name=name, encoder_version=encoder_version, params=params, metrics=metrics,
+                          training_set=training_set, weights=weights, bias=bias, artefact_path=artefact_path,
+                          job_id=job_id)
+    name = values["name"]
     require_current(engine)
     try:
         model_id = insert_model(engine, values)

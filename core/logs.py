@@ -20,7 +20,19 @@ def setup_logging(level: str = "INFO") -> None:
     for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "matplotlib", "PIL", "urllib3", "h5py",
                   "faiss.loader"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    for name in ("grpc._server", "pymilvus.client.iterator.query_iterator"):
+    quiet_lite_noise()
+
+
+#: The loggers that carry Milvus Lite's expected timestamp noise (see :class:`LiteTimestampNoise`).
+NOISY_LITE_LOGGERS = ("grpc._server", "pymilvus.client.iterator.query_iterator",
+                      "pymilvus.client.iterator.search_iterator")
+
+
+def quiet_lite_noise() -> None:
+    """Install :class:`LiteTimestampNoise` on the loggers that carry it (once). The vector store calls this when
+    it is imported, so a library use of LensDB (a benchmark, a test, a service in another program) is as quiet as
+    the ``lensdb`` command."""
+    for name in NOISY_LITE_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, LiteTimestampNoise) for f in logger.filters):
             logger.addFilter(LiteTimestampNoise())
@@ -32,7 +44,7 @@ class LiteTimestampNoise(logging.Filter):
     uses its own timestamp instead. Both are expected (the client's fallback is correct) and alarm users."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.getMessage().startswith("failed to get mvccTs"):
+        if record.getMessage().startswith(("failed to get mvccTs", "failed to set up mvccTs")):
             return False
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, NotImplementedError):

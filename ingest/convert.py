@@ -274,16 +274,20 @@ class _FitsFiles(_Images):
         self.order: list[list[int]] = []
         self.where: list[tuple[int, str, int] | tuple[None, None, int]] = []  # (offset, dtype, -) or (-, -, hdu)
         self.wcs_pos: list[tuple[float, float] | None] = []
-        sizes = set()
+        sizes: dict[int, Path] = {}
         scales = []
         for path in self.files:
+            compressed = path.name.lower().endswith((".gz", ".fz", ".bz2", ".zip"))
             try:
-                with open(path, "rb") as f:
-                    header = fits.Header.fromfile(f)
-                    offset = f.tell()
+                if compressed:  # astropy decompresses; the raw bytes hold no header to read
+                    header, offset = fits.Header(), None
+                else:
+                    with open(path, "rb") as f:
+                        header = fits.Header.fromfile(f)
+                        offset = f.tell()
                 where: tuple = (offset, _BITPIX.get(header.get("BITPIX")), 0)
                 scaled = header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0
-                if header.get("NAXIS", 0) == 0 or scaled or where[1] is None:
+                if header.get("NAXIS", 0) == 0 or scaled or where[1] is None or compressed:
                     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
                         hdu = _first_image_hdu(hdul)
                         if hdu is None:
@@ -304,17 +308,19 @@ class _FitsFiles(_Images):
             self.order.append(_band_order(str(path), header, planes))
             if height != width:
                 raise InvalidInput(f"{path}: cutout is {height}x{width} pixels, not square; cut square stamps")
-            sizes.add(height)
+            sizes.setdefault(height, path)
             _check_bunit(str(path), header)
             self.wcs_pos.append(_header_position(header, height)[0] if need_positions else None)
             scale = _pixel_scale(header)
             if scale is not None:
                 scales.append(scale)
         if len(sizes) > 1:
-            raise InvalidInput(f"cutouts of several sizes ({', '.join(map(str, sorted(sizes)))} px) among the FITS "
+            first, *others = sorted(sizes.items(), key=lambda kv: self.files.index(kv[1]))
+            raise InvalidInput(f"{others[0][1]}: cutout of {others[0][0]} px, but {first[1]} is {first[0]} px: "
+                               f"cutouts of several sizes ({', '.join(map(str, sorted(sizes)))} px) among the FITS "
                                "files; cut them all at one size (152 px like the released shards, or any >= "
                                f"{MIN_CUTOUT})")
-        self.size = sizes.pop() if sizes else 0
+        self.size = next(iter(sizes)) if sizes else 0
         if scales and abs(np.median(scales) / PIXEL_SCALE_ARCSEC - 1) > 0.05:
             log.warning("cutouts have %.3f arcsec pixels; LensDB's encoder and radii assume %.3f (Legacy Surveys)",
                         float(np.median(scales)), PIXEL_SCALE_ARCSEC)
@@ -467,16 +473,48 @@ def _list_fits(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def _table_files(table, col: str, table_path: Path, search: Sequence[Path]) -> list[Path]:
+    """The cutout of each row, named by column ``col``: a file inside one of the ``search`` folders (a name that
+    leaves them, by ``..``, an absolute path or a symbolic link, is refused), each named once."""
     out = []
+    seen: dict[Path, int] = {}
+    roots = [d.resolve() for d in search]
     for k, value in enumerate(table[col]):
         name = str(value).strip()
-        candidates = [Path(name)] if Path(name).is_absolute() else [d / name for d in search]
-        found = next((c for c in candidates if c.is_file()), None)
+        if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise InvalidInput(f"{table_path}: row {k}: column {col!r} names {name[:200]!r}, which is not a file name "
+                               f"inside {' or '.join(str(d) for d in search)}; name each row's cutout by its path "
+                               "relative to the cutouts' folder (no '..', no absolute path)")
+        candidates = [d / name for d in search]
+        try:
+            found = next((c for c in candidates if c.is_file()), None)
+        except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the system allows
+            raise InvalidInput(f"{table_path}: row {k}: column {col!r} names {name[:80]!r}, which is not a usable "
+                               f"file name ({exc.strerror if isinstance(exc, OSError) else exc})") from None
         if found is None:
             raise InvalidInput(f"{table_path}: row {k}: column {col!r} names {name!r}, which is not in "
                                f"{' or '.join(str(d) for d in search)}; the table's rows must match the cutouts")
+        real = found.resolve()
+        if not any(real.is_relative_to(r) for r in roots):
+            raise InvalidInput(f"{table_path}: row {k}: column {col!r} names {name!r}, a symbolic link leading out "
+                               f"of {' and '.join(str(d) for d in search)}; copy the cutout into the folder")
+        if real in seen:
+            raise InvalidInput(f"{table_path}: rows {seen[real]} and {k}: column {col!r} names the same cutout "
+                               f"{name!r} twice; each row needs its own cutout")
+        seen[real] = k
         out.append(found)
     return out
+
+
+def _unnamed_cutouts(files: Sequence[Path], cutout_paths: Sequence[Path], table_path: Path, col: str) -> None:
+    """Refuse cutouts in the given folders that no row of the table names (they would be dropped silently)."""
+    named = {f.resolve() for f in files}
+    folders = [p for p in cutout_paths if p.is_dir()]
+    extra = [f for f in (_list_fits(folders) if folders else []) if f.resolve() not in named]
+    extra += [p for p in cutout_paths if p.is_file() and p.resolve() not in named]
+    if extra:
+        raise InvalidInput(f"{table_path}: column {col!r} names {len(files):,} cutout(s), but {len(extra):,} more "
+                           f"are given (e.g. {extra[0]}), which no row names; add a row for each cutout, or move "
+                           "the others out of the folder")
 
 
 def _float_column(table, name: str, table_path: Path, what: str) -> np.ndarray:
@@ -487,6 +525,28 @@ def _float_column(table, name: str, table_path: Path, what: str) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidInput(f"{table_path}: column {name!r} ({what}) is not numeric") from None
+
+
+def _int_column(table, name: str, table_path, what: str) -> np.ndarray:
+    """An integer column (object id parts): every value a whole number that fits 64 bits, else InvalidInput naming
+    the row and the column."""
+    values = table[name]
+    if hasattr(values, "filled") and np.ma.is_masked(values):
+        k = int(np.flatnonzero(np.ma.getmaskarray(values))[0])
+        raise InvalidInput(f"{table_path}: row {k}: column {name!r} ({what}) is empty; give every row an integer")
+    raw = np.asarray(values)
+    if raw.dtype.kind in "iu":
+        if raw.dtype.kind == "u" and raw.size and int(raw.max()) > np.iinfo(np.int64).max:
+            k = int(np.argmax(raw))
+            raise InvalidInput(f"{table_path}: row {k}: column {name!r} ({what}) = {raw[k]} does not fit 64 bits")
+        return raw.astype(np.int64)
+    for k, v in enumerate(raw.tolist()):
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and float(v) == int(v) \
+            and -(2**63) <= int(v) < 2**63
+        if not ok:
+            raise InvalidInput(f"{table_path}: row {k}: column {name!r} ({what}) = {v!r} is not an integer; object "
+                               "ids are release << 40 | brickid << 20 | objid, whole numbers")
+    return np.asarray([int(v) for v in raw.tolist()], np.int64)
 
 
 class _Catalogue:
@@ -516,6 +576,16 @@ class _Catalogue:
                                    f"and {lacking}; give a table with ra and dec (degrees) or cutouts with their WCS")
             ra, dec = pos
             self.defaults.append("ra/dec")
+        if ra_c and dec_c:  # a table's positions: name the row and the column
+            for c, values, ok in ((ra_c, ra, np.isfinite(ra) & (ra >= -360.0) & (ra <= 360.0)),
+                                  (dec_c, dec, np.isfinite(dec) & (np.abs(dec) <= 90))):
+                bad = np.flatnonzero(~ok)
+                if bad.size:
+                    k, what = int(bad[0]), "right ascension" if c == ra_c else "declination"
+                    raise InvalidInput(
+                        f"{where}: row {k}: column {c!r} = {values[k]!r} is not a {what} "
+                        f"({bad.size} such row(s)); positions are ICRS degrees, ra in [-360, 360] (taken modulo "
+                        f"360), |dec| <= 90")
         bad = np.flatnonzero(~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)))
         if bad.size:
             raise InvalidInput(f"{images.label(int(bad[0]))}: position ra={ra[bad[0]]}, dec={dec[bad[0]]} is not a "
@@ -525,13 +595,17 @@ class _Catalogue:
         ids = {k: col(k) for k in ("release", "brickid", "objid")}
         rows = np.arange(n, dtype=np.int64)
         if ids["release"]:
-            self.cols["release"] = np.asarray(table[ids["release"]], dtype=np.int64)
+            self.cols["release"] = _int_column(table, ids["release"], where, "release")
         else:
             self.cols["release"] = np.full(n, config.release, np.int64)
             self.defaults.append("release")
+        if bool(ids["brickid"]) != bool(ids["objid"]):
+            have, lack = ("brickid", "objid") if ids["brickid"] else ("objid", "brickid")
+            raise InvalidInput(f"{where}: column {ids[have]!r} ({have}) without a {lack} column; give both (object "
+                               "ids are release << 40 | brickid << 20 | objid) or neither (ids derived from the row)")
         if ids["brickid"] and ids["objid"]:
-            self.cols["brickid"] = np.asarray(table[ids["brickid"]], dtype=np.int64)
-            self.cols["objid"] = np.asarray(table[ids["objid"]], dtype=np.int64)
+            self.cols["brickid"] = _int_column(table, ids["brickid"], where, "brickid")
+            self.cols["objid"] = _int_column(table, ids["objid"], where, "objid")
         else:
             if n >= (1 << (BRICK_BITS + OBJ_BITS)):
                 raise InvalidInput(f"{n:,} objects are more than derived ids can number; give brickid/objid columns")
@@ -654,6 +728,7 @@ def convert(out_dir: str | os.PathLike, *, table: str | os.PathLike | None = Non
         if file_col is not None:
             search = [p if p.is_dir() else p.parent for p in cutout_paths] + [table_path.parent]
             files = _table_files(tab, file_col, table_path, search)
+            _unnamed_cutouts(files, cutout_paths, table_path, file_col)
         else:
             files = _list_fits(cutout_paths)
             if tab is not None and len(tab) != len(files):
@@ -749,7 +824,18 @@ def _convert_shards(out: Path, images: _Images, catalogue: _Catalogue, config: C
 
 
 def _claim(out: Path, fingerprint: str, inputs: dict, config: ConvertConfig) -> None:
-    """Record the inputs in ``convert.json``; refuse a folder that holds a conversion of other inputs."""
+    """Record the inputs in ``convert.json``; refuse a folder that holds a conversion of other inputs, and an
+    output that is not a folder LensDB can write."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"--out {out}: is a file, not a folder; give a folder for the shards (new or empty)")
+    try:
+        _claim_folder(out, fingerprint, inputs, config)
+    except OSError as exc:
+        raise InvalidInput(f"--out {out}: cannot write there ({exc.strerror or exc}); give a folder you can "
+                           "write to (new or empty)") from None
+
+
+def _claim_folder(out: Path, fingerprint: str, inputs: dict, config: ConvertConfig) -> None:
     manifest = out / MANIFEST
     if manifest.is_file():
         try:

@@ -274,16 +274,33 @@ def _ingest(engine: Engine, reader: ShardReader, config: IngestConfig, job_id: i
             "shard's rows first")
 
     validate.check_unique_ids(reader.path, ids)
+    digest = hashlib.sha256()
     for start, images in reader.iter_images(int(config.image_chunk_mb * (1 << 20))):
         checks.check_images(reader.path, images, start)
+        digest.update(np.ascontiguousarray(images).tobytes())
         progress.rows_checked(reader.name, len(images))
 
     try:
-        shard_id = _write(engine, reader, layout, fingerprint, job_id, config, progress)
+        shard_id = _write(engine, reader, layout, fingerprint, job_id, config, progress, digest.hexdigest())
     except IntegrityError as exc:
         raise _explain_integrity_error(engine, reader, ids, fingerprint, exc) from None
     log.info("ingested %s: %d rows (shard id %d)", reader.path, layout.n_rows, shard_id)
     return ShardOutcome(reader.path, "ingested", layout.n_rows, "", shard_id, fingerprint)
+
+
+def shard_fingerprint(reader: ShardReader, layout: validate.Layout | None = None,
+                      config: IngestConfig | None = None) -> str:
+    """The fingerprint ingest records for a shard (see :func:`ingest_shard`): other commands compare it with the
+    catalogue's to tell the shard that was ingested from another file of the same name."""
+    return _catalogue_pass(reader, layout or validate.check_structure(reader), config or IngestConfig())[0]
+
+
+def images_sha256(reader: ShardReader, chunk_mb: float = 64.0) -> str:
+    """The sha256 of every image row as stored, as ingest records it (``shards.images_sha256``): a full read."""
+    digest = hashlib.sha256()
+    for _, images in reader.iter_images(int(chunk_mb * (1 << 20))):
+        digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()
 
 
 def _catalogue_pass(reader: ShardReader, layout: validate.Layout, config: IngestConfig):
@@ -306,12 +323,12 @@ def _catalogue_pass(reader: ShardReader, layout: validate.Layout, config: Ingest
 
 
 def _write(engine: Engine, reader: ShardReader, layout: validate.Layout, fingerprint: str,
-           job_id: int | None, config: IngestConfig, progress: Progress) -> int:
+           job_id: int | None, config: IngestConfig, progress: Progress, images_sha256: str | None = None) -> int:
     """Insert the shard row and its sources in one transaction; returns the shard id."""
     folder, relative = _root_folder(reader.path, config)
     root = roots.root_for(engine, folder, config.root_name)
     shard = dict(name=reader.name, root=root, path=relative, fingerprint=fingerprint, n_rows=layout.n_rows,
-                 cutout=layout.cutout, image_dtype=layout.image_dtype, job_id=job_id)
+                 cutout=layout.cutout, image_dtype=layout.image_dtype, job_id=job_id, images_sha256=images_sha256)
     return write_shard(engine, shard, _source_batches(reader, layout, config, progress))
 
 

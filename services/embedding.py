@@ -203,6 +203,27 @@ def check_against_catalogue(engine, path: Path, shard: str, ids: np.ndarray) -> 
                     path, len(ids) - len(known), len(ids))
 
 
+def check_same_shard(engine, reader, layout, survey: str | None = None) -> None:
+    """Refuse a file that bears the name of an ingested shard but is not that shard (other pixels, other rows,
+    another size): its fingerprint (file size, catalogue columns and sampled image rows, as ingest computes it)
+    must be the one the catalogue recorded. Embedding it would replace the ingested objects' vectors with the
+    vectors of other pixels."""
+    from lensdb.ingest.pipeline import IngestConfig, shard_fingerprint
+
+    known = queries.shard_named(engine, reader.name)
+    if known is None:
+        return
+    config = IngestConfig(survey=survey) if survey else IngestConfig()
+    found = shard_fingerprint(reader, layout, config)
+    if found != known.fingerprint:
+        raise checks.problem(
+            reader.path, IMAGES,
+            f"this file is not the shard {reader.name!r} the catalogue ingested (fingerprint {found[:12]}, the "
+            f"catalogue's {known.fingerprint[:12]}: other pixels, rows or size under the same name); embedding it "
+            "would overwrite the ingested objects' vectors with other images",
+            "embed the file that was ingested (see 'lensdb db shards'), or ingest this one under a new name")
+
+
 def _catalogue(settings):
     """The catalogue's engine when it has its schema, else ``None`` (with a warning saying what is not checked)."""
     engine = make_engine(settings.database_url)
@@ -230,6 +251,7 @@ def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_r
         validate.check_unique_ids(path, ids)
         if catalogue is not None:
             check_against_catalogue(catalogue, path, reader.name, ids)
+            check_same_shard(catalogue, reader, layout, survey)
         rows = chunk_rows or max(batch_size, reader.image_rows_per_read(READ_BYTES))
         if progress:
             progress("start", reader.name, layout.n_rows)

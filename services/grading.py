@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -28,7 +30,7 @@ from lensdb.catalog import grading as store
 from lensdb.catalog import queries
 from lensdb.catalog.labels import GRADE_SOURCE, check_grading_name
 from lensdb.core.config import ConfigError, Settings, load_section
-from lensdb.core.errors import InvalidInput
+from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
 from lensdb.services import validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
@@ -182,6 +184,32 @@ def _info(row) -> QueueInfo:
                      row.superseded_by, row.created_by, row.created_at, dict(row.params or {}))
 
 
+@dataclass(frozen=True)
+class _QueuePlan:
+    """A queue before it is written: its set, kind, title, objects (with scores and ranks of a ranking) and
+    calibration items (object id -> truth)."""
+
+    label_set: str
+    kind: str
+    title: str
+    ids: list[int]
+    scores: list[float] | None
+    ranks: list[int] | None
+    calibration: dict[int, str]
+    params: dict
+    model_id: int | None
+
+
+def _write_queue(engine, plan: _QueuePlan, items: list[dict], grader: str, supersedes=()) -> int:
+    qid = store.create_queue(engine, plan.label_set, name=plan.title, kind=plan.kind, object_ids=plan.ids,
+                             scores=plan.scores, ranks=plan.ranks, calibration=plan.calibration,
+                             params=plan.params, model_id=plan.model_id, created_by=grader,
+                             seed=int(plan.params.get("seed", 0)), supersedes=supersedes)
+    log.info("queue %d (%s) in '%s': %d objects + %d calibration items", qid, plan.title, plan.label_set,
+             len(plan.ids), len(plan.calibration))
+    return qid
+
+
 def _guard(fn):
     try:
         return fn()
@@ -203,6 +231,7 @@ class GradingService:
     def __init__(self, backends: Backends, config: GradingConfig | None = None):
         self.backends = backends
         self.config = config or GradingConfig.from_settings(backends.settings)
+        self._round_jobs = _RoundJobs()
 
     @property
     def engine(self):
@@ -243,8 +272,7 @@ class GradingService:
     def create_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
-                     supersedes=(), round_no: int | None = None, order=None, review: str | None = None,
-                     min_score: float | None = None) -> QueueInfo:
+                     supersedes=(), review: str | None = None, min_score: float | None = None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
         ``object_ids``), ``labels`` (the objects of ``source_set``), ``random`` (a control sample, nothing this
         grading set has seen) or ``review`` (objects this grading set already graded, to grade again: ``review``
@@ -259,6 +287,25 @@ class GradingService:
         validate.name("name", name, required=False)
         if kind == "training":
             return self._training_queue(grader, size, seed, name)
+        if kind not in ("probe", "similar", "labels", "random", "review"):
+            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, review, training")
+        plan = self._plan_queue(kind, grader=grader, label_set=label_set, model=model, object_ids=object_ids,
+                                source_set=source_set, size=size, calibration_share=calibration_share, name=name,
+                                seed=seed, review=review, min_score=min_score)
+        items = store.build_queue_items(plan.ids, scores=plan.scores, ranks=plan.ranks, calibration=plan.calibration,
+                                  seed=seed)
+        qid = _guard(lambda: _write_queue(self.engine, plan, items, grader, supersedes))
+        return self.queue(qid)
+
+    def _plan_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
+                    object_ids=(), source_set: str | None = None, size: int | None = None,
+                    calibration_share: float | None = None, name: str | None = None, seed: int = 0,
+                    round_no: int | None = None, ranking=None, review: str | None = None,
+                    min_score: float | None = None) -> _QueuePlan:
+        """What a queue of ``kind`` would hold (nothing written). A round passes its ``ranking`` (ids, scores,
+        ranks; best first) held in memory, as its model is not stored yet."""
+        validate.name("grader", grader)
+        validate.name("name", name, required=False)
         set_name = self._set_name(label_set)
         size = validate.count("size", size if size is not None else self.config.queue_size, 1, 100_000)
         share = self.config.calibration_share if calibration_share is None else validate.real(
@@ -273,16 +320,17 @@ class GradingService:
         params: dict = {"size": size, "calibration_share": share, "seed": seed}
         scores = ranks = None
         model_id = None
-        if kind in ("probe", "round"):
+        if kind == "round":
+            ids, sc, rk = ranking
+            keep = ~np.isin(ids, leave_out)
+            ids, scores, ranks = ids[keep][:size], sc[keep][:size].tolist(), rk[keep][:size].tolist()
+            params["model"] = model
+        elif kind == "probe":
             from lensdb.classifiers.registry import get_model
 
             validate.name("model", model)
             m = _guard(lambda: get_model(self.engine, model, ("probe", "finetune")))
             ids, sc, rk = _guard(lambda: queries.ranking(self.engine, m.id))
-            if order is not None and ids.size:  # a round's fused order of the stored ranking
-                pos = {int(o): i for i, o in enumerate(ids.tolist())}
-                take = np.array([pos[int(o)] for o in order if int(o) in pos], np.int64)
-                ids, sc, rk = ids[take], sc[take], rk[take]
             if ids.size == 0:
                 raise InvalidInput(f"model {m.name!r} has no stored ranking; score the survey first "
                                    f"('lensdb probe score {m.name}')")
@@ -331,13 +379,8 @@ class GradingService:
                          "review": f"review of {set_name}: {review}"}[kind]
         # A review is a label-set queue of the grading set itself (its consensus, or its disagreements).
         stored_kind = "labels" if kind == "review" else kind
-        qid = _guard(lambda: store.create_queue(
-            self.engine, set_name, name=title[:255], kind=stored_kind, object_ids=[int(i) for i in ids], scores=scores,
-            ranks=ranks, calibration=calibration, params=params, model_id=model_id, created_by=grader,
-            round_no=round_no, seed=seed, supersedes=supersedes))
-        log.info("queue %d (%s) in '%s': %d objects + %d calibration items", qid, title, set_name, len(ids),
-                 len(calibration))
-        return self.queue(qid)
+        return _QueuePlan(set_name, stored_kind, title[:255], [int(i) for i in ids], scores, ranks, calibration,
+                          params, model_id)
 
     def field_guide(self, per_group: int = 24) -> dict:
         """Examples for graders, from this survey: known lenses (the lens lists), known non-lenses of each
@@ -674,12 +717,16 @@ class GradingService:
         return {"skills": skills, "objects": states}
 
     # ------------------------------------------------------------------ active learning
-    def _fused_order(self, source, model_id: int, rrf_k: float = 60.0) -> np.ndarray:
-        """The model's stored ranking re-ordered by reciprocal-rank fusion with a nearest-labelled-neighbour rank:
-        each object's highest cosine similarity to a lens (known, or a consensus A/B) minus its highest similarity
-        to an object the graders called not a lens, so that objects like the lenses just found come up next and
-        objects like the false positives just rejected go down."""
-        ids, _, _ = queries.ranking(self.engine, model_id)
+    def _fused_order(self, source, ranking, rrf_k: float = 60.0) -> np.ndarray:
+        """A ranking (object ids best first, or the id of a model whose stored ranking to read) re-ordered by
+        reciprocal-rank fusion with a nearest-labelled-neighbour rank: each object's highest cosine similarity to
+        a lens (known, or a consensus A/B) minus its highest similarity to an object the graders called not a
+        lens, so that objects like the lenses just found come up next and objects like the false positives just
+        rejected go down."""
+        if isinstance(ranking, np.ndarray):
+            ids = ranking.astype(np.int64)
+        else:
+            ids, _, _ = queries.ranking(self.engine, int(ranking))
         with self.engine.connect() as conn:
             lenses = queries.labelled_ids(conn, classes=("lens",))
             rejected = queries.labelled_ids(conn, classes=("non_lens",),
@@ -707,27 +754,31 @@ class GradingService:
         fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
         return ids[np.lexsort((ids, -fused))]
 
-    def run_round(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
-                  features=None, size: int | None = None, seed: int = 0, out_dir=None, **probe_overrides) -> dict:
-        """One active-learning round (see the module's docstring). ``features``: a FeatureSource to use instead of
-        the vector store of ``encoder_version`` (benchmarks). Returns what the round did."""
+    def round_request(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
+                      features=None, size: int | None = None, seed: int = 0, **probe_overrides) -> RoundRequest:
+        """Check everything a round needs before anything is written: the grader, the grading set, the size and
+        seed of the next queue, the probe's settings, and that the training pools can be drawn (enough labelled
+        lenses pass the source filter). Returns the checked request; writes nothing.
+
+        Raises:
+            InvalidInput: a bad name, size, seed or setting; too few lenses to train on.
+            Conflict: the set is a lens list, not a grading set.
+        """
         from lensdb.classifiers.config import ProbeConfig
-        from lensdb.classifiers.features import StoreFeatures
-        from lensdb.classifiers.registry import get_model
-        from lensdb.classifiers.scoring import score_probe
-        from lensdb.classifiers.training import train_probe
+        from lensdb.classifiers.sampling import load_pools
 
         validate.name("grader", grader)
         name = self._set_name(label_set)
-        t0 = time.perf_counter()
+        size = validate.count("size", size if size is not None else self.config.queue_size, 1, 100_000)
+        seed = validate.count("seed", seed, 0, 2**32 - 1)
+        validate.name("encoder_version", encoder_version, required=False)
         with self.engine.connect() as conn:
             row = queries.label_set_named(conn, name)
-            set_id = int(row.id) if row is not None and row.source == GRADE_SOURCE else None
-            last = store.last_round(conn, set_id) if set_id is not None else None
-            current = [q for q in store.queues(conn, name) if q.superseded_by is None] if set_id else []
-        round_no = (last.round if last is not None else 0) + 1
+        if row is not None and row.source != GRADE_SOURCE:
+            raise InvalidInput(f"label set '{name}' is a lens list, not a grading set; run the round on a grading "
+                               "set ('grades' or 'grades-<campaign>')")
         version = encoder_version or (features.encoder_version if features is not None
-                                      else self.backends.default_version())
+                                      else _guard(self.backends.default_version))
         cfg = ProbeConfig.from_settings(self.backends.settings, encoder_version=version, use_grades=True,
                                         ratio=self.config.round_ratio, val_ratio=self.config.round_val_ratio,
                                         epochs=self.config.round_epochs)
@@ -736,36 +787,240 @@ class GradingService:
             cfg = dataclasses.replace(cfg, ratios=(cfg.ratio,))
         except TypeError as exc:
             raise InvalidInput(f"round: {exc}") from None
-        own = features is None
-        source = features if features is not None else _guard(lambda: StoreFeatures.open(self.backends.settings,
-                                                                                          version))
+        if features is None:
+            ids = _guard(lambda: self._vector_ids(version))
+        else:
+            ids = features.ids()
+        _guard(lambda: load_pools(self.engine, **cfg.pool_kwargs(), available=ids))
+        return RoundRequest(grader, name, version, features, size, seed, cfg)
+
+    def _vector_ids(self, version: str) -> np.ndarray:
+        from lensdb.classifiers.features import StoreFeatures
+
+        source = StoreFeatures.open(self.backends.settings, version)
         try:
-            with tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
-                model_name = f"{name}-round{round_no}-{int(time.time())}"
-                run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name))
-                t_train = time.perf_counter() - t0
-                model = get_model(self.engine, run.model.id)
-                n_vectors = source.count()
-                report = _guard(lambda: score_probe(self.engine, source, model, mode="search",
-                                                    n=min(self.config.round_score_n, source.count()), out_dir=None))
-                order = self._fused_order(source, model.id) if self.config.round_ranking == "fused" else None
+            return source.ids()
+        finally:
+            source.close()
+
+    def running_rounds(self, label_set: str | None = None) -> list:
+        """Rounds recorded as running (of one grading set), whose process is alive: job rows."""
+        from lensdb.catalog.jobs import mark_stale, running_jobs
+
+        _guard(lambda: mark_stale(self.engine))
+        jobs = _guard(lambda: running_jobs(self.engine, ROUND_JOB))
+        return [j for j in jobs if label_set is None or (j.params or {}).get("label_set") == label_set]
+
+    def run_round(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
+                  features=None, size: int | None = None, seed: int = 0, out_dir=None, progress=None,
+                  request: RoundRequest | None = None, on_job=None, **probe_overrides) -> dict:
+        """One active-learning round (see the module's docstring), as one unit: everything is checked first
+        (:meth:`round_request`), the learning runs without writing, and the model, its predictions, the next
+        queue, the supersession of the open queues and the round's row are committed in one transaction at the
+        end, or nothing is. The round is recorded as a job (kind ``grading-round``) whose message says its
+        progress (``step K of N: ...``), so ``lensdb jobs`` marks a killed round and the page can follow it.
+
+        ``features``: a FeatureSource to use instead of the vector store of ``encoder_version`` (benchmarks).
+        ``progress``: called with a dict (step, steps, stage) at each step. ``on_job``: called with the job id once
+        it is recorded. Returns what the round did.
+
+        Raises:
+            InvalidInput: see :meth:`round_request`; nothing left to inspect.
+            Conflict: a round of the set is running already (another process), or one was committed meanwhile.
+        """
+        from lensdb.catalog.jobs import job_scope, set_message
+
+        req = request or self.round_request(grader=grader, label_set=label_set, encoder_version=encoder_version,
+                                            features=features, size=size, seed=seed, **probe_overrides)
+        for job in self.running_rounds(req.label_set):
+            raise Conflict(f"a round of grading set '{req.label_set}' is running already (job {job.id}, pid "
+                           f"{job.pid} on {job.host}: {job.message or 'starting'}); wait for it: its progress is "
+                           f"on the statistics page and in 'lensdb jobs'")
+        params = {"label_set": req.label_set, "grader": req.grader, "size": req.size, "seed": req.seed,
+                  "encoder_version": req.version}
+        with job_scope(self.engine, ROUND_JOB, params=params, command=f"grading round of '{req.label_set}'") as job_id:
+            def step(k: int, stage: str) -> None:
+                _guard(lambda: set_message(self.engine, job_id, f"step {k} of {len(ROUND_STEPS)}: {stage}"))
+                if progress is not None:
+                    progress({"job": job_id, "step": k, "steps": len(ROUND_STEPS), "stage": stage})
+
+            if on_job is not None:
+                on_job(job_id)
+            out = self._round(req, job_id, step, out_dir)
+            _guard(lambda: set_message(self.engine, job_id, f"round {out['round']} of '{req.label_set}': model "
+                                                            f"{out['model']}, queue {out['queue']}"))
+        return {"job": job_id, **out}
+
+    def _round(self, req: RoundRequest, job_id: int, step, out_dir) -> dict:
+        """The learning steps of a round (nothing written until the last step's one transaction)."""
+        from lensdb.classifiers.features import StoreFeatures
+        from lensdb.classifiers.registry import model_values
+        from lensdb.classifiers.scoring import rank_by_search
+        from lensdb.classifiers.training import train_probe
+
+        t0 = time.perf_counter()
+        name, cfg = req.label_set, req.cfg
+        with self.engine.connect() as conn:
+            row = queries.label_set_named(conn, name)
+            last = store.last_round(conn, row.id) if row is not None else None
+        round_no = (last.round if last is not None else 0) + 1
+        model_name = f"{name}-round{round_no}-job{job_id}"
+        own = req.features is None
+        source = req.features if not own else _guard(lambda: StoreFeatures.open(self.backends.settings,
+                                                                                   req.version))
+        try:
+            step(1, "training the probe on the known lenses and the grades")
+            # One training at a time in this process: train_probe draws its figures with matplotlib, which is not
+            # thread-safe (two rounds of different sets at once failed in its text layout).
+            with _TRAINING, tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
+                run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name,
+                                                 save=False))
+            t_train = time.perf_counter() - t0
+            step(2, "ranking the survey with the new probe")
+            n_vectors = source.count()
+            n = min(self.config.round_score_n, n_vectors)
+            ranked = _guard(lambda: rank_by_search(source, run.fit.weights, float(run.fit.bias), n))
+            step(3, "ordering the next queue")
+            order = self._fused_order(source, ranked.ids) if self.config.round_ranking == "fused" else ranked.ids
         finally:
             if own:
                 source.close()
         t_score = time.perf_counter() - t0 - t_train
-        previous = current[0].id if current else None  # the newest open queue
-        info = self.create_queue("round", grader=grader, label_set=name, model=model.name, size=size, seed=seed,
-                                 supersedes=[q.id for q in current], round_no=round_no, order=order)
+        pos = {int(o): i for i, o in enumerate(ranked.ids.tolist())}
+        take = np.array([pos[int(o)] for o in order], np.int64)
+        ranking = (ranked.ids[take], ranked.scores[take], ranked.ranks[take])
+        plan = self._plan_queue("round", grader=req.grader, label_set=name, model=model_name, size=req.size,
+                                seed=req.seed, round_no=round_no, ranking=ranking)
+        items = store.build_queue_items(plan.ids, scores=plan.scores, ranks=plan.ranks, calibration=plan.calibration,
+                                  seed=req.seed)
+        step(4, "committing the model, its predictions, the next queue and the round")
         seconds = time.perf_counter() - t0
-        set_id = store.set_id_of(self.engine, name)
         params = {"ranking": self.config.round_ranking, "training_set": run.sets.describe(cfg.ratio),
-                  "val_tp": run.metrics.get("val_tp"),
-                  "top_n": run.metrics.get("top_n"), "ranked_over": n_vectors, "kept": report.written,
-                  "train_s": round(t_train, 3),
-                  "score_s": round(t_score, 3), "encoder_version": version}
-        _guard(lambda: store.record_round(self.engine, set_id, round_no, model_id=model.id, queue_id=info.id,
-                                          previous_queue_id=previous, params=params, seconds=seconds))
+                  "val_tp": run.metrics.get("val_tp"), "top_n": run.metrics.get("top_n"), "ranked_over": n_vectors,
+                  "kept": len(ranked), "train_s": round(t_train, 3), "score_s": round(t_score, 3),
+                  "encoder_version": req.version}
+        metrics = {**run.metrics, "scoring": {"model": model_name, "mode": "search", "scanned": ranked.scanned,
+                                              "written": len(ranked), "top_n": n,
+                                              "seconds": round(ranked.seconds, 3)}}
+        probe_params = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
+                        "objective": "mean BCE + l2/2 |w|^2, LBFGS strong Wolfe",
+                        "features": "unit vectors (L2-normalised encoder output)"}
+        model = model_values(kind="probe", name=model_name, encoder_version=req.version, params=probe_params,
+                             metrics=metrics, training_set=run.sets.describe(cfg.ratio), weights=run.fit.weights,
+                             bias=float(run.fit.bias), job_id=job_id)
+        done = _guard(lambda: store.commit_round(
+            self.engine, name, round_no, model=model, ranked_ids=ranked.ids, ranked_scores=ranked.scores,
+            items=items, queue_name=plan.title, queue_params=plan.params, created_by=req.grader, params=params,
+            seconds=seconds))
         log.info("round %d of '%s': probe %s trained in %.1f s, %d objects ranked in %.1f s, queue %d (%.1f s)",
-                 round_no, name, model.name, t_train, n_vectors, t_score, info.id, seconds)
-        return {"round": round_no, "model": model.name, "queue": info.id, "previous_queue": previous,
-                "seconds": round(seconds, 3), **params}
+                 round_no, name, model_name, t_train, n_vectors, t_score, done.queue_id, seconds)
+        return {"round": round_no, "model": model_name, "queue": done.queue_id,
+                "previous_queue": done.previous_queue_id, "seconds": round(seconds, 3), **params}
+
+    def round_progress(self, job_id: int) -> dict:
+        """Where round job ``job_id`` stands: status (running, done, failed), step and stage while it runs, the
+        round and its queue once done, the error once failed. Works for a round of any process (it reads the job
+        row). Raises NotFound for a job that is not a round."""
+        from lensdb.catalog.jobs import job_row, mark_stale
+
+        job_id = validate.count("job", job_id, 1, validate.INT64_MAX)
+        _guard(lambda: mark_stale(self.engine))
+        job = _guard(lambda: job_row(self.engine, job_id))
+        if job is None or job.kind != ROUND_JOB:
+            raise NotFound(f"no round job {job_id}")
+        out = {"job": job_id, "status": job.status, "label_set": (job.params or {}).get("label_set"),
+               "steps": len(ROUND_STEPS), "step": 0, "stage": "starting"}
+        message = job.message or ""
+        m = re.match(r"step (\d+) of \d+: (.*)", message)
+        if m:
+            out["step"], out["stage"] = int(m.group(1)), m.group(2)
+        if job.status == "done":
+            with self.engine.connect() as conn:
+                r = store.round_of_job(conn, job_id)
+            out.update(step=len(ROUND_STEPS), stage="done", round=r.round if r else None,
+                       queue=r.queue_id if r else None)
+        elif job.status == "failed":
+            out["error"] = _job_error(message)
+        return out
+
+    def start_round(self, *, grader: str, label_set: str | None = None, size: int | None = None,
+                    **probe_overrides) -> dict:
+        """Start a round in the background of this process, or join the one running for the same grading set
+        (in this process: its job; in another process: Conflict, naming it). Everything is checked before the
+        round starts (InvalidInput here, nothing written). Returns :meth:`round_progress` plus ``joined``."""
+        return self._round_jobs.start(self, grader=grader, label_set=label_set, size=size, **probe_overrides)
+
+
+_TRAINING = threading.Lock()
+
+#: The job kind of an active-learning round, and the steps its progress names.
+ROUND_JOB = "grading-round"
+ROUND_STEPS = ("training the probe", "ranking the survey", "ordering the next queue", "committing the round")
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """A round's request once checked (:meth:`GradingService.round_request`)."""
+
+    grader: str
+    label_set: str
+    version: str
+    features: object
+    size: int
+    seed: int
+    cfg: object
+
+
+def _job_error(message: str) -> str:
+    """The failure of a job as a caller reads it: the domain error's text without its class name; an
+    unexpected failure says only that (the log has the rest)."""
+    kind, _, text = message.partition(": ")
+    if kind in ("InvalidInput", "NotFound", "Conflict", "BackendUnavailable", "DatabaseUnavailable",
+                "SchemaOutOfDate", "ConfigError"):
+        return text
+    if message.startswith("the process"):
+        return message
+    return "the round failed unexpectedly; the server's log says what happened"
+
+
+class _RoundJobs:
+    """Rounds running in background threads of this process, one per grading set: a second request for the
+    same set joins the running one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[threading.Thread, int]] = {}
+
+    def start(self, service: GradingService, *, grader: str, label_set: str | None, size: int | None,
+              **probe_overrides) -> dict:
+        with self._lock:
+            name = service._set_name(label_set)
+            running = self._running.get(name)
+            if running is not None and running[0].is_alive():
+                return {**service.round_progress(running[1]), "joined": True}
+            req = service.round_request(grader=grader, label_set=name, size=size, **probe_overrides)
+            for job in service.running_rounds(name):
+                raise Conflict(f"a round of grading set '{name}' is running already in another process (job "
+                               f"{job.id}, pid {job.pid} on {job.host}: {job.message or 'starting'}); wait for "
+                               "it to finish")
+            started = threading.Event()
+            box: dict = {}
+
+            def work() -> None:
+                try:
+                    service.run_round(grader=grader, request=req,
+                                      on_job=lambda j: (box.__setitem__("job", j), started.set()))
+                except Exception as exc:  # recorded in the job row; the page reads it from there
+                    box.setdefault("error", exc)
+                    if not isinstance(as_domain(exc), LensDBError | ConfigError):
+                        log.exception("round of '%s' failed", name)
+                finally:
+                    started.set()
+
+            thread = threading.Thread(target=work, name=f"round-{name}", daemon=True)
+            thread.start()
+            started.wait()
+            if "job" not in box:  # failed before its job was recorded (a round started by another process)
+                raise box.get("error") or RuntimeError("the round did not start")
+            self._running[name] = (thread, box["job"])
+            return {**service.round_progress(box["job"]), "joined": False}

@@ -141,7 +141,10 @@ class LabelService:
             path.write_bytes(upload.content)
             return _guard(lambda: import_labels(self.backends.engine, path, name=upload.name,
                                                 radius_arcsec=radius, author=upload.author, columns=columns,
-                                                grade_map=grade_map, replace=upload.replace))
+                                                grade_map=grade_map, replace=upload.replace,
+                                                how_to_replace=(
+                                                    "give another name (name), or set replace and repeat the set's "
+                                                    f"name in confirm_replace ({target!r}) to overwrite it")))
 
     # ------------------------------------------------------------------ reads
     def list_sets(self, name: str | None = None):

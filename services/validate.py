@@ -16,7 +16,14 @@ NAME_MAX = 255
 
 def object_ids(name: str, values: Iterable, limit: int, *, allow_empty: bool = False) -> np.ndarray:
     """``values`` as a 1-D int64 array of non-negative ids, at most ``limit`` of them."""
-    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    items = list(values) if not isinstance(values, np.ndarray) else values
+    if not isinstance(items, np.ndarray):
+        for v in items:  # Python integers beyond 64 bits: say which, before numpy wraps or refuses them
+            if isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) > INT64_MAX:
+                raise InvalidInput(f"{name}: object ids lie in [0, {INT64_MAX}] (64-bit); got {int(v)}")
+            if isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) < 0:
+                raise InvalidInput(f"{name}: object ids are non-negative; got {int(v)}")
+    arr = np.asarray(items)
     if arr.size == 0:
         if allow_empty:
             return np.zeros(0, np.int64)
@@ -25,6 +32,8 @@ def object_ids(name: str, values: Iterable, limit: int, *, allow_empty: bool = F
         raise InvalidInput(f"{name}: object ids must be integers")
     if arr.size > limit:
         raise InvalidInput(f"{name}: {arr.size} ids is more than the {limit} one request may carry; split it")
+    if arr.dtype.kind == "u" and int(arr.max()) > INT64_MAX:
+        raise InvalidInput(f"{name}: object ids lie in [0, {INT64_MAX}] (64-bit); got {int(arr.max())}")
     if arr.min() < 0:
         raise InvalidInput(f"{name}: object ids are non-negative; got {int(arr.min())}")
     return arr.astype(np.int64)

@@ -37,7 +37,10 @@ from pymilvus import MilvusClient, MilvusException
 
 from lensdb.core.config import Settings
 from lensdb.core.errors import BackendUnavailable, LensDBError, first_line
+from lensdb.core.logs import quiet_lite_noise
 from lensdb.vectordb.config import VectorDBConfig
+
+quiet_lite_noise()  # Milvus Lite's expected timestamp warnings, for every use of LensDB, not only the CLI
 
 log = logging.getLogger(__name__)
 _lite_lock = threading.Lock()

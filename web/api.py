@@ -84,20 +84,22 @@ def stats(request: Request):
 
 
 async def start_round(request: Request):
-    """``POST /api/rounds``: one active-learning round (retrain, rescore, next queue); see ``GradingService.run_round``.
-
-    Kept as one function so that a round run as a background job (with a progress endpoint) replaces it alone."""
-    from lensdb.services import validate
-
+    """``POST /api/rounds``: start one active-learning round in the background (retrain, rescore, next queue; see
+    ``GradingService.start_round``), or join the running one: 202 with its job and where to follow it."""
     w = ctx_of(request)
     body = await json_body(request)
     grader = grader_of(request)
     size = opt_int(body.get("size"), "size")
-    if size is not None:  # checked before the round starts: a bad size must not cost a training
-        validate.count("size", size, 1, 100_000)
-    out = await threaded(lambda: w.grading.run_round(grader=grader, label_set=body.get("label_set") or None,
-                                                     size=size))
-    return JSONResponse(out)
+    out = await threaded(lambda: w.grading.start_round(grader=grader, label_set=body.get("label_set") or None,
+                                                       size=size))
+    return JSONResponse({**out, "progress_url": f"/api/rounds/{out['job']}"}, status_code=202)
+
+
+async def round_progress(request: Request):
+    """``GET /api/rounds/{job_id}``: the steps of a round started by ``POST /api/rounds``."""
+    w = ctx_of(request)
+    job = to_int(request.path_params["job_id"], "job")
+    return JSONResponse(await threaded(lambda: w.grading.round_progress(job)))
 
 
 def healthz(request: Request):
@@ -123,5 +125,5 @@ ROUTES = [
     Route("/api/queues/{queue_id}/page/{page}", queue_page),
     Route("/api/grade", grade, methods=["POST"]), Route("/api/undo", undo, methods=["POST"]),
     Route("/api/stats", stats),
-    Route("/api/rounds", start_round, methods=["POST"]),
+    Route("/api/rounds", start_round, methods=["POST"]), Route("/api/rounds/{job_id}", round_progress),
 ]

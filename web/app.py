@@ -2,7 +2,8 @@
 
 - :mod:`lensdb.web.pages`  (HTML) ``/``, ``/login``, ``/queue/{id}``, ``/queue/{id}/page/{n}``, ``/object/{id}``,
   ``/object/{id}/neighbours``, ``/stats``
-- :mod:`lensdb.web.api`    (JSON) ``POST /api/queues``, ``/api/grade``, ``/api/undo``, ``/api/rounds``;
+- :mod:`lensdb.web.api`    (JSON) ``POST /api/queues``, ``/api/grade``, ``/api/undo``, ``/api/rounds`` (starts a round in the
+  background, or joins the running one: 202 with its job); ``GET /api/rounds/{job}`` (its progress),
   ``GET /api/queues/{id}/page/{n}``, ``/api/stats``, ``/healthz``, ``/readyz``
 - :mod:`lensdb.web.stamps` ``/stamp/{id}.png`` (``band`` rgb|g|r|z, ``stretch`` asinh|linear|zscale, ``zoom`` 1-8,
   ``bar`` 0|1)

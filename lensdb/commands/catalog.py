@@ -50,12 +50,17 @@ def _register_db(sub) -> None:
                     "PATH, the folder its shards now lie in (after moving or copying the data: a laptop's disk to "
                     "a cluster volume); every shard of the root is then read from there. Checks that the shards "
                     "are found under PATH and refuses otherwise (--force to set it anyway). Writes only the "
-                    "root's row.",
+                    "root's row. Each shard found must be the file that was ingested (its fingerprint: file size, "
+                    "every catalogue column and sampled image rows) and must lie inside PATH (a symbolic link "
+                    "leading out of it is refused).",
         epilog="Example: mv lensdb-data/survey /scratch/survey && lensdb db survey-root survey /scratch/survey")
     root.add_argument("name", nargs="?", metavar="NAME", help="root name (see the list)")
     root.add_argument("path", nargs="?", metavar="PATH", help="the folder the root's shards now lie in")
     root.add_argument("--create", action="store_true", help="create root NAME when there is none")
     root.add_argument("--force", action="store_true", help="set it even when shards are missing under PATH")
+    root.add_argument("--full", action="store_true",
+                      help="also compare every image row with the sha256 recorded at ingest (a full read of each "
+                           "shard; the default compares file size, catalogue columns and sampled image rows)")
     root.set_defaults(func=_db_survey_root)
     sh = cmds.add_parser("shards", help="list ingested shards, their roots and whether each file is found",
                          description="Print every ingested shard: id, name, rows, cutout, survey root, the file "
@@ -172,12 +177,60 @@ def _db_survey_root(args, settings: Settings) -> int:
             raise InvalidInput(
                 f"{len(missing)} of {len(mine)} shard(s) of root {args.name!r} are not under {new} (e.g. "
                 f"{os.path.join(new, missing[0].stored_path)}); give the folder that holds them, or --force")
+        unchecked = _verify_shards(new, [s for s in mine if s not in missing], full=args.full)
+        for name in unchecked:
+            print(f"shard {name}: no full digest recorded (ingested before revision 0008); checked by its "
+                  "fingerprint only", file=sys.stderr)
         old, new = set_root(engine, args.name, new, create=args.create)
     finally:
         engine.dispose()
     print(f"survey root {args.name!r}: {old or '(new)'} -> {new} ({len(mine)} shard(s)"
           + (f", {len(missing)} missing" if missing else "") + ")")
     return 0
+
+
+def _verify_shards(folder: str, shards: list, *, full: bool = False) -> list[str]:
+    """Refuse a folder whose files are not the root's shards: each must stay inside the folder (no symbolic link
+    leading out) and be the file that was ingested (its fingerprint: file size, every catalogue column and sampled
+    image rows, as ingest computed it; with ``full``, also the sha256 of every image row). Returns the shards
+    that have no full digest to compare (ingested before revision 0008)."""
+    import os
+
+    from lensdb.catalog.queries import outside_root
+    from lensdb.core.errors import InvalidInput
+    from lensdb.ingest.pipeline import images_sha256, shard_fingerprint
+    from lensdb.ingest.reader import open_shard
+
+    for s in shards:
+        why = outside_root(folder, s.stored_path)
+        if why is not None:
+            raise InvalidInput(f"shard {s.name} under {folder}: {why}; nothing was changed: put the file itself "
+                               "in the folder")
+    unchecked = []
+    for s in shards:
+        path = os.path.join(folder, s.stored_path)
+        try:
+            with open_shard(path) as reader:
+                found = shard_fingerprint(reader)
+                if found == s.fingerprint and full and s.images_sha256 is not None:
+                    found_images = images_sha256(reader)
+                else:
+                    found_images = s.images_sha256
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path} is not the shard {s.name} that was ingested: {exc}; nothing was changed") \
+                from None
+        if found != s.fingerprint:
+            raise InvalidInput(
+                f"{path} is not the shard {s.name} that was ingested (fingerprint {found[:12]}, the catalogue's "
+                f"{s.fingerprint[:12]}: other pixels, rows or size under the same name); nothing was changed: give "
+                "the folder that holds the ingested shards")
+        if full and s.images_sha256 is None:
+            unchecked.append(s.name)
+        elif found_images != s.images_sha256:
+            raise InvalidInput(f"{path} is not the shard {s.name} that was ingested: its images differ from those "
+                               "ingested (full check: sha256 of every image row); nothing was changed: give the "
+                               "folder that holds the ingested shards")
+    return unchecked
 
 
 def _db_shards(args, settings: Settings) -> int:
@@ -197,14 +250,19 @@ def _db_shards(args, settings: Settings) -> int:
         return 0
     print(f"{'id':>4} {'name':<40} {'rows':>9} {'px':>4} {'root':<16} {'state':<8} file")
     missing = 0
+    outside = [s for s in shards if s.outside]
     for s in shards:
         ok = os.path.isfile(s.path)
-        missing += not ok
+        missing += not ok and not s.outside
+        state = "OUTSIDE" if s.outside else "ok" if ok else "MISSING"
         print(f"{s.id:>4} {s.name:<40} {s.n_rows:>9,} {s.cutout:>4} {(s.root or '-'):<16} "
-              f"{'ok' if ok else 'MISSING':<8} {s.path}")
+              f"{state:<8} {s.path}")
+    for s in outside:
+        print(f"shard {s.name}: {s.outside}: it is not read")
     if missing:
         print(f"{missing} shard file(s) missing: move the data back, or re-point the root "
               "('lensdb db survey-root NAME NEWDIR')")
+    if missing or outside:
         return 2
     return 0
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger("lensdb.encoder")
@@ -89,6 +91,38 @@ def register(sub) -> None:
     i.set_defaults(func=run_info)
 
 
+@contextlib.contextmanager
+def recorded_job(settings, kind: str, params: dict):
+    """Record the command as a job of the catalogue (``lensdb jobs``; a killed run is marked failed there), from
+    the first process only under torchrun. A catalogue without its schema, or out of reach (a training node that
+    cannot see the database), records none, with a warning: training needs only the shards."""
+    from lensdb.catalog.db import SchemaOutOfDate, make_engine, require_current
+    from lensdb.catalog.jobs import job_scope
+    from lensdb.core.errors import first_line
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield None
+        return
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            require_current(engine)
+            usable = True
+        except SchemaOutOfDate as exc:
+            log.warning("no job recorded for this %s: %s", kind, exc)
+            usable = False
+        except Exception as exc:  # unreachable
+            log.warning("no job recorded for this %s: the catalogue does not answer (%s)", kind, first_line(exc))
+            usable = False
+        if not usable:
+            yield None
+            return
+        with job_scope(engine, kind, params) as job_id:
+            yield job_id
+    finally:
+        engine.dispose()
+
+
 def run_train(args: argparse.Namespace, settings) -> int:
     from lensdb.encoder.config import resolve_config
     from lensdb.encoder.train import CHECKPOINT_NAME, train
@@ -107,8 +141,12 @@ def run_train(args: argparse.Namespace, settings) -> int:
 
             raise InvalidInput("give at least one shard (or --resume to continue a run)")
         config = resolve_config(settings, args.preset, **flags)
-    result = train(config, args.shards, out, resume=resume, max_steps=args.max_steps, device=args.device,
-                   progress=not args.no_progress, threads=args.threads, overrides=flags)
+    params = {"shards": [str(p) for p in args.shards], "out": str(out), "preset": args.preset,
+              "resume": str(resume) if resume else None, "max_steps": args.max_steps, "device": args.device,
+              **flags}
+    with recorded_job(settings, "encoder-train", params):
+        result = train(config, args.shards, out, resume=resume, max_steps=args.max_steps, device=args.device,
+                       progress=not args.no_progress, threads=args.threads, overrides=flags)
     if result.rank == 0 and result.checkpoint.exists():
         state = "complete" if result.complete else f"stopped at step {result.step}"
         print(f"encoder {result.version}: {state}; checkpoint {result.checkpoint}")

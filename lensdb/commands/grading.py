@@ -22,6 +22,11 @@ the set's labels, which probe training reads. Views grade_consensus and grader_c
   lensdb grading round                                retrain on the grades, rescore, open the next queue
   lensdb grading graders [--revoke NAME]              graders, their page sessions and grades; end a grader's sessions
 
+A round is one unit: it checks its request first, then trains and ranks without writing, and commits the model,
+its predictions, the next queue, the supersession of the open queues and the round's row in one transaction (or
+nothing, if it fails or is killed). It is recorded as a job ('lensdb jobs'); its steps are printed as it goes and
+shown on the statistics page. One round per grading set runs at a time: a second one is refused, naming the job.
+
 Each queue mixes in a share of blind calibration items ([grading] calibration_share, default 5 %): known lenses
 and known non-lenses, whose grades measure each grader's hit and false-alarm rates."""
 
@@ -80,9 +85,14 @@ def run_stats(args, settings: Settings) -> int:
 
 
 def run_round(args, settings: Settings) -> int:
+    import sys
+
+    def show(p: dict) -> None:  # the same steps the statistics page shows
+        print(f"round (job {p['job']}): step {p['step']} of {p['steps']}: {p['stage']}", file=sys.stderr, flush=True)
+
     with _services(settings) as services:
         out = services.grading.run_round(grader=args.author or getpass.getuser(), label_set=args.label_set,
-                                         encoder_version=args.encoder_version, size=args.size)
+                                         encoder_version=args.encoder_version, size=args.size, progress=show)
     print(json.dumps(out, indent=2, default=str))
     return 0
 

@@ -89,6 +89,8 @@ def test_import_never_replaces_a_grading_set_and_replacing_needs_confirmation(wo
     other.write_text(f"ra,dec\n{world.columns['ra'][6]},{world.columns['dec'][6]}\n")
     code, details = code_of(lambda: client.import_lens_list(other, name=hand))
     assert code == "FAILED_PRECONDITION" and hand in details
+    # The API's way to replace, not the command line's (issue #27 item 12: it said "pass --replace").
+    assert "--replace" not in details and "confirm_replace" in details and "replace" in details
     code, details = code_of(lambda: client.import_lens_list(other, name=hand, replace=True))
     assert code == "INVALID_ARGUMENT" and "confirm_replace" in details and hand in details
     code, _ = code_of(lambda: client.import_lens_list(other, name=hand, replace=True, confirm_replace="other"))

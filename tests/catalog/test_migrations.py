@@ -80,7 +80,7 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
 
 
 def test_each_revision_steps_up_and_down(db_url):
-    assert REVISIONS[:7] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
+    assert REVISIONS[:8] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
     for rev in REVISIONS:
         upgrade(db_url, rev)
         assert current_revision(db_url) == rev

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 
 import h5py
@@ -284,6 +285,41 @@ def test_embed_refuses_ids_that_belong_to_another_shard_and_impossible_ids(tmp_p
         f["brickid"][0] = 2**21
     with pytest.raises(InvalidInput, match="copy.h5: key 'release/brickid/objid'"):
         embed_shards(settings, [copy], ckpt, device="cpu")
+
+
+def test_embed_refuses_an_imposter_of_an_ingested_shard(tmp_path, settings, checkpoint):
+    """A file with the name and the ids of an ingested shard but other pixels (its image rows reversed, the
+    catalogue rows kept) is not the shard the catalogue ingested: embed refuses it, naming it, and every vector
+    stays as it was (issue #27 item 3: it replaced 200 vectors with exit 0)."""
+    from lensdb.catalog.db import upgrade
+    from lensdb.core.errors import InvalidInput
+    from lensdb.ingest.pipeline import ingest_paths
+
+    ckpt, version = checkpoint
+    upgrade(settings.database_url)
+    (tmp_path / "good").mkdir()
+    (tmp_path / "fake").mkdir()
+    good = make_shard(tmp_path / "good" / "part.h5", n=7, size=SIZE, seed=1, brick=11)
+    assert ingest_paths(settings, [good]).ok
+    embed_shards(settings, [good], ckpt, device="cpu")
+    ids = make_object_id(9010, 11, np.arange(7))
+    with VectorStore.open(settings, version) as store:
+        before = store.get(ids, fields=("shard",), with_vectors=True)
+    fake = tmp_path / "fake" / "part.h5"
+    shutil.copy(good, fake)
+    with h5py.File(fake, "r+") as f:
+        f["images"][:] = f["images"][:][::-1]
+    with pytest.raises(InvalidInput, match=r"part\.h5: key 'images': this file is not the shard 'part\.h5' the "
+                                           r"catalogue ingested") as err:
+        embed_shards(settings, [fake], ckpt, device="cpu")
+    assert str(fake) in str(err.value)
+    with VectorStore.open(settings, version) as store:
+        after = store.get(before["object_id"], fields=("shard",), with_vectors=True)
+    assert np.array_equal(after["vector"], before["vector"])
+    # The ingested file itself still embeds (its fingerprint matches): a re-run changes nothing.
+    marker = next((settings.data_dir / "embed").rglob("part.h5.json"))
+    marker.unlink()
+    assert len(embed_shards(settings, [good], ckpt, device="cpu").embedded) == 1
 
 
 def test_the_store_refuses_to_overwrite_another_shards_objects(tmp_path, settings, checkpoint):

@@ -113,6 +113,30 @@ def test_cli_trains_resumes_and_reports(tmp_path, capsys):
     assert "truncated or corrupt" in capsys.readouterr().err
 
 
+def test_encoder_train_records_a_job(tmp_path, capsys):
+    """Issue #27 item 13: 'lensdb encoder train' recorded no job, so 'lensdb jobs' could not mark a killed
+    training. It records one (done, failed with the error) when the catalogue has its schema."""
+    from sqlalchemy import select
+
+    from lensdb.catalog.db import make_engine, upgrade
+    from lensdb.catalog.models import Job
+
+    shard = make_shard(tmp_path / "s.h5", n=32, size=80)
+    url = f"sqlite:///{tmp_path / 'cat.sqlite'}"
+    upgrade(url)
+    base = ["--data-dir", str(tmp_path / "data"), "--database-url", url, "encoder", "train"]
+    opts = ["--preset", "small", "--batch-size", "4", "--queue-size", "16", "--no-progress", "--threads", "1"]
+    assert main([*base, str(shard), *opts, "--max-steps", "1"]) == 0
+    assert main([*base, str(shard), *opts, "--max-steps", "1"]) == 2  # a checkpoint is there: refused, recorded
+    capsys.readouterr()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        jobs = conn.execute(select(Job.kind, Job.status, Job.message, Job.params).order_by(Job.id)).all()
+    engine.dispose()
+    assert [(j.kind, j.status) for j in jobs] == [("encoder-train", "done"), ("encoder-train", "failed")]
+    assert jobs[0].params["shards"] == [str(shard)] and "Conflict" in jobs[1].message
+
+
 def test_ddp_on_cpu_keeps_ranks_identical(shard, tmp_path):
     out, res = tmp_path / "ddp", tmp_path / "res"
     res.mkdir()

@@ -264,3 +264,159 @@ def test_cutouts_in_an_extension_or_scaled_integers_read_through_astropy(tmp_pat
         np.testing.assert_array_equal(f["images"][0], data0)
         np.testing.assert_allclose(f["images"][1], data1, atol=1e-4)
         np.testing.assert_array_equal(f["images"][2], data2)
+
+
+# ------------------------------------------------------------------------- issue #27 items 6 and 7: bad tables
+def _file_table(files, table):
+    tab = Table.read(table)
+    tab["file"] = np.array([p.name for p in files], dtype="U300")
+    return tab
+
+
+def test_a_file_column_leaving_out_a_cutout_is_refused(tmp_path):
+    def edit(files, table):
+        _file_table(files, table)[:5].write(table, overwrite=True)  # 5 rows name 5 of the 6 cutouts
+    msg = _bad(tmp_path, edit)
+    assert "column 'file' names 5 cutout(s), but 1 more are given" in msg and "obj_00005.fits" in msg
+
+
+def test_a_file_column_naming_one_cutout_twice_is_refused(tmp_path):
+    def edit(files, table):
+        tab = _file_table(files, table)
+        tab["file"][4] = files[1].name
+        tab.write(table, overwrite=True)
+    msg = _bad(tmp_path, edit)
+    assert "rows 1 and 4: column 'file' names the same cutout 'obj_00001.fits' twice" in msg
+
+
+@pytest.mark.parametrize("name", ["../good/x.fits", "/etc/passwd", "sub/../../good/x.fits", "link.fits"])
+def test_a_file_column_reaching_outside_the_folder_is_refused(tmp_path, name):
+    def edit(files, table):
+        good = tmp_path / "good"
+        good.mkdir()
+        shutil.copy(files[0], good / "x.fits")
+        if name == "link.fits":
+            files[2].unlink()
+            (tmp_path / "cutouts" / "link.fits").symlink_to(good / "x.fits")
+            files[2] = tmp_path / "cutouts" / "link.fits"
+        tab = _file_table(files, table)
+        tab["file"][2] = name
+        tab.write(table, overwrite=True)
+    msg = _bad(tmp_path, edit)
+    assert "row 2: column 'file' names" in msg and repr(name) in msg
+    assert ("symbolic link leading out" if name == "link.fits" else "no '..', no absolute path") in msg
+
+
+@pytest.mark.parametrize(("column", "value"), [("ra", 1e308), ("ra", -1e3), ("ra", np.inf), ("dec", 91.0)])
+def test_positions_out_of_range_name_row_and_column(tmp_path, column, value):
+    def edit(files, table):
+        tab = Table.read(table)
+        tab[column][3] = value
+        tab.write(table, overwrite=True)
+    msg = _bad(tmp_path, edit)
+    assert f"catalogue.ecsv: row 3: column '{column}' = " in msg and "ICRS degrees" in msg
+
+
+@pytest.mark.parametrize("present", ["objid", "brickid"])
+def test_half_an_id_is_refused(tmp_path, present):
+    def edit(files, table):
+        tab = Table.read(table)
+        tab[present] = np.arange(len(tab))
+        tab.write(table, overwrite=True)
+    msg = _bad(tmp_path, edit)
+    assert f"column '{present}' ({present}) without a" in msg and "give both" in msg
+
+
+def test_out_on_a_file_or_an_unwritable_place_exits_2(tmp_path, capsys):
+    write_cutouts(tmp_path / "cutouts", 3)
+    for out in ("/etc/passwd", "/proc/lensdb-test", "/etc/passwd/sub"):
+        code = main(["--data-dir", str(tmp_path / "data"), "convert", str(tmp_path / "cutouts"), "--out", out,
+                     "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"--out {out}" in err and "internal error" not in err and err.count("\n") == 1, err
+
+
+def test_several_sizes_name_the_file_and_gzipped_cutouts_are_read(tmp_path):
+    import gzip
+
+    files, table = write_cutouts(tmp_path / "cutouts", 4)
+    rng = np.random.default_rng(0)
+    odd = tmp_path / "cutouts" / "obj_00002.fits"
+    fits.PrimaryHDU(galaxy(rng, 128, False), header=cutout_header(150.1, 2.1, 128)).writeto(odd, overwrite=True)
+    with pytest.raises(InvalidInput, match=r"obj_00002\.fits: cutout of 128 px, but .*obj_00000\.fits is 120 px"):
+        convert(tmp_path / "out", table=table, cutouts=[tmp_path / "cutouts"])
+    # .fits.gz cutouts (as archives often ship them) are decompressed, not read as raw FITS.
+    files, table = write_cutouts(tmp_path / "gz", 4)
+    with fits.open(files[1]) as h:
+        expect = h[0].data.copy()
+    for f in files:
+        with open(f, "rb") as src, gzip.open(f.with_name(f.name + ".gz"), "wb") as dst:
+            dst.write(src.read())
+        f.unlink()
+    report = convert(tmp_path / "out-gz", table=table, cutouts=[tmp_path / "gz"])
+    with h5py.File(report.written[0]) as f:
+        assert f["images"].shape[0] == 4
+        np.testing.assert_array_equal(f["images"][1], expect)
+
+
+# ------------------------------------------------------------------------------- fuzz: hostile tables (astropy)
+HOSTILE_VALUES = [np.nan, np.inf, -np.inf, 1e308, -1e308, 2**63 - 1, -(2**63), 0, -1, 1e-320, 360.0, -360.000001]
+
+
+def test_fuzz_hostile_tables_are_refused_or_converted_never_a_crash(tmp_path):
+    """Tables written with astropy with hostile values in each column the converter reads (positions, ids,
+    magnitudes, extinction, seeing, file names; wrong types; duplicate and missing columns): each conversion either
+    writes shards whose values are the table's (positions in range, ids as given) or is refused with InvalidInput
+    naming the table, and nothing is written when refused. Never another exception."""
+    rng = np.random.default_rng(27)
+    files, table = write_cutouts(tmp_path / "cutouts", 5)
+    base = Table.read(table)
+    cases = []
+    for col in ("ra", "dec", "mag_g", "ebv"):
+        for v in HOSTILE_VALUES:
+            cases.append((col, v))
+    for col in ("release", "brickid", "objid"):
+        for v in (-1, 2**63 - 1, 2**40, 0, 1.5, "x"):
+            cases.append((col, v))
+    cases += [("ra", "abc"), ("dec", b"\xff"), ("file", "../x.fits"), ("file", "/dev/null"), ("file", ""),
+              ("file", "obj_00000.fits"), ("file", "\x00"), ("file", "a" * 5000), ("psfsize_g", -1.0),
+              ("psfdepth_r", np.nan), ("type", "Ω"), ("type", 7)]
+    outcomes = {"refused": 0, "converted": 0}
+    for k, (col, value) in enumerate(cases):
+        tab = base.copy()
+        if col == "file":
+            tab["file"] = np.array([p.name for p in files], dtype="U6000")
+        if col in ("brickid", "objid") and "brickid" not in tab.colnames:
+            tab["brickid"], tab["objid"] = np.arange(5) + 1, np.arange(5) + 1
+        row = int(rng.integers(0, 5))
+        try:
+            if isinstance(value, str | bytes) or col not in tab.colnames:
+                values = list(tab[col]) if col in tab.colnames else [0] * 5
+                values = [str(v) for v in values] if isinstance(value, str | bytes) else values
+                values[row] = value.decode("latin-1") if isinstance(value, bytes) else value
+                tab[col] = values
+            else:
+                tab[col] = np.asarray(tab[col], dtype=np.result_type(tab[col].dtype, np.asarray(value).dtype))
+                tab[col][row] = value
+        except (OverflowError, ValueError, TypeError):
+            tab[col] = [value if i == row else v for i, v in enumerate(tab[col])]
+        path = tmp_path / f"t{k}.ecsv"
+        tab.write(path, overwrite=True)
+        out = tmp_path / f"out{k}"
+        try:
+            report = convert(out, table=path, cutouts=[tmp_path / "cutouts"])
+        except InvalidInput as exc:
+            outcomes["refused"] += 1
+            assert "Traceback" not in str(exc) and str(exc).strip(), (col, value)
+            assert not out.exists(), (col, value, "a refused conversion wrote something")
+            continue
+        outcomes["converted"] += 1
+        with h5py.File(report.written[0]) as f:
+            ra, dec = f["ra"][:], f["dec"][:]
+            assert np.isfinite(ra).all() and ((ra >= 0) & (ra < 360)).all(), (col, value, ra)
+            assert (np.abs(dec) <= 90).all()
+            if col in ("ra", "dec") and np.isfinite(np.float64(value)):
+                want = np.float64(value) % 360.0 if col == "ra" else np.float64(value)
+                np.testing.assert_allclose((ra if col == "ra" else dec)[row], want)
+    print(f"convert fuzz: {len(cases)} hostile tables, {outcomes}")
+    assert outcomes["refused"] > 20 and outcomes["converted"] > 3, outcomes

@@ -70,8 +70,18 @@
   if (roundForm) {
     roundForm.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      status("retraining and ranking the survey ...");
-      try { const out = await post("/api/rounds", { label_set: roundForm.dataset.labelSet }); window.location.assign("/queue/" + out.queue); }
+      status("starting the round ...");
+      // The round runs in the background: follow its progress (the page stays usable meanwhile).
+      const follow = async (url) => {
+        const res = await fetch(url, { credentials: "same-origin" });
+        const p = await res.json();
+        if (!res.ok) { status(p.error || ("the server answered " + res.status), true); return; }
+        if (p.status === "done") { status("round " + p.round + " done: opening queue #" + p.queue); window.location.assign("/queue/" + p.queue); return; }
+        if (p.status === "failed") { status("the round failed: " + p.error, true); return; }
+        status("round (job " + p.job + "): step " + p.step + " of " + p.steps + ": " + p.stage + " ...");
+        setTimeout(() => follow(url), 1000);
+      };
+      try { const out = await post("/api/rounds", { label_set: roundForm.dataset.labelSet }); follow(out.progress_url); }
       catch (e) { status(e.message, true); }
     });
   }
