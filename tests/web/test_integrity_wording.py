@@ -26,7 +26,8 @@ def test_an_id_beyond_64_bits_is_named_as_given_not_wrapped(value):
 def test_an_id_beyond_64_bits_through_the_page(web):
     import httpx
 
-    c = httpx.Client(base_url=web.url, timeout=60, cookies={"lensdb_grader": "wording"})
+    c = httpx.Client(base_url=web.url, timeout=60)
+    assert c.post("/api/login", json={"grader": "wording"}, headers=H).status_code == 200
     r = c.post("/api/queues", json={"kind": "similar", "object_ids": [2**63]}, headers=H)
     c.close()
     assert r.status_code == 400 and str(2**63) in r.json()["error"] and "-9223372036854775808" not in r.text
