@@ -32,7 +32,7 @@ from lensdb.core.errors import InvalidInput
 from lensdb.services import validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
-from lensdb.services.types import SimilarQuery, optional_mag
+from lensdb.services.types import Examples, SimilarQuery, optional_mag
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +227,16 @@ class GradingService:
     def create_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
-                     supersedes=(), round_no: int | None = None, order=None) -> QueueInfo:
+                     supersedes=(), round_no: int | None = None, order=None, negative_ids=(),
+                     method: str | None = None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
-        ``object_ids``), ``labels`` (the objects of ``source_set``) or ``random`` (a control sample).
+        ``object_ids``), ``labels`` (the objects of ``source_set``), ``random`` (a control sample) or ``unusual`` (the
+        anomaly ranking of the stored vectors, :mod:`lensdb.services.anomaly`; ``method`` ``knn`` or ``iforest``).
+
+        A ``similar`` queue with ``negative_ids`` or a ``method`` (``centroid``, ``probe``) is a few-shot query: the
+        seeds are positives and the negatives are objects to avoid, searched as one query vector
+        (:mod:`lensdb.services.fewshot`); without them each seed is searched and the neighbours merged by their best
+        similarity.
 
         Raises:
             InvalidInput: a bad kind, size or share; no seeds for a similarity queue; nothing left to inspect.
@@ -266,10 +273,25 @@ class GradingService:
             keep = ~np.isin(ids, leave_out)
             ids, scores, ranks = ids[keep][:size], sc[keep][:size].tolist(), rk[keep][:size].tolist()
             model_id, params["model"] = m.id, m.name
+        elif kind == "similar" and (len(negative_ids) or method is not None):
+            from lensdb.services import fewshot
+
+            pos, neg = fewshot.check_examples(list(object_ids), list(negative_ids), self.backends.config.max_ids)
+            ids, scores = self._few_shot(pos, neg, method or "centroid", leave_out, size)
+            params.update(seeds=pos.tolist(), negatives=neg.tolist(), method=method or "centroid")
         elif kind == "similar":
             seeds = validate.object_ids("object_ids", list(object_ids), self.backends.config.max_ids)
             ids, scores = self._similar(seeds, leave_out, size)
             params["seeds"] = seeds.tolist()
+        elif kind == "unusual":
+            from lensdb.services.search import SearchService
+
+            method = method or "knn"
+            search = SearchService(self.backends)
+            result = search.unusual(min(search.max_k, size), method, exclude_ids=leave_out)
+            ids = np.array([h.object.object_id for h in result.hits], np.int64)
+            scores = [h.score for h in result.hits]
+            params.update(method=method, encoder_version=result.encoder_version)
         elif kind == "labels":
             validate.name("source_set", source_set)
             ids = _guard(lambda: queries.labelled_ids(self.engine, (source_set,), ("lens", "non_lens")))[:size]
@@ -277,7 +299,7 @@ class GradingService:
         elif kind == "random":
             ids = queries.random_ids(self.engine, size, seed, exclude=known)
         else:
-            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random")
+            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, unusual")
         if len(ids) == 0:
             raise InvalidInput(f"nothing left to inspect in this {kind} queue: every object is a known lens or was "
                                "inspected already in this grading set")
@@ -287,7 +309,13 @@ class GradingService:
         params["calibration_items"] = len(calibration)
         title = name or {"probe": f"ranking of {params.get('model')}", "round": f"round {round_no}",
                          "similar": f"similar to {', '.join(map(str, params.get('seeds', [])[:3]))}",
-                         "labels": f"label set {source_set}", "random": f"random sample (seed {seed})"}[kind]
+                         "labels": f"label set {source_set}", "random": f"random sample (seed {seed})",
+                         "unusual": f"unusual objects ({params.get('method')})"}[kind]
+        if kind == "similar" and "negatives" in params:
+            title = name or (f"like {', '.join(map(str, params['seeds'][:3]))}"
+                             + (f"{' …' if len(params['seeds']) > 3 else ''}" if params['seeds'] else "")
+                             + (f", not like {len(params['negatives'])}" if params["negatives"] else "")
+                             + f" ({params['method']})")
         qid = _guard(lambda: store.create_queue(
             self.engine, set_name, name=title[:255], kind=kind, object_ids=[int(i) for i in ids], scores=scores,
             ranks=ranks, calibration=calibration, params=params, model_id=model_id, created_by=grader,
@@ -313,6 +341,18 @@ class GradingService:
         ranked = sorted(((sim, oid) for oid, sim in best.items() if oid not in drop), key=lambda t: (-t[0], t[1]))
         ranked = ranked[:size]
         return np.array([o for _, o in ranked], np.int64), [s for s, _ in ranked]
+
+    def _few_shot(self, pos: np.ndarray, neg: np.ndarray, method: str, leave_out: np.ndarray,
+                  size: int) -> tuple[np.ndarray, list[float]]:
+        """The few-shot query's hits, examples and ``leave_out`` left out."""
+        from lensdb.services.search import SearchService
+
+        search = SearchService(self.backends)
+        k = min(search.max_k, size + len(leave_out))
+        result = search.similar(SimilarQuery(k=k, examples=Examples(tuple(pos.tolist()), tuple(neg.tolist()), method)))
+        drop = set(leave_out.tolist())
+        hits = [(h.object.object_id, h.similarity) for h in result.hits if h.object.object_id not in drop][:size]
+        return np.array([o for o, _ in hits], np.int64), [sc for _, sc in hits]
 
     def queue(self, queue_id: int) -> QueueInfo:
         queue_id = validate.count("queue", queue_id, 1, validate.INT64_MAX)

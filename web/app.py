@@ -226,18 +226,13 @@ def create_app(services: Services, config: WebConfig) -> Starlette:
     async def api_create_queue(request: Request):
         body = await json_body(request)
         grader = grader_of(request)
-        seeds = body.get("object_ids") or []
-        if isinstance(seeds, str):
-            seeds = [s for s in seeds.replace(",", " ").split() if s]
-            try:
-                seeds = [int(s) for s in seeds]
-            except ValueError:
-                raise InvalidInput("object_ids: give object ids (integers) separated by spaces or commas") from None
+        seeds, negatives = _id_list(body, "object_ids"), _id_list(body, "negative_ids")
         info = await _threaded(lambda: grading.create_queue(
             str(body.get("kind", "")), grader=grader, label_set=body.get("label_set") or None,
             model=body.get("model") or None, object_ids=seeds, source_set=body.get("source_set") or None,
             size=_opt_int(body.get("size"), "size"), calibration_share=body.get("calibration_share"),
-            name=body.get("name") or None, seed=_opt_int(body.get("seed"), "seed") or 0))
+            name=body.get("name") or None, seed=_opt_int(body.get("seed"), "seed") or 0,
+            negative_ids=negatives, method=body.get("method") or None))
         return JSONResponse({"queue": info.id, "n_items": info.n_items, "url": f"/queue/{info.id}"})
 
     def api_page(request: Request):
@@ -358,6 +353,17 @@ def _int(value, name: str) -> int:
         return int(str(value).strip())
     except (TypeError, ValueError):
         raise InvalidInput(f"{name} must be an integer; got {value!r}") from None
+
+
+def _id_list(body: dict, key: str) -> list:
+    """``body[key]``: a list of object ids, or a string of them separated by spaces or commas."""
+    ids = body.get(key) or []
+    if isinstance(ids, str):
+        try:
+            return [int(x) for x in ids.replace(",", " ").split() if x]
+        except ValueError:
+            raise InvalidInput(f"{key}: give object ids (integers) separated by spaces or commas") from None
+    return ids
 
 
 def _opt_int(value, name: str) -> int | None:

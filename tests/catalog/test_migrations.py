@@ -169,3 +169,42 @@ def test_0005_records_existing_shards_under_survey_roots_and_back(db_url, tmp_pa
                                 ).scalars().all() == ["a.h5"]
     finally:
         engine.dispose()
+
+
+def test_0010_allows_unusual_queues_keeps_the_items_and_refuses_to_drop_them(db_url):
+    upgrade(db_url, "0005")
+    engine = make_engine(db_url)
+    try:
+        insert_sources(engine, [10.0], [1.0])
+        with engine.begin() as conn:
+            oid = conn.execute(text("SELECT object_id FROM sources")).scalar()
+            conn.execute(text("INSERT INTO label_sets (name, source, created_at) VALUES ('grades', 'grading', "
+                              "CURRENT_TIMESTAMP)"))
+            set_id = conn.execute(text("SELECT id FROM label_sets WHERE name = 'grades'")).scalar()
+            conn.execute(text("INSERT INTO grading_queues (label_set_id, name, kind, n_items, created_at) VALUES "
+                              "(:s, 'old', 'random', 1, CURRENT_TIMESTAMP)"), {"s": set_id})
+            qid = conn.execute(text("SELECT id FROM grading_queues")).scalar()
+            conn.execute(text("INSERT INTO queue_items (queue_id, position, object_id) VALUES (:q, 0, :o)"),
+                         {"q": qid, "o": oid})
+        unusual = text("INSERT INTO grading_queues (label_set_id, name, kind, n_items, created_at) VALUES "
+                       "(:s, 'odd', 'unusual', 0, CURRENT_TIMESTAMP)")
+        with pytest.raises(Exception, match="(?i)check"), engine.begin() as conn:
+            conn.execute(unusual, {"s": set_id})  # 0005 does not know the kind
+        engine.dispose()
+        upgrade(db_url, "0010")
+        with engine.begin() as conn:
+            conn.execute(unusual, {"s": set_id})
+            # the rebuilt table kept the earlier queue and its item (SQLite's batch mode copies it)
+            assert conn.execute(text("SELECT object_id FROM queue_items WHERE queue_id = :q"), {"q": qid}
+                                ).scalars().all() == [oid]
+        engine.dispose()
+        with pytest.raises(Exception, match="kind 'unusual' exist"):
+            downgrade(db_url, "0005")
+        assert current_revision(db_url) == "0010"
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM grading_queues WHERE kind = 'unusual'"))
+        engine.dispose()
+        downgrade(db_url, "0005")
+        assert current_revision(db_url) == "0005"
+    finally:
+        engine.dispose()
