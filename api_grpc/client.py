@@ -42,7 +42,7 @@ DEFAULT_TARGET = "localhost:50051"
 #: Above this k, :meth:`LensDBClient.similar` streams the answer.
 STREAM_ABOVE_K = 1000
 _READ_METHODS = {
-    "lensdb.v1.Search": ("Similar", "SimilarStream"),
+    "lensdb.v1.Search": ("Similar", "SimilarStream", "Unusual"),
     "lensdb.v1.Catalogue": ("GetObjects", "ConeSearch"),
     "lensdb.v1.Probes": ("ListModels", "TopCandidates", "ScoreObjects"),
     "lensdb.v1.Labels": ("ListLabelSets", "GetLabelSet"),
