@@ -148,7 +148,20 @@ def combine(files: list[Path], out: Path) -> dict:
                                   "runs": values.round(4).tolist()}
     figures = {"bench": "enrichment-combined", "files": [str(f) for f in files],
                "encoders": [r["encoder_version"] for r in runs], **table}
-    for key in ("ratio_learned_vs_pixels", "probe_ratio_learned_vs_pixels"):
+    for r in runs:  # the ratios of both learned rows, from each run's summary (older runs lack the o8 rows)
+        sm = r["summary"]
+        if "learned+o8+white" in sm and "pixels+o8+white" in sm:
+            best_pixels = max(sm["pixels+white"], sm["pixels+o8+white"])
+            r["ratio_white_vs_pixels"] = round(sm["learned+white"] / best_pixels, 3)
+            r["ratio_o8_white_vs_pixels"] = round(sm["learned+o8+white"] / best_pixels, 3)
+        probe = r.get("probe_tp100") or {}
+        if probe:
+            pixel = max(v for k, v in probe.items() if k.startswith("pixels"))
+            r["probe_ratio_o8_vs_pixels"] = round(probe.get("learned+o8+white", 0) / max(pixel, 1), 3)
+            r["probe_ratio_white_vs_pixels"] = round(probe.get("learned+white", 0) / max(pixel, 1), 3)
+    figures["probe_tp100_runs"] = [r.get("probe_tp100") for r in runs]
+    for key in ("ratio_learned_vs_pixels", "probe_ratio_learned_vs_pixels", "ratio_white_vs_pixels",
+                "ratio_o8_white_vs_pixels", "probe_ratio_white_vs_pixels", "probe_ratio_o8_vs_pixels"):
         values = np.array([r[key] for r in runs if r.get(key) is not None], dtype=float)
         if values.size:
             figures[key] = round(float(values.mean()), 3)
