@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
                    "seconds": round(seconds, 1)}
             row["ratio_vs_random"] = round(row["rare"] / max(figures["random_expected"]["rare"], 1e-9), 2)
             figures["results"][f"{rep} {method}"] = row
-            print(f"{rep:<8} {method:<8} rare in top {args.top}: {row['rare']} (random {figures['random_expected']['rare']}"
-                  f", x{row['ratio_vs_random']}); " + ", ".join(f"{c} {row[c]}" for c in CLASSES), flush=True)
+            expected = figures["random_expected"]["rare"]
+            print(f"{rep:<8} {method:<8} rare in top {args.top}: {row['rare']} (random {expected}, "
+                  f"x{row['ratio_vs_random']}); " + ", ".join(f"{c} {row[c]}" for c in CLASSES), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     plot(figures, args.out.with_suffix(".png"))

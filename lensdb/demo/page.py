@@ -89,7 +89,8 @@ def _beyond_one_section(plan, sim_res: dict) -> Section:
              f"{r['lens_fraction']:.3f}", f"{r['enrichment']:.1f}") for m, r in sim_res.get("few_shot", {}).items()]
     rows += [(f"most unusual ({m})", r["k"], f"{r['rare_in_top']} rare objects (random: {r['random_expected']})",
               ", ".join(f"{c} {n}" for c, n in sorted(r["by_class"].items())) or "none",
-              f"{r['rare_in_top'] / max(r['random_expected'], 1e-9):.1f}") for m, r in sim_res.get("unusual", {}).items()]
+              f"{r['rare_in_top'] / max(r['random_expected'], 1e-9):.1f}")
+             for m, r in sim_res.get("unusual", {}).items()]
     return Section(f"Beyond one object: several examples, and the unusual (top {plan.top_k})", (
         "A few-shot query turns several examples into one query (their centroid, or a probe fitted on the fly "
         "against random objects); the anomaly ranking lists the objects whose vectors lie far from the rest "
