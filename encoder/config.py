@@ -23,6 +23,13 @@ Two presets:
   against 0.103 for pixel PCA (5 of 5 runs) and 0.113 for whitened pixel PCA (4 of 5 runs)
   (``bench/results/enrichment_white_seeds.json``).
 
+The small preset embeds each object as the mean over its 8 orientations (``orientations = 8``,
+:mod:`lensdb.encoder.orientation`), whitened on such vectors. Measured on a 12,000-object survey (285 lenses, base
+rate 0.024) with encoders trained to a 300 s budget on a loaded 2-core machine (``bench/results/enrichment_crop*.json``):
+top-100 lens fraction 0.130 against 0.084 (crop 48) and 0.126 against 0.092 (crop 64), and a cross-validated probe's
+TP@100 60 against 28 and 62 against 41; pixel PCA given the same averaging gains too (0.17-0.18, from 0.15). It costs
+8 forward passes per object at embed time (and in the whitening fit).
+
 Settings resolve as: preset < ``[encoder]`` (and ``[encoder.augment]``) section of the config file < flags; see
 :func:`resolve_config`.
 """
@@ -262,6 +269,7 @@ PRESETS: dict[str, EncoderConfig] = {
         num_workers=0,
         warmup_steps=20,
         checkpoint_every=100,
+        orientations=8,
     ),
 }
 
