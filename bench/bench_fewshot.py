@@ -51,14 +51,20 @@ def survey_vectors(survey: Path, checkpoint: Path, threads: int, pca_components:
 
     torch.set_num_threads(threads)
     emb = Embedder.from_checkpoint(checkpoint, device="cpu")
-    data = load_simulated(survey, emb.crop)
     classes = np.array([r["class"] for r in read_truth(survey / "truth.csv")])
+    # The vectors of one (survey, encoder version) are kept beside the checkpoint: the anomaly bench reuses them.
+    cache = Path(checkpoint).with_name(f"bench_vectors_{emb.version}_{Path(survey).name}_{pca_components}.npz")
+    if cache.is_file():
+        got = np.load(cache)
+        return classes, got["learned"], got["pixels"], emb.version, float(got["embed_s"])
+    data = load_simulated(survey, emb.crop)
     t = time.perf_counter()
     learned = unit(emb.embed(data.images).numpy())  # what lensdb embed stores (whitened, its orientations)
     embed_s = time.perf_counter() - t
     p = pca(pixel_features(data.images, emb.crop), pca_components)
     rows = sample_rows(len(p), 20000, 0)
     pixels = unit(fit_whitening(p[rows], shrinkage).apply(torch.as_tensor(p)).numpy())
+    np.savez(cache, learned=learned, pixels=pixels, embed_s=embed_s)
     return classes, learned, pixels, emb.version, embed_s
 
 
