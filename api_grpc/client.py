@@ -46,7 +46,7 @@ DEFAULT_TARGET = "localhost:50051"
 #: Above this k, :meth:`LensDBClient.similar` streams the answer.
 STREAM_ABOVE_K = 1000
 _READ_METHODS = {
-    "lensdb.v1.Search": ("Similar", "SimilarStream"),
+    "lensdb.v1.Search": ("Similar", "SimilarStream", "Unusual"),
     "lensdb.v1.Catalogue": ("GetObjects", "ConeSearch"),
     "lensdb.v1.Probes": ("ListModels", "TopCandidates", "ScoreObjects"),
     "lensdb.v1.Labels": ("ListLabelSets", "GetLabelSet"),
@@ -245,8 +245,11 @@ class LensDBClient:
     def similar_request(self, object_id: int | None = None, *, ra: float | None = None, dec: float | None = None,
                         match_radius_arcsec: float = 0.0, vector: Iterable[float] | None = None,
                         image: np.ndarray | None = None, k: int = 10, filters: Filters | None = None,
-                        encoder_version: str | None = None, include_query: bool = False) -> search_pb2.SimilarRequest:
-        """The request message of :meth:`similar` (give exactly one of object_id, ra/dec, vector, image)."""
+                        encoder_version: str | None = None, include_query: bool = False,
+                        positives: Iterable[int] | None = None, negatives: Iterable[int] = (),
+                        method: str = "") -> search_pb2.SimilarRequest:
+        """The request message of :meth:`similar` (give exactly one of object_id, ra/dec, vector, image,
+        positives; ``negatives`` and ``method`` go with ``positives``: a few-shot query)."""
         req = search_pb2.SimilarRequest(k=k, filter=(filters or Filters()).to_pb(),
                                         encoder_version=encoder_version or "", include_query=include_query)
         if object_id is not None:
@@ -258,6 +261,9 @@ class LensDBClient:
         elif image is not None:
             arr = np.ascontiguousarray(image, dtype="<f4")
             req.cutout.CopyFrom(common_pb2.Array(shape=list(arr.shape), dtype="float32", data=arr.tobytes()))
+        elif positives is not None:
+            req.examples.CopyFrom(search_pb2.Examples(positive_ids=[int(i) for i in positives],
+                                                      negative_ids=[int(i) for i in negatives], method=method))
         return req
 
     @_api
@@ -288,6 +294,15 @@ class LensDBClient:
                 yield from (_hit(h) for h in part.hits)
         except grpc.RpcError as exc:
             raise ApiError(exc.code(), exc.details() or "") from None
+
+    @_api
+    def unusual(self, k: int = 100, *, method: str = "", neighbours: int = 0, encoder_version: str | None = None,
+                exclude_ids: Iterable[int] = (), timeout: float | None = None) -> search_pb2.UnusualResponse:
+        """The ``k`` most unusual stored objects (``.hits``: rank, score, object), most unusual first."""
+        req = search_pb2.UnusualRequest(k=k, method=method, neighbours=neighbours,
+                                        encoder_version=encoder_version or "",
+                                        exclude_ids=[int(i) for i in exclude_ids])
+        return self.search.Unusual(req, **self._kw(timeout))
 
     # ------------------------------------------------------------------ catalogue
     @_api

@@ -23,6 +23,12 @@ def register(cmds) -> None:
     query.add_argument("--ra", type=float, help="query position RA, degrees (with --dec)")
     query.add_argument("--vector", metavar="NPY", help="query representation (.npy)")
     query.add_argument("--image", metavar="NPY", help="query cutout (.npy, (3, S, S) nanomaggies)")
+    query.add_argument("--positive", type=int, nargs="+", metavar="ID",
+                       help="few-shot query: several objects to find more of (with --negative, --method)")
+    s.add_argument("--negative", type=int, nargs="+", default=[], metavar="ID",
+                   help="few-shot query: objects whose like to avoid (with --positive)")
+    s.add_argument("--method", choices=("centroid", "probe"), default="",
+                   help="few-shot query: centroid of the examples (default) or a query probe fitted on the fly")
     s.add_argument("--dec", type=float, help="query position Dec, degrees")
     s.add_argument("--match-radius", type=float, default=0.0, metavar="ARCSEC",
                    help="position queries: nearest source within this (default: the server's, 5 arcsec)")
@@ -81,6 +87,17 @@ def register(cmds) -> None:
                         "their metrics.")
     _output(m)
     m.set_defaults(func=run_models)
+
+    a = cmds.add_parser("unusual", help="the most unusual objects (an anomaly ranking of the vectors)",
+                        description="The K most unusual stored objects, most unusual first: cosine distance to the "
+                                    "10th nearest neighbour (knn) or an isolation forest (iforest) on the vectors.")
+    a.add_argument("-k", type=int, default=100, help="objects (default 100)")
+    a.add_argument("--method", choices=("knn", "iforest"), default="knn", help="anomaly score (default knn)")
+    a.add_argument("--neighbours", type=int, default=0, help="knn: which neighbour's distance (default 10)")
+    a.add_argument("--exclude", action="append", default=[], type=int, metavar="ID", help="never return ID")
+    a.add_argument("--encoder-version", metavar="V", help="vectors to rank (default: the server's)")
+    _output(a, grid=True)
+    a.set_defaults(func=run_unusual)
 
     h = cmds.add_parser("health", help="the server's health status", description="grpc.health.v1 status of the "
                         "server (service '' = all) and of each LensDB service; exit status 1 unless all SERVING.")
@@ -172,7 +189,11 @@ def run_similar(args: argparse.Namespace, settings) -> int:
     flt = Filters(surveys=args.survey, mag=_mag(args.mag), window=args.window, cone=cone, types=args.types,
                   exclude=args.exclude, exclude_labelled=args.exclude_labelled, label_set=args.label_set,
                   dedupe_px=args.dedupe_px)
+    if (args.negative or args.method) and not args.positive:
+        raise InvalidInput("--negative and --method go with --positive (a few-shot query)")
     query = {"object_id": args.object_id, "ra": args.ra, "dec": args.dec, "match_radius_arcsec": args.match_radius}
+    if args.positive:
+        query.update(positives=args.positive, negatives=args.negative, method=args.method)
     if args.vector:
         query["vector"] = np.load(args.vector)
     if args.image:
@@ -182,7 +203,9 @@ def run_similar(args: argparse.Namespace, settings) -> int:
                           include_query=args.include_query, **query)
         rows = [h.__dict__ for h in res.hits]
         if not args.json:
-            q = f"object {res.query_object_id}" if res.query_object_id is not None else "the given query"
+            q = (f"object {res.query_object_id}" if res.query_object_id is not None
+                 else f"{len(args.positive)} example(s), not like {len(args.negative)}" if args.positive
+                 else "the given query")
             sep = f" ({res.match_separation_arcsec:.2f} arcsec from the position)" \
                 if res.match_separation_arcsec is not None else ""
             print(f"# {len(rows)} objects similar to {q}{sep}; encoder {res.encoder_version}")
@@ -191,6 +214,25 @@ def run_similar(args: argparse.Namespace, settings) -> int:
         if args.grid and res.hits:
             path = api.save_grid(res.ids, args.grid, crop=args.crop,
                                  titles=[f"{h.rank}: {h.similarity:.3f}" for h in res.hits])
+            print(f"# grid: {path}", file=sys.stderr)
+    return 0
+
+
+def run_unusual(args: argparse.Namespace, settings) -> int:
+    with _client(args) as api:
+        res = api.unusual(args.k, method=args.method, neighbours=args.neighbours,
+                          encoder_version=args.encoder_version, exclude_ids=args.exclude)
+        rows = [{"rank": h.rank, "score": h.score, "object_id": h.object.object_id, "ra": h.object.ra,
+                 "dec": h.object.dec, "survey": h.object.survey,
+                 **{b: getattr(h.object, b) if h.object.HasField(b) else None for b in ("mag_g", "mag_r", "mag_z")},
+                 "source_type": h.object.source_type} for h in res.hits]
+        if not args.json:
+            print(f"# {len(rows)} most unusual objects ({res.method}); encoder {res.encoder_version}")
+        _emit(args, rows, ("rank", "object_id", "score", "ra", "dec", "survey", "mag_g", "mag_r", "mag_z",
+                           "source_type"))
+        if args.grid and rows:
+            path = api.save_grid([r["object_id"] for r in rows], args.grid, crop=args.crop,
+                                 titles=[f"{r['rank']}: {r['score']:.3f}" for r in rows])
             print(f"# grid: {path}", file=sys.stderr)
     return 0
 

@@ -48,7 +48,7 @@ JOB_STATUSES = ("running", "done", "failed")
 #: One grader's verdict on an object: A (clear lens), B (probable lens), N (not a lens).
 GRADE_VALUES = ("A", "B", "N")
 #: Where a grading queue's objects come from (``round``: the ranking of an active-learning round's probe).
-QUEUE_KINDS = ("probe", "similar", "labels", "random", "round")
+QUEUE_KINDS = ("probe", "similar", "labels", "random", "round", "unusual")
 #: Flags a grader may put on an object with their grade (with a note).
 GRADE_FLAGS = ("artefact", "interesting", "discuss")
 #: The known truth of a calibration item shown blind among the candidates.
@@ -522,7 +522,7 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "id": "queue id",
         "label_set_id": "the grading set its grades go to (label_sets.id)",
         "name": "queue name",
-        "kind": "probe, similar, labels, random or round",
+        "kind": "probe, similar, labels, random, round or unusual",
         "params": "how it was made (JSON)",
         "model_id": "the ranking model (models.id), if any",
         "round": "active-learning round number, if any",

@@ -99,8 +99,7 @@ class BatchEncoder:
                 chunk = self.embedder.pipeline(raw.float())
                 if self.channels_last:
                     chunk = chunk.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                    raw = self.embedder.backbone(chunk).float()
+                raw = self.embedder.represent(chunk, amp=self.precision == "bf16")  # orientations averaged here
                 parts.append(self.embedder.finish(raw))  # whitening (if any) in fp32, outside autocast
         if not parts:
             return torch.empty((0, self.embedder.dim), dtype=torch.float32)

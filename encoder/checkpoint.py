@@ -59,6 +59,7 @@ class Checkpoint:
         version: the encoder version string (filled in by :func:`save_checkpoint`).
         whitening: :meth:`lensdb.encoder.whitening.Whitening.to_state` of the fitted whitening, or None (vectors are the
             backbone's output as is).
+        elapsed_s: wall-clock seconds the training has run (all resumed parts): what a run to a time budget has spent.
     """
 
     config: EncoderConfig
@@ -71,6 +72,7 @@ class Checkpoint:
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
     whitening: dict[str, Any] | None = None
+    elapsed_s: float = 0.0
 
 
 def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -80,11 +82,14 @@ def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 def encoder_version(config: EncoderConfig, model_state: dict[str, torch.Tensor],
                     whitening: dict[str, Any] | None = None) -> str:
-    """``<preset>_<12 hex>``: sha256 over the inference config, the backbone tensors in key order and, when
-    given, the whitening's tensors (a checkpoint without one hashes as before whitening existed)."""
+    """``<preset>_<12 hex>``: sha256 over the inference config (backbone, width, crop and, when not 1, the
+    orientations averaged), the backbone tensors in key order and, when given, the whitening's tensors (a checkpoint
+    without one hashes as before whitening existed)."""
     h = hashlib.sha256()
-    h.update(json.dumps({"backbone": config.backbone, "width": config.width, "crop": config.crop},
-                        sort_keys=True).encode())
+    inference = {"backbone": config.backbone, "width": config.width, "crop": config.crop}
+    if config.orientations != 1:  # a plain encoder hashes as before orientation averaging existed
+        inference["orientations"] = config.orientations
+    h.update(json.dumps(inference, sort_keys=True).encode())
     tensors = sorted(backbone_state(model_state).items())
     if whitening is not None:
         tensors += [(f"whitening.{k}", whitening[k]) for k in ("mean", "matrix")]
@@ -111,7 +116,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> str:
         "model": {k: v.detach().to("cpu") for k, v in ckpt.model.items()},
         "optimizer": ckpt.optimizer,
         "progress": {"step": ckpt.step, "losses": torch.tensor(ckpt.losses, dtype=torch.float32),
-                     "complete": ckpt.complete},
+                     "complete": ckpt.complete, "elapsed_s": float(ckpt.elapsed_s)},
         "meta": meta,
     }
     if ckpt.whitening is not None:
@@ -188,6 +193,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         meta=dict(payload["meta"]),
         version=version,
         whitening=whitening,
+        elapsed_s=float(progress.get("elapsed_s", 0.0)),
     )
 
 

@@ -11,6 +11,13 @@ Several GPUs (each process reads RANK, WORLD_SIZE, LOCAL_RANK from torchrun)::
 Augmentations run batched on the training device, after the DataLoader (which only reads shards). Every random
 draw (augmentations, key shuffles) comes from a generator seeded by (seed, rank, step) and the data order from
 (seed, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted one would.
+
+To a wall-clock budget (``time_budget_s``, ``lensdb encoder train --time-budget SECONDS``) rather than a number of
+epochs: the run takes the same time on any machine and does the steps that time allows. The learning rate warms up
+over ``warmup_steps`` as usual, then follows a cosine of the *elapsed share of the budget* (time spent since the run
+began, setup included, summed over resumed parts: the checkpoint keeps it), so the schedule ends at 0 whatever the
+speed of the machine or its load. A step is started only when the longest of the recent steps would still fit in
+the budget. Such a run is not bit-reproducible (how many steps fit depends on the machine), an epoch-count run still is.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ log = logging.getLogger("lensdb.encoder")
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Config fields a resumed run may change; anything else would make it a different run.
 RESUMABLE = frozenset({"epochs", "num_workers", "checkpoint_every", "log_every", "whiten_sample",
-                       "whiten_shrinkage"})
+                       "whiten_shrinkage", "orientations", "time_budget_s"})
 
 
 @dataclass
@@ -71,6 +78,46 @@ def lr_at(config: EncoderConfig, step: int, total: int, world: int = 1) -> float
         return peak * (step + 1) / config.warmup_steps
     span = max(1, total - config.warmup_steps)
     return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, (step - config.warmup_steps) / span)))
+
+
+def lr_at_time(config: EncoderConfig, step: int, spent: float, world: int = 1) -> float:
+    """Learning rate of a run to a time budget: the linear warm-up over ``warmup_steps`` steps, then a cosine decay
+    over ``spent``, the elapsed share of the budget (0..1)."""
+    peak = config.lr * config.batch_size * world / config.lr_batch
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, max(0.0, spent))))
+
+
+class BudgetClock:
+    """Wall-clock time of a run to a budget: seconds spent in earlier (resumed) parts plus this one's, and whether
+    one more step fits (the longest of the last 20 steps' durations, 0 before the first step)."""
+
+    def __init__(self, budget: float | None, before: float = 0.0, started: float | None = None):
+        self.budget, self.before = budget, float(before)
+        self.started = time.perf_counter() if started is None else started
+        self.durations: list[float] = []
+        self.last = self.started
+
+    def begin(self) -> None:
+        """The steps start now (the setup before them is spent time, but not a step's duration)."""
+        self.last = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+    def spent(self) -> float:
+        """Elapsed share of the budget, 0..1 (0 without a budget)."""
+        return min(1.0, self.elapsed() / self.budget) if self.budget else 0.0
+
+    def stepped(self) -> None:
+        now = time.perf_counter()
+        self.durations = [*self.durations[-19:], now - self.last]
+        self.last = now
+
+    def room_for_a_step(self) -> bool:
+        expected = max(self.durations) if self.durations else 0.0  # the slowest recent step (those that also
+        return self.elapsed() + expected <= self.budget              # checkpoint take longer): ends early, not late
 
 
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
@@ -106,15 +153,16 @@ def train(config: EncoderConfig, shards: list[str | Path], out_dir: str | Path, 
         InvalidInput: the selection is smaller than one global batch, or cutouts are too small for the crop.
     """
     out_dir = Path(out_dir)
+    called = time.perf_counter()  # a budget counts the setup (reading the selection, the checkpoint) too
     ctx = DistContext.start(device, threads)
     try:
-        return _train(ctx, config, shards, out_dir, resume, max_steps, progress, overrides or {})
+        return _train(ctx, config, shards, out_dir, resume, max_steps, progress, overrides or {}, called)
     finally:
         ctx.stop()
 
 
 def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path, resume, max_steps, progress,
-           overrides) -> TrainResult:
+           overrides, called: float) -> TrainResult:
     ckpt_path = out_dir / CHECKPOINT_NAME
     if resume is not None:
         ckpt = load_checkpoint(resume)
@@ -138,19 +186,16 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
             f"the training selection has {len(dataset)} objects, fewer than one global batch of "
             f"{config.batch_size * ctx.world}; lower --batch-size or add shards"
         )
-    total = per_epoch * config.epochs
+    budget = config.time_budget_s
+    clock = BudgetClock(budget, ckpt.elapsed_s if ckpt is not None else 0.0, called)
+    total = None if budget else per_epoch * config.epochs  # steps; None: as many as the budget allows
     if ctx.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        log.info(
-            "training on %d objects (%s), %d steps/epoch x %d epochs, world %d, device %s",
-            len(dataset),
-            selection.criteria,
-            per_epoch,
-            config.epochs,
-            ctx.world,
-            ctx.device,
-        )
+        length = (f"for {budget:g} s of wall-clock time ({clock.before:.0f} s spent before)" if budget
+                  else f"{per_epoch} steps/epoch x {config.epochs} epochs")
+        log.info("training on %d objects (%s), %s, world %d, device %s", len(dataset), selection.criteria, length,
+                 ctx.world, ctx.device)
 
     torch.manual_seed(config.seed)  # same initial weights and queue on every rank
     model = MoCo.from_config(config)
@@ -170,19 +215,33 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
         model.to(memory_format=torch.channels_last)
     net = ctx.wrap(model)
     pipeline = training_pipeline(config)
-    stop_at = min(total, max_steps) if max_steps else total
-    run = _Run(ctx, config, selection, model, optimizer, out_dir, losses, total)
+    limit = total if total is not None else math.inf
+    stop_at = min(limit, max_steps) if max_steps else limit
+    run = _Run(ctx, config, selection, model, optimizer, out_dir, losses, total, clock)
     run.version = ckpt.version if ckpt is not None else ""
+
+    def budget_left() -> bool:
+        """Whether one more step fits in the budget; under DDP every process stops when any one would."""
+        if budget is None:
+            return True
+        stop = torch.tensor(0.0 if clock.room_for_a_step() else 1.0, device=ctx.device)
+        return ctx.mean(stop) == 0.0
 
     from tqdm.auto import tqdm  # imported here: the CLI's --help should not pay for it
 
     bar = tqdm(
-        total=stop_at, initial=step, disable=not progress or ctx.rank != 0, unit="step", dynamic_ncols=True
+        total=None if math.isinf(stop_at) else stop_at, initial=step, disable=not progress or ctx.rank != 0,
+        unit="step", dynamic_ncols=True
     )
     amp = ctx.device.type == "cuda" and config.precision == "bf16"
     started, seen = time.perf_counter(), 0
+    complete = ckpt.complete if ckpt is not None and ckpt.step == step and budget is None else False
+    # A complete run to a budget resumed with the same budget has spent it (a longer budget continues it).
+    spent_before = ckpt is not None and ckpt.complete and budget is not None and ckpt.config.time_budget_s == budget
+    go_on = not spent_before and budget_left()
+    clock.begin()
     try:
-        while step < stop_at:
+        while step < stop_at and go_on:
             epoch, start = divmod(step, per_epoch)
             sampler = EpochBatchSampler(
                 len(dataset), config.batch_size, config.seed, epoch, ctx.rank, ctx.world, start
@@ -195,8 +254,10 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
                 pin_memory=ctx.device.type == "cuda",
             )
             for images, ebv in loader:
+                lr = (lr_at(config, step, total, ctx.world) if budget is None
+                      else lr_at_time(config, step, clock.spent(), ctx.world))
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(config, step, total, ctx.world)
+                    group["lr"] = lr
                 gen = step_generator(config.seed, ctx.rank, step, ctx.device)
                 images, ebv = images.to(ctx.device, non_blocking=True), ebv.to(ctx.device, non_blocking=True)
                 with torch.no_grad():
@@ -211,13 +272,20 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
                 step += 1
                 seen += images.shape[0] * ctx.world
                 losses.append(ctx.mean(out.loss.detach()))
+                clock.stepped()
+                go_on = budget_left()
+                last = step >= stop_at or not go_on
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", epoch=epoch, refresh=False)
-                if step % config.log_every == 0 or step == stop_at:
+                if step % config.log_every == 0 or last:
                     run.log_line(step, out.logits, seen / (time.perf_counter() - started))
-                if step % config.checkpoint_every == 0 or step % per_epoch == 0 or step == stop_at:
-                    run.save(step, complete=step == total)
-                if step >= stop_at:
+                if step % config.checkpoint_every == 0 or step % per_epoch == 0 or last:
+                    complete = step == total if budget is None else not go_on
+                    run.save(step, complete=complete)
+                    if not last and not budget_left():  # the checkpoint took the time of the next step
+                        go_on, last, complete = False, True, True
+                        run.save(step, complete=True)
+                if last:
                     break
     except KeyboardInterrupt:
         if ctx.world == 1 and step > (ckpt.step if ckpt else 0):
@@ -227,21 +295,28 @@ def _train(ctx: DistContext, config: EncoderConfig, shards: list, out_dir: Path,
     finally:
         bar.close()
     ctx.barrier()
+    if budget is not None and not go_on and not complete:  # resumed with the budget already spent
+        complete = True
+        if ckpt is None or not ckpt.complete:
+            run.save(step, complete=True)
+    elif budget is None:
+        complete = step == total
     # A run that trained now wrote a checkpoint without a whitening; a resumed complete one may have it already.
-    needs_whitening = ckpt is None or ckpt.whitening is None or ckpt.step < total
-    if step == total and config.whiten_sample > 0 and needs_whitening:
+    needs_whitening = ckpt is None or ckpt.whitening is None or ckpt.step < step
+    if complete and config.whiten_sample > 0 and needs_whitening:
         if ctx.rank == 0:
             run.version = whiten_checkpoint(ckpt_path, [s.path for s in selection.shards], config.whiten_sample,
                                             config.whiten_shrinkage, device=ctx.device, seed=config.seed)
         ctx.barrier()
-    return TrainResult(ckpt_path, run.version, step, step == total, losses, model, ctx.rank)
+    return TrainResult(ckpt_path, run.version, step, complete, losses, model, ctx.rank)
 
 
 class _Run:
     """Checkpoints, logs and plots of one training run (written by rank 0 only)."""
 
     def __init__(
-        self, ctx, config, selection, model, optimizer, out_dir: Path, losses: list[float], total: int
+        self, ctx, config, selection, model, optimizer, out_dir: Path, losses: list[float], total: int | None,
+        clock: BudgetClock,
     ):
         self.ctx, self.config, self.selection, self.model, self.optimizer = (
             ctx,
@@ -250,12 +325,13 @@ class _Run:
             model,
             optimizer,
         )
-        self.out_dir, self.losses, self.total, self.version = out_dir, losses, total, ""
+        self.out_dir, self.losses, self.total, self.version, self.clock = out_dir, losses, total, "", clock
 
     def save(self, step: int, complete: bool) -> None:
         self.ctx.average_buffers(self.model)  # every rank, so that all of them keep identical models
         if self.ctx.rank != 0:
             return
+        plot_losses(self.losses, self.out_dir / "loss_curve.png", self.total)  # first: the checkpoint records the time
         ckpt = Checkpoint(
             self.config,
             self.selection.to_state(),
@@ -265,16 +341,11 @@ class _Run:
             self.losses,
             complete,
             meta={"world_size": self.ctx.world, "selection_digest": self.selection.digest},
+            elapsed_s=self.clock.elapsed(),
         )
         self.version = save_checkpoint(self.out_dir / CHECKPOINT_NAME, ckpt)
-        plot_losses(self.losses, self.out_dir / "loss_curve.png", self.total)
-        log.info(
-            "step %d/%d: checkpoint %s (version %s)",
-            step,
-            self.total,
-            self.out_dir / CHECKPOINT_NAME,
-            self.version,
-        )
+        of = f"/{self.total}" if self.total is not None else f" ({self.clock.elapsed():.0f} s)"
+        log.info("step %d%s: checkpoint %s (version %s)", step, of, self.out_dir / CHECKPOINT_NAME, self.version)
 
     def log_line(self, step: int, logits: torch.Tensor, images_per_s: float) -> None:
         if self.ctx.rank != 0:
@@ -286,6 +357,7 @@ class _Run:
             "loss": sum(window) / len(window),
             "top1": top1,
             "images_per_s": round(images_per_s, 1),
+            "elapsed_s": round(self.clock.elapsed(), 2),
             "lr": self.optimizer.param_groups[0]["lr"],
         }
         with open(self.out_dir / "train_log.jsonl", "a") as f:

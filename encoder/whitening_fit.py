@@ -4,6 +4,7 @@ cutouts, and writing it into the checkpoint: what ``lensdb encoder whiten`` and 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lensdb.core.config import ConfigError
 from lensdb.core.errors import InvalidInput
 from lensdb.encoder.checkpoint import load_checkpoint, save_checkpoint
 from lensdb.encoder.inference import Embedder
@@ -57,9 +59,12 @@ def sample_cutouts(shards: Sequence[str | Path], n: int, crop: int, seed: int = 
 
 def whiten_checkpoint(path: str | Path, shards: Sequence[str | Path], sample: int = DEFAULT_SAMPLE,
                       shrinkage: float = DEFAULT_SHRINKAGE, device: str | torch.device = "cpu", seed: int = 0,
-                      batch_size: int = 256) -> str:
+                      batch_size: int = 256, orientations: int | None = None) -> str:
     """Fit the whitening of a checkpoint's backbone on ``sample`` random objects of ``shards`` and write it into
     the checkpoint (atomically, replacing any earlier whitening). Returns the new encoder version.
+
+    ``orientations`` (1 or 8; None = the checkpoint's) is stored in the checkpoint's config too: the whitening is fitted
+    on the vectors that setting gives (:mod:`lensdb.encoder.orientation`), and every later embedding uses it.
 
     Raises:
         InvalidInput: ``sample`` < 2, bad shrinkage, shards without rows, cutouts smaller than the crop, NaN pixels.
@@ -70,6 +75,11 @@ def whiten_checkpoint(path: str | Path, shards: Sequence[str | Path], sample: in
     if not shrinkage > 0:
         raise InvalidInput(f"whitening shrinkage must be > 0, got {shrinkage}")
     ckpt = load_checkpoint(path)
+    if orientations is not None and orientations != ckpt.config.orientations:
+        try:
+            ckpt.config = dataclasses.replace(ckpt.config, orientations=orientations)
+        except ConfigError as exc:
+            raise InvalidInput(str(exc)) from exc
     embedder = Embedder.from_loaded(ckpt, device, what=f"checkpoint {path}")
     images = sample_cutouts([Path(s) for s in shards], sample, embedder.crop, seed)
     raw = embedder.embed(images, batch_size=batch_size, whiten=False)  # whatever the checkpoint held

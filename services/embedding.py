@@ -126,7 +126,7 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
                  batch_size: int = 256, device: str | None = "auto", precision: str | None = "auto",
                  partition: tuple[int, int] | str | None = None, chunk_rows: int | None = None,
                  survey: str | None = None, progress: ProgressFn | None = None, vectordb_config=None,
-                 read_workers: int = 0) -> EmbedReport:
+                 read_workers: int = 0, orientations: int | None = None) -> EmbedReport:
     """Embed ``shards`` (files or folders) with ``checkpoint`` into the collection of its encoder version.
 
     Args:
@@ -138,6 +138,8 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
             one batch). survey: survey of rows whose release has none (as ``lensdb ingest --survey``).
         progress: optional callback (see :data:`ProgressFn`).
         read_workers: processes reading the shards (0: one reader thread); see :func:`encoded_chunks`.
+        orientations: 1 or 8 (each vector the mean over the object's 8 orientations, :mod:`lensdb.encoder.orientation`);
+            None = the checkpoint's setting. Another setting is another encoder version, hence another collection.
 
     Raises:
         InvalidInput: a bad shard (message naming file, key, problem) or a cutout smaller than the encoder's crop.
@@ -149,7 +151,11 @@ def embed_shards(settings, shards: Iterable[str | os.PathLike], checkpoint: str 
     paths = select_partition(find_shards(shards, must_exist=True), partition)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    embedder = Embedder.from_checkpoint(checkpoint or settings.path(*CHECKPOINT_DEFAULT), device=dev)
+    if orientations not in (None, 1, 8):
+        raise InvalidInput(f"orientations must be 1 (no averaging) or 8 (rotations by 90 degrees x flips), got "
+                           f"{orientations!r}")
+    embedder = Embedder.from_checkpoint(checkpoint or settings.path(*CHECKPOINT_DEFAULT), device=dev,
+                                        orientations=orientations)
     encode = BatchEncoder(embedder, prec, batch_size)
     markers = DoneMarkers(settings.path("embed", folder_name(embedder.version), "done"), settings.milvus_uri,
                           embedder.version)

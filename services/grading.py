@@ -34,7 +34,7 @@ from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
 from lensdb.services import validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
-from lensdb.services.types import SimilarQuery, optional_mag
+from lensdb.services.types import Examples, SimilarQuery, optional_mag
 
 log = logging.getLogger(__name__)
 
@@ -272,12 +272,19 @@ class GradingService:
     def create_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
-                     supersedes=(), review: str | None = None, min_score: float | None = None) -> QueueInfo:
+                     supersedes=(), review: str | None = None, min_score: float | None = None, negative_ids=(),
+                     method: str | None = None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
         ``object_ids``), ``labels`` (the objects of ``source_set``), ``random`` (a control sample, nothing this
         grading set has seen) or ``review`` (objects this grading set already graded, to grade again: ``review``
         = ``A``, ``B`` or ``AB`` for the consensus lenses, ``disagreement`` for objects the graders split on, most
-        split first). ``min_score`` keeps a ranking's items scored at least that (probe queues).
+        split first), or ``unusual`` (the anomaly ranking of the stored vectors, :mod:`lensdb.services.anomaly`;
+        ``method`` ``knn`` or ``iforest``). ``min_score`` keeps a ranking's items scored at least that (probe queues).
+
+        A ``similar`` queue with ``negative_ids`` or a ``method`` (``centroid``, ``probe``) is a few-shot query: the
+        seeds are positives and the negatives are objects to avoid, searched as one query vector
+        (:mod:`lensdb.services.fewshot`); without them each seed is searched and the neighbours merged by their best
+        similarity.
 
         Raises:
             InvalidInput: a bad kind, size or share; no seeds for a similarity queue; nothing left to inspect.
@@ -287,11 +294,13 @@ class GradingService:
         validate.name("name", name, required=False)
         if kind == "training":
             return self._training_queue(grader, size, seed, name)
-        if kind not in ("probe", "similar", "labels", "random", "review"):
-            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, review, training")
+        if kind not in ("probe", "similar", "labels", "random", "review", "unusual"):
+            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, review, unusual, "
+                               "training")
         plan = self._plan_queue(kind, grader=grader, label_set=label_set, model=model, object_ids=object_ids,
                                 source_set=source_set, size=size, calibration_share=calibration_share, name=name,
-                                seed=seed, review=review, min_score=min_score)
+                                seed=seed, review=review, min_score=min_score, negative_ids=negative_ids,
+                                method=method)
         items = store.build_queue_items(plan.ids, scores=plan.scores, ranks=plan.ranks, calibration=plan.calibration,
                                   seed=seed)
         qid = _guard(lambda: _write_queue(self.engine, plan, items, grader, supersedes))
@@ -301,7 +310,7 @@ class GradingService:
                     object_ids=(), source_set: str | None = None, size: int | None = None,
                     calibration_share: float | None = None, name: str | None = None, seed: int = 0,
                     round_no: int | None = None, ranking=None, review: str | None = None,
-                    min_score: float | None = None) -> _QueuePlan:
+                    min_score: float | None = None, negative_ids=(), method: str | None = None) -> _QueuePlan:
         """What a queue of ``kind`` would hold (nothing written). A round passes its ``ranking`` (ids, scores,
         ranks; best first) held in memory, as its model is not stored yet."""
         validate.name("grader", grader)
@@ -349,6 +358,21 @@ class GradingService:
                     f"were inspected in '{set_name}'. Run the next round (the statistics page's button, or "
                     f"'lensdb grading round --label-set {set_name}'), store more of its ranking ('lensdb probe score "
                     f"{m.name} --top-n 5000'), or make a similarity queue from the lenses found")
+        elif kind == "similar" and (len(negative_ids) or method is not None):
+            from lensdb.services import fewshot
+
+            pos, neg = fewshot.check_examples(list(object_ids), list(negative_ids), self.backends.config.max_ids)
+            ids, scores = self._few_shot(pos, neg, method or "centroid", leave_out, size)
+            params.update(seeds=pos.tolist(), negatives=neg.tolist(), method=method or "centroid")
+        elif kind == "unusual":
+            from lensdb.services.search import SearchService
+
+            method = method or "knn"
+            search = SearchService(self.backends)
+            result = search.unusual(min(search.max_k, size), method, exclude_ids=leave_out)
+            ids = np.array([h.object.object_id for h in result.hits], np.int64)
+            scores = [h.score for h in result.hits]
+            params.update(method=method, encoder_version=result.encoder_version)
         elif kind == "similar":
             seeds = validate.object_ids("object_ids", list(object_ids), self.backends.config.max_ids)
             ids, scores = self._similar(seeds, leave_out, size)
@@ -363,7 +387,7 @@ class GradingService:
             ids = self._review_ids(set_name, review, size)
             params["review"], params["source_set"] = review, set_name
         else:
-            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, review")
+            raise InvalidInput(f"queue kind {kind!r} is not one of probe, similar, labels, random, review, unusual")
         if len(ids) == 0 and kind == "review":
             raise InvalidInput(f"no object of '{set_name}' is in the review list {review!r} yet: grade more first")
         if len(ids) == 0:
@@ -376,7 +400,13 @@ class GradingService:
         title = name or {"probe": f"ranking of {params.get('model')}", "round": f"round {round_no}",
                          "similar": f"similar to {', '.join(map(str, params.get('seeds', [])[:3]))}",
                          "labels": f"label set {source_set}", "random": f"random sample (seed {seed})",
-                         "review": f"review of {set_name}: {review}"}[kind]
+                         "review": f"review of {set_name}: {review}",
+                         "unusual": f"unusual objects ({params.get('method')})"}[kind]
+        if kind == "similar" and "negatives" in params:
+            title = name or (f"like {', '.join(map(str, params['seeds'][:3]))}"
+                             + (f"{' …' if len(params['seeds']) > 3 else ''}" if params['seeds'] else "")
+                             + (f", not like {len(params['negatives'])}" if params["negatives"] else "")
+                             + f" ({params['method']})")
         # A review is a label-set queue of the grading set itself (its consensus, or its disagreements).
         stored_kind = "labels" if kind == "review" else kind
         return _QueuePlan(set_name, stored_kind, title[:255], [int(i) for i in ids], scores, ranks, calibration,
@@ -474,6 +504,18 @@ class GradingService:
         ranked = sorted(((sim, oid) for oid, sim in best.items() if oid not in drop), key=lambda t: (-t[0], t[1]))
         ranked = ranked[:size]
         return np.array([o for _, o in ranked], np.int64), [s for s, _ in ranked]
+
+    def _few_shot(self, pos: np.ndarray, neg: np.ndarray, method: str, leave_out: np.ndarray,
+                  size: int) -> tuple[np.ndarray, list[float]]:
+        """The few-shot query's hits, examples and ``leave_out`` left out."""
+        from lensdb.services.search import SearchService
+
+        search = SearchService(self.backends)
+        k = min(search.max_k, size + len(leave_out))
+        result = search.similar(SimilarQuery(k=k, examples=Examples(tuple(pos.tolist()), tuple(neg.tolist()), method)))
+        drop = set(leave_out.tolist())
+        hits = [(h.object.object_id, h.similarity) for h in result.hits if h.object.object_id not in drop][:size]
+        return np.array([o for o, _ in hits], np.int64), [sc for _, sc in hits]
 
     def queue(self, queue_id: int) -> QueueInfo:
         queue_id = validate.count("queue", queue_id, 1, validate.INT64_MAX)

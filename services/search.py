@@ -4,11 +4,16 @@ vector store searches with, then run the filtered kNN of :func:`lensdb.vectordb.
 - object id: its stored vector (and its own magnitude centres a magnitude window);
 - sky position: the nearest catalogue source within the match radius, then as an object id;
 - raw vector: normalised by the search;
-- cutout: embedded by the server's encoder, and searched in that encoder's collection.
+- cutout: embedded by the server's encoder, and searched in that encoder's collection;
+- examples: several positives (and negatives to avoid) turned into one query vector
+  (:mod:`lensdb.services.fewshot`); the examples are left out of the hits.
+
+:meth:`SearchService.unusual` ranks objects by how unusual their vectors are (:mod:`lensdb.services.anomaly`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -18,7 +23,17 @@ from lensdb.services import validate
 from lensdb.services.backends import Backends
 from lensdb.services.deadline import Deadline
 from lensdb.services.errors import as_domain
-from lensdb.services.types import Hit, ObjectSummary, SimilarQuery, SimilarResult, SkyPosition, optional_mag
+from lensdb.services.types import (
+    Examples,
+    Hit,
+    ObjectSummary,
+    SimilarQuery,
+    SimilarResult,
+    SkyPosition,
+    UnusualHit,
+    UnusualResult,
+    optional_mag,
+)
 
 log = logging.getLogger(__name__)
 #: Metadata returned with every hit.
@@ -34,6 +49,7 @@ class SearchService:
 
         self.backends = backends
         self.max_k = VectorDBConfig.from_settings(backends.settings).max_k
+        self._anomaly_cache: dict = {}
 
     def similar(self, query: SimilarQuery, deadline: Deadline | None = None) -> SimilarResult:
         """The ``query.k`` objects most similar to the query that pass its filters, best first.
@@ -44,9 +60,9 @@ class SearchService:
             Conflict: the cutout's encoder differs from the requested encoder version, or no encoder is loaded.
         """
         deadline = deadline or Deadline.none()
-        given = [x is not None for x in (query.object_id, query.position, query.vector, query.cutout)]
+        given = [x is not None for x in (query.object_id, query.position, query.vector, query.cutout, query.examples)]
         if sum(given) != 1:
-            raise InvalidInput("give exactly one query: an object id, a sky position, a vector or a cutout")
+            raise InvalidInput("give exactly one query: an object id, a sky position, a vector, a cutout or examples")
         version = query.encoder_version or None
         validate.count("k", query.k, 1, self.max_k)
         target, separation = None, None
@@ -57,6 +73,11 @@ class SearchService:
             target, separation = self.nearest_source(query.position)
         elif query.vector is not None:
             target = self._vector(query.vector)
+        elif query.examples is not None:
+            target, leave_out = self._examples(query.examples, version, deadline)
+            filters = query.filters
+            query = dataclasses.replace(query, filters=dataclasses.replace(
+                filters, exclude_ids=tuple(sorted(set(filters.exclude_ids) | set(leave_out)))))
         else:
             vec, version = self._embed(query.cutout, version, deadline)
             target = vec
@@ -78,6 +99,106 @@ class SearchService:
         return SimilarResult(hits=hits, encoder_version=version or self.backends.default_version(),
                              query_object_id=target if isinstance(target, int) else None,
                              match_separation_arcsec=separation)
+
+    #: Random stored objects the on-the-fly query probe takes as "not this" besides the negatives.
+    BACKGROUND = 2000
+
+    def _examples(self, examples: Examples, version: str | None, deadline: Deadline) -> tuple[np.ndarray, list[int]]:
+        """(query vector, the example ids to leave out of the hits) of a few-shot query."""
+        from lensdb.services import fewshot
+
+        max_ids = self.backends.config.max_ids
+        if examples.method not in fewshot.METHODS:
+            raise InvalidInput(f"few-shot method {examples.method!r} is not one of {', '.join(fewshot.METHODS)}")
+        pos, neg = fewshot.check_examples(examples.positive_ids, examples.negative_ids, max_ids)
+        deadline.check("reading the examples' vectors")
+        wanted = np.concatenate([pos, neg])
+        background = np.zeros(0, np.int64)
+        if examples.method == "probe":
+            from lensdb.catalog import queries
+
+            try:
+                background = queries.random_ids(self.backends.engine, self.BACKGROUND, 0, exclude=wanted)
+            except Exception as exc:
+                raise as_domain(exc) from exc
+
+        def read(store):
+            got = store.get(np.concatenate([wanted, background]), fields=(), with_vectors=True)
+            return got["object_id"], got["vector"], store.encoder_version
+
+        try:
+            ids, vectors, used = self.backends.read(version, read)
+        except Exception as exc:
+            raise as_domain(exc) from exc
+        row = {int(o): i for i, o in enumerate(ids.tolist())}
+        missing = [int(o) for o in wanted.tolist() if int(o) not in row]
+        if missing:
+            raise NotFound(f"{len(missing)} example object(s) have no stored vector for encoder version {used!r} "
+                           f"(first: object_id {missing[0]}): unknown ids, or not embedded yet; check the ids")
+        bg = [row[int(o)] for o in background.tolist() if int(o) in row]
+        deadline.check("fitting the few-shot query")
+        vec = fewshot.query_vector(vectors[[row[int(o)] for o in pos.tolist()]],
+                                   vectors[[row[int(o)] for o in neg.tolist()]], vectors[bg], examples.method)
+        return vec, wanted.tolist()
+
+    def unusual(self, k: int, method: str = "knn", neighbours: int = 10, encoder_version: str | None = None,
+                exclude_ids=(), deadline: Deadline | None = None) -> UnusualResult:
+        """The ``k`` most unusual stored objects, most unusual first (see :mod:`lensdb.services.anomaly`), with
+        their metadata. Scores are computed over every stored vector of the version once per (version, method,
+        neighbours) and kept while the server runs (one such ranking at a time).
+
+        Raises:
+            InvalidInput: a bad k, method, neighbours or exclude_ids. NotFound: no vectors for the version.
+        """
+        from lensdb.services import anomaly
+
+        deadline = deadline or Deadline.none()
+        validate.count("k", k, 1, self.max_k)
+        if method not in anomaly.METHODS:
+            raise InvalidInput(f"anomaly method {method!r} is not one of {', '.join(anomaly.METHODS)}")
+        validate.count("neighbours", neighbours, 1, 1000)
+        exclude = validate.object_ids("exclude_ids", list(exclude_ids), 10**9, allow_empty=True)
+        version = encoder_version or self.backends.default_version()
+        key = (version, method, int(neighbours))
+        cached = self._anomaly_cache.get(key)
+        if cached is None:
+            deadline.check("reading the vectors")
+            ids, vectors = self._all_vectors(version)
+            deadline.check("scoring the vectors")
+            cached = (ids, anomaly.anomaly_scores(vectors, method, int(neighbours)))
+            self._anomaly_cache = {key: cached}  # one ranking kept: the vectors of a survey are large
+        ids, scores = cached
+        order = np.lexsort((ids, -scores))
+        order = order[~np.isin(ids[order], exclude)][:k]
+        top = ids[order]
+
+        def read(store):
+            return store.get(top, fields=HIT_FIELDS)
+
+        try:
+            fields = self.backends.read(version, read)
+        except Exception as exc:
+            raise as_domain(exc) from exc
+        at = {int(o): i for i, o in enumerate(fields["object_id"].tolist())}
+        hits = [UnusualHit(rank=r + 1, score=float(scores[i]), object=summary(int(ids[i]), fields, at[int(ids[i])]))
+                for r, i in enumerate(order) if int(ids[i]) in at]
+        return UnusualResult(hits=hits, encoder_version=version, method=method)
+
+    def _all_vectors(self, version: str) -> tuple[np.ndarray, np.ndarray]:
+        def read(store):
+            ids, blocks = [], []
+            for batch in store.iter_vectors():
+                ids.append(batch["object_id"])
+                blocks.append(batch["vector"])
+            return ids, blocks
+
+        try:
+            ids, blocks = self.backends.read(version, read)
+        except Exception as exc:
+            raise as_domain(exc) from exc
+        if not ids:
+            raise NotFound(f"no vectors are stored for encoder version {version!r}")
+        return np.concatenate(ids), np.concatenate(blocks)
 
     def nearest_source(self, position: SkyPosition) -> tuple[int, float]:
         """(object id, separation arcsec) of the catalogue source nearest to ``position`` within its radius."""

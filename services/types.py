@@ -46,12 +46,30 @@ class SkyPosition:
 
 
 @dataclass(frozen=True)
+class Examples:
+    """A few-shot query: objects to find more of, and objects to avoid (:mod:`lensdb.services.fewshot`).
+
+    Attributes:
+        positive_ids: at least one object with a stored vector.
+        negative_ids: objects whose like should rank lower (may be empty).
+        method: ``centroid`` (mean of the positives minus half the mean of the negatives) or ``probe`` (a logistic
+            regression fitted on the fly against the negatives and a random background sample).
+    """
+
+    positive_ids: tuple[int, ...]
+    negative_ids: tuple[int, ...] = ()
+    method: str = "centroid"
+
+
+@dataclass(frozen=True)
 class SimilarQuery:
-    """One similarity search. Exactly one of ``object_id``, ``position``, ``vector``, ``cutout`` is set.
+    """One similarity search. Exactly one of ``object_id``, ``position``, ``vector``, ``cutout``, ``examples`` is
+    set.
 
     Attributes:
         vector: (dim,) raw representation (normalised by the search).
         cutout: (3, S, S) g, r, z nanomaggies, embedded with the server's encoder.
+        examples: several positive (and negative) example objects; the examples themselves are never returned.
         k: hits wanted.
         filters: conditions on the hits.
         encoder_version: ``None`` = the server's default.
@@ -66,6 +84,7 @@ class SimilarQuery:
     filters: ObjectFilter = field(default_factory=ObjectFilter)
     encoder_version: str | None = None
     include_query: bool = False
+    examples: Examples | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,24 @@ class SimilarResult:
     encoder_version: str
     query_object_id: int | None = None
     match_separation_arcsec: float | None = None
+
+
+@dataclass(frozen=True)
+class UnusualHit:
+    """An object of the anomaly ranking: its place (1 = most unusual), score (higher = more unusual) and metadata."""
+
+    rank: int
+    score: float
+    object: ObjectSummary
+
+
+@dataclass(frozen=True)
+class UnusualResult:
+    """The most unusual objects first (:mod:`lensdb.services.anomaly`)."""
+
+    hits: list[UnusualHit]
+    encoder_version: str
+    method: str
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,26 @@ async def create_queue(request: Request):
     w = ctx_of(request)
     body = await json_body(request)
     grader = grader_of(request)
-    seeds = body.get("object_ids") or []
-    if isinstance(seeds, str):
-        seeds = [s for s in seeds.replace(",", " ").split() if s]
-        try:
-            seeds = [int(s) for s in seeds]
-        except ValueError:
-            raise InvalidInput("object_ids: give object ids (integers) separated by spaces or commas") from None
+    seeds, negatives = _id_list(body, "object_ids"), _id_list(body, "negative_ids")
     info = await threaded(lambda: w.grading.create_queue(
         str(body.get("kind", "")), grader=grader, label_set=body.get("label_set") or None,
         model=body.get("model") or None, object_ids=seeds, source_set=body.get("source_set") or None,
         size=opt_int(body.get("size"), "size"), calibration_share=body.get("calibration_share"),
         name=body.get("name") or None, seed=opt_int(body.get("seed"), "seed") or 0,
-        review=body.get("review") or None, min_score=opt_real(body.get("min_score"), "min_score")))
+        review=body.get("review") or None, min_score=opt_real(body.get("min_score"), "min_score"),
+        negative_ids=negatives, method=body.get("method") or None))
     return JSONResponse({"queue": info.id, "n_items": info.n_items, "url": f"/queue/{info.id}"})
+
+
+def _id_list(body: dict, key: str) -> list:
+    """``body[key]``: a list of object ids, or a string of them separated by spaces or commas."""
+    ids = body.get(key) or []
+    if isinstance(ids, str):
+        try:
+            return [int(x) for x in ids.replace(",", " ").split() if x]
+        except ValueError:
+            raise InvalidInput(f"{key}: give object ids (integers) separated by spaces or commas") from None
+    return ids
 
 
 def queue_page(request: Request):

@@ -10,7 +10,7 @@ from lensdb.api_grpc.servicers import convert
 from lensdb.core.errors import InvalidInput
 from lensdb.core.filters import Cone, MagWindow, ObjectFilter
 from lensdb.services import Services
-from lensdb.services.types import SimilarQuery, SimilarResult, SkyPosition
+from lensdb.services.types import Examples, SimilarQuery, SimilarResult, SkyPosition
 
 
 def search_filter(pb: search_pb2.SearchFilter, max_ids: int) -> ObjectFilter:
@@ -50,7 +50,11 @@ def similar_query(request: search_pb2.SimilarRequest, services: Services) -> Sim
     if which == "cutout":
         image = convert.array_from_pb(request.cutout, 3 * cfg.max_cutout_px**2)
         return SimilarQuery(cutout=image, **common)
-    raise InvalidInput("give a query: object_id, position, vector or cutout")
+    if which == "examples":
+        ex = request.examples
+        return SimilarQuery(examples=Examples(tuple(ex.positive_ids), tuple(ex.negative_ids),
+                                              convert.text(ex.method) or "centroid"), **common)
+    raise InvalidInput("give a query: object_id, position, vector, cutout or examples")
 
 
 def query_info(result: SimilarResult) -> search_pb2.QueryInfo:
@@ -87,3 +91,16 @@ class SearchServicer(search_pb2_grpc.SearchServicer):
         for start in range(chunk, len(result.hits), chunk):
             deadline.check("sending the next hits")
             yield response(result.hits[start:start + chunk])
+
+    @errors.unary
+    def Unusual(self, request, context):
+        max_ids = self.services.backends.config.max_ids
+        if len(request.exclude_ids) > max_ids:
+            raise InvalidInput(f"exclude_ids: {len(request.exclude_ids)} ids is more than the {max_ids} allowed")
+        result = self.services.search.unusual(
+            request.k, convert.text(request.method) or "knn", request.neighbours or 10,
+            convert.text(request.encoder_version) or None, tuple(request.exclude_ids), convert.deadline_of(context))
+        out = search_pb2.UnusualResponse(encoder_version=result.encoder_version, method=result.method)
+        for h in result.hits:
+            convert.fill_summary(out.hits.add(rank=h.rank, score=h.score).object, h.object)
+        return out

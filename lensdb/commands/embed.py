@@ -46,6 +46,10 @@ def register(sub) -> None:
     p.add_argument("--read-workers", type=int, default=0, metavar="N",
                    help="processes reading the shards (default 0: one reader thread, the fastest for uncompressed "
                         "shards); try 2-4 for gzip shards or slow network storage")
+    p.add_argument("--orientations", type=int, choices=(1, 8),
+                   help="8: each vector the mean over the object's 8 orientations (rotations by 90 degrees x flips), "
+                        "1: none (default: the checkpoint's setting); another setting is another encoder version, "
+                        "so its vectors go to their own collection")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace, settings) -> int:
         report = embed_shards(settings, args.shards, args.checkpoint, batch_size=args.batch_size,
                               device=args.device, precision=args.precision, partition=args.partition,
                               chunk_rows=args.chunk_rows, survey=args.survey, progress=progress,
-                              read_workers=args.read_workers)
+                              read_workers=args.read_workers, orientations=args.orientations)
     for s in report.shards:
         if s.status == "embedded":
             rate = s.rows / s.seconds if s.seconds else 0.0

@@ -25,6 +25,8 @@ Presets: resnet50 = the paper's (ResNet50, queue 65536, T 0.2, momentum 0.996, S
 the preset and the [encoder] section of the config file.
 Several GPUs: torchrun --nproc_per_node N -m lensdb.cli encoder train ... (batch is per GPU).
 Interrupted runs resume with --resume (same OUT).
+--time-budget SECONDS trains to a wall-clock budget instead of a number of epochs (the same duration on
+any machine; a faster one does more steps); the [encoder] key is time_budget_s.
 When training completes, the representation's whitening is fitted on 20,000 random objects of SHARDS and
 kept in the checkpoint (see lensdb encoder whiten --help); --whiten-sample 0 leaves it out.
 """
@@ -71,6 +73,12 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--whiten-sample", type=int,
                    help="objects the final whitening is fitted on (default 20000; 0 = no whitening)")
+    p.add_argument("--time-budget", type=float, dest="time_budget_s", metavar="SECONDS",
+                   help="train for this many seconds of wall-clock time instead of --epochs: the learning rate "
+                        "follows the elapsed share of the budget and the run stops when it is spent (a resumed run "
+                        "gets what is left); the whitening fit comes after")
+    p.add_argument("--orientations", type=int, choices=(1, 8),
+                   help="vectors averaged over 8 orientations (rotations by 90 degrees x flips) at embed time, or 1")
     p.set_defaults(func=run_train)
 
     w = cmds.add_parser("whiten", help="fit the representation's whitening into a checkpoint",
@@ -82,6 +90,10 @@ def register(sub) -> None:
                    help="added to each eigenvalue, as a fraction of their mean (default 0.1)")
     w.add_argument("--seed", type=int, default=0, help="seed of the random sample (default 0)")
     w.add_argument("--device", help="cpu, cuda or cuda:N (default: a GPU if there is one)")
+    w.add_argument("--orientations", type=int, choices=(1, 8),
+                   help="store this orientation averaging in the checkpoint (8: each vector the mean over the "
+                        "rotations by 90 degrees x flips; 1: none) and fit the whitening on such vectors "
+                        "(default: the checkpoint's)")
     w.set_defaults(func=run_whiten)
 
     i = cmds.add_parser("info", help="print a checkpoint's version, config, progress and training sample",
@@ -130,7 +142,8 @@ def run_train(args: argparse.Namespace, settings) -> int:
     out = args.out or settings.path("encoder")
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "queue_size": args.queue_size, "max_objects": args.max_objects,
-             "num_workers": args.num_workers, "seed": args.seed, "whiten_sample": args.whiten_sample}
+             "num_workers": args.num_workers, "seed": args.seed, "whiten_sample": args.whiten_sample,
+             "time_budget_s": args.time_budget_s, "orientations": args.orientations}
     resume = None
     if args.resume:
         resume = out / CHECKPOINT_NAME if args.resume is True else Path(args.resume)
@@ -161,7 +174,7 @@ def run_whiten(args: argparse.Namespace, settings) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     version = whiten_checkpoint(args.checkpoint, find_shards(args.shards, must_exist=True), args.sample, args.shrinkage,
-                                device=device, seed=args.seed)
+                                device=device, seed=args.seed, orientations=args.orientations)
     print(f"encoder {version}: whitening fitted on {args.sample:,} objects at most; checkpoint {args.checkpoint}")
     return 0
 

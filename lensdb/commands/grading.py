@@ -18,6 +18,9 @@ the set's labels, which probe training reads. Views grade_consensus and grader_c
   lensdb grading queue --kind similar --seeds ID ...  neighbours of one or several objects
   lensdb grading queue --kind labels --source-set S   the objects of a label set
   lensdb grading queue --kind random                  a random control sample
+  lensdb grading queue --kind similar --seeds A B C --negatives D --method probe
+                                                      a few-shot query: like A, B, C, not like D
+  lensdb grading queue --kind unusual                 the most unusual objects (anomaly ranking)
   lensdb grading stats                                consensus, graders, calibration, agreement, rounds (JSON)
   lensdb grading round                                retrain on the grades, rescore, open the next queue
   lensdb grading graders [--revoke NAME]              graders, their page sessions and grades; end a grader's sessions
@@ -36,9 +39,14 @@ def register(sub) -> None:
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="grading_command", metavar="ACTION", required=True)
     q = actions.add_parser("queue", help="make a queue to inspect")
-    q.add_argument("--kind", required=True, choices=("probe", "similar", "labels", "random"))
+    q.add_argument("--kind", required=True, choices=("probe", "similar", "labels", "random", "unusual"))
     q.add_argument("--model", help="probe whose stored ranking to inspect (kind probe)")
     q.add_argument("--seeds", type=int, nargs="+", default=(), metavar="ID", help="object ids (kind similar)")
+    q.add_argument("--negatives", type=int, nargs="+", default=(), metavar="ID",
+                   help="kind similar: objects whose like to avoid (a few-shot query of the seeds)")
+    q.add_argument("--method", choices=("centroid", "probe", "knn", "iforest"),
+                   help="kind similar: a few-shot query by the centroid of the examples or a query probe; kind "
+                        "unusual: the anomaly score, knn (distance to the 10th neighbour, default) or iforest")
     q.add_argument("--source-set", help="label set to inspect (kind labels)")
     q.add_argument("--size", type=int, help="objects in the queue (default [grading] queue_size)")
     q.add_argument("--calibration-share", type=float, help="share of blind calibration items (default 0.05)")
@@ -72,7 +80,8 @@ def run_queue(args, settings: Settings) -> int:
         info = services.grading.create_queue(args.kind, grader=args.author or getpass.getuser(),
                                              label_set=args.label_set, model=args.model, object_ids=args.seeds,
                                              source_set=args.source_set, size=args.size,
-                                             calibration_share=args.calibration_share, seed=args.seed)
+                                             calibration_share=args.calibration_share, seed=args.seed,
+                                             negative_ids=args.negatives, method=args.method)
     print(f"queue {info.id} ({info.name}) in '{info.label_set}': {info.n_items} objects to inspect; open "
           f"/queue/{info.id} on the inspection page ('lensdb web')")
     return 0

@@ -107,7 +107,40 @@ def similarity_search(settings: Settings, plan: DemoPlan, version: str, truth: T
                 "lookalikes_in_top": {c: n for c, n in Counter(classes).items() if c not in ("galaxy", "lens")},
                 "grid": str(grid),
             }
-    return {"base_rate": round(truth.base_rate, 5), "queries": results}
+        extra = few_shot_and_unusual(services, plan, truth, known)
+    return {"base_rate": round(truth.base_rate, 5), "queries": results, **extra}
+
+
+#: Known lenses the demo's few-shot queries start from.
+FEW_SHOT_EXAMPLES = 20
+
+
+def few_shot_and_unusual(services, plan: DemoPlan, truth: Truth, known: np.ndarray) -> dict:
+    """Queries a discoverer needs beyond one object: the top ``plan.top_k`` of a few-shot query from
+    :data:`FEW_SHOT_EXAMPLES` known lenses (centroid, and a query probe fitted on the fly), and of the anomaly ranking
+    (rare classes against a random draw of as many objects)."""
+    from lensdb.services.types import Examples, SimilarQuery
+
+    rng = np.random.default_rng(plan.seed)
+    examples = np.sort(rng.choice(known, min(FEW_SHOT_EXAMPLES, known.size), replace=False)) if known.size else known
+    few = {}
+    for method in ("centroid", "probe") if examples.size else ():
+        hits = np.array([h.object.object_id for h in services.search.similar(SimilarQuery(
+            k=plan.top_k, examples=Examples(tuple(int(i) for i in examples), (), method))).hits], np.int64)
+        frac = truth.lens_fraction(hits)
+        few[method] = {"examples": int(examples.size), "k": int(len(hits)), "lens_fraction": round(frac, 4),
+                       "enrichment": round(frac / truth.base_rate, 2),
+                       "lenses_in_top": int(sum(c == "lens" for c in truth.classes(hits)))}
+    unusual = {}
+    for method in ("knn", "iforest"):
+        hits = np.array([h.object.object_id for h in services.search.unusual(plan.top_k, method).hits], np.int64)
+        classes = truth.classes(hits)
+        rare = [c for c in classes if c != "galaxy"]
+        share = sum(r["class"] != "galaxy" for r in truth.rows.values()) / truth.n
+        unusual[method] = {"k": int(len(hits)), "rare_in_top": len(rare),
+                           "random_expected": round(share * len(hits), 1),
+                           "by_class": dict(Counter(rare))}
+    return {"few_shot": few, "unusual": unusual}
 
 
 def probes(settings: Settings, plan: DemoPlan, version: str, truth: Truth, known: np.ndarray, out_dir: Path) -> dict:

@@ -67,6 +67,7 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api, grading
                             f"{r['lens_fraction']:.3f}", f"{r['enrichment']:.1f}",
                             ", ".join(f"{c} {n}" for c, n in r["lookalikes_in_top"].items()) or "none")
                            for name, r in sim_res["queries"].items()])]),
+        *([_beyond_one_section(plan, sim_res)] if sim_res.get("few_shot") or sim_res.get("unusual") else []),
         _probe_section(probe),
         Section("The gRPC API", (
             f"A LensDB server was started on 127.0.0.1:{api['port']} over this data folder and queried by the Python "
@@ -80,6 +81,21 @@ def write(demo, sim, ing, known, enc, emb, learned, sim_res, probe, api, grading
     ]
     return write_report(demo.report_dir, "LensDB demo: a lens hunt on a simulated survey", sections, summary,
                         subtitle=f"plan {plan.name}; data folder {s.data_dir.resolve()}")
+
+
+def _beyond_one_section(plan, sim_res: dict) -> Section:
+    """Few-shot queries from several known lenses, and the anomaly ranking (``hunt.few_shot_and_unusual``)."""
+    rows = [(f"few-shot, {r['examples']} known lenses, {m}", r["k"], f"{r['lenses_in_top']} lenses",
+             f"{r['lens_fraction']:.3f}", f"{r['enrichment']:.1f}") for m, r in sim_res.get("few_shot", {}).items()]
+    rows += [(f"most unusual ({m})", r["k"], f"{r['rare_in_top']} rare objects (random: {r['random_expected']})",
+              ", ".join(f"{c} {n}" for c, n in sorted(r["by_class"].items())) or "none",
+              f"{r['rare_in_top'] / max(r['random_expected'], 1e-9):.1f}")
+             for m, r in sim_res.get("unusual", {}).items()]
+    return Section(f"Beyond one object: several examples, and the unusual (top {plan.top_k})", (
+        "A few-shot query turns several examples into one query (their centroid, or a probe fitted on the fly "
+        "against random objects); the anomaly ranking lists the objects whose vectors lie far from the rest "
+        "(distance to the 10th neighbour, or an isolation forest): rare objects nobody has an example of."),
+        tables=[Table(["query", "k", "found", "fraction / by class", "× random"], rows)])
 
 
 def _probe_section(probe: dict) -> Section:

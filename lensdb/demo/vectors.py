@@ -17,7 +17,8 @@ def train_encoder(settings: Settings, plan: DemoPlan, survey_dir: Path) -> dict:
 
     out_dir = settings.path("encoder")
     ckpt = out_dir / CHECKPOINT_NAME
-    config = resolve_config(settings, preset="small", epochs=plan.epochs, seed=plan.seed)
+    config = resolve_config(settings, preset="small", epochs=plan.epochs, seed=plan.seed,
+                            time_budget_s=plan.time_budget_s)
     shards = find_shards([survey_dir])
     stored = load_checkpoint(ckpt) if ckpt.exists() else None
     trained_now = stored is None or not stored.complete

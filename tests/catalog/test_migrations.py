@@ -80,7 +80,7 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(db_url):
 
 
 def test_each_revision_steps_up_and_down(db_url):
-    assert REVISIONS[:8] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    assert REVISIONS[:9] == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
     for rev in REVISIONS:
         upgrade(db_url, rev)
         assert current_revision(db_url) == rev
@@ -268,3 +268,42 @@ def test_q3c_offered_but_not_creatable_by_a_plain_owner_is_skipped(caplog):
             admin.dispose()
     finally:
         pg.remove()
+
+
+def test_0009_allows_unusual_queues_keeps_the_items_and_refuses_to_drop_them(db_url):
+    upgrade(db_url, "0008")
+    engine = make_engine(db_url)
+    try:
+        insert_sources(engine, [10.0], [1.0])
+        with engine.begin() as conn:
+            oid = conn.execute(text("SELECT object_id FROM sources")).scalar()
+            conn.execute(text("INSERT INTO label_sets (name, source, created_at) VALUES ('grades', 'grading', "
+                              "CURRENT_TIMESTAMP)"))
+            set_id = conn.execute(text("SELECT id FROM label_sets WHERE name = 'grades'")).scalar()
+            conn.execute(text("INSERT INTO grading_queues (label_set_id, name, kind, n_items, created_at) VALUES "
+                              "(:s, 'old', 'random', 1, CURRENT_TIMESTAMP)"), {"s": set_id})
+            qid = conn.execute(text("SELECT id FROM grading_queues")).scalar()
+            conn.execute(text("INSERT INTO queue_items (queue_id, position, object_id) VALUES (:q, 0, :o)"),
+                         {"q": qid, "o": oid})
+        unusual = text("INSERT INTO grading_queues (label_set_id, name, kind, n_items, created_at) VALUES "
+                       "(:s, 'odd', 'unusual', 0, CURRENT_TIMESTAMP)")
+        with pytest.raises(Exception, match="(?i)check"), engine.begin() as conn:
+            conn.execute(unusual, {"s": set_id})  # 0008 does not know the kind
+        engine.dispose()
+        upgrade(db_url, "0009")
+        with engine.begin() as conn:
+            conn.execute(unusual, {"s": set_id})
+            # the rebuilt table kept the earlier queue and its item (SQLite's batch mode copies it)
+            assert conn.execute(text("SELECT object_id FROM queue_items WHERE queue_id = :q"), {"q": qid}
+                                ).scalars().all() == [oid]
+        engine.dispose()
+        with pytest.raises(Exception, match="kind 'unusual' exist"):
+            downgrade(db_url, "0008")
+        assert current_revision(db_url) == "0009"
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM grading_queues WHERE kind = 'unusual'"))
+        engine.dispose()
+        downgrade(db_url, "0008")
+        assert current_revision(db_url) == "0008"
+    finally:
+        engine.dispose()

@@ -73,6 +73,12 @@ def test_every_artefact_is_there(demo_run):
     assert len({q["object_id"] for q in queries.values()}) == 3
     for q in queries.values():
         assert q["k"] == 64 and 0.0 <= q["lens_fraction"] <= 1.0
+    few, unusual = state["similarity"]["result"]["few_shot"], state["similarity"]["result"]["unusual"]
+    assert set(few) == {"centroid", "probe"} and set(unusual) == {"knn", "iforest"}
+    for r in few.values():
+        assert r["k"] == 64 and r["examples"] == min(20, n_known) and 0 <= r["lenses_in_top"] <= 64
+    for r in unusual.values():
+        assert r["k"] == 64 and r["rare_in_top"] == sum(r["by_class"].values()) and r["random_expected"] > 0
     probes = state["probes"]["result"]
     assert [r["ratio"] for r in probes["sweep"]] == [1, 4] and probes["best_ratio"] in (1, 4)
     assert 0 <= probes["new_lenses"] <= probes["candidates"] <= probes["n"]
@@ -87,6 +93,7 @@ def test_every_artefact_is_there(demo_run):
     for fig in figures:
         assert f'src="figures/{fig.name}"' in page
     for needle in ("Similarity search", "Linear probes", "SELECT p.rank", "The gRPC API", "Did the encoder learn?",
+                   "Beyond one object", "most unusual (knn)", "few-shot, ",
                    "Grade the candidates in a browser", "lensdb --data-dir"):
         assert needle in page
     # the top candidates link to the Legacy Survey viewer at their positions

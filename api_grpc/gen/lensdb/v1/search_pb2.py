@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from lensdb.api_grpc.gen.lensdb.v1 import common_pb2 as lensdb_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lensdb/v1/search.proto\x12\tlensdb.v1\x1a\x16lensdb/v1/common.proto\"C\n\x0bSkyPosition\x12\n\n\x02ra\x18\x01 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x02 \x01(\x01\x12\x1b\n\x13match_radius_arcsec\x18\x03 \x01(\x01\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\":\n\tMagWindow\x12\r\n\x05width\x18\x01 \x01(\x01\x12\x13\n\x06\x63\x65ntre\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\t\n\x07_centre\"6\n\x04\x43one\x12\n\n\x02ra\x18\x01 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x02 \x01(\x01\x12\x15\n\rradius_arcsec\x18\x03 \x01(\x01\"\x9d\x02\n\x0cSearchFilter\x12\x0f\n\x07surveys\x18\x01 \x03(\t\x12\'\n\nmag_ranges\x18\x02 \x03(\x0b\x32\x13.lensdb.v1.MagRange\x12$\n\x06window\x18\x03 \x01(\x0b\x32\x14.lensdb.v1.MagWindow\x12\x1d\n\x04\x63one\x18\x04 \x01(\x0b\x32\x0f.lensdb.v1.Cone\x12\x14\n\x0csource_types\x18\x05 \x03(\t\x12\x13\n\x0b\x65xclude_ids\x18\x06 \x03(\x03\x12\x18\n\x10\x65xclude_labelled\x18\x07 \x01(\x08\x12\x11\n\tlabel_set\x18\x08 \x01(\t\x12\x1f\n\x12\x64rop_duplicates_px\x18\t \x01(\x01H\x00\x88\x01\x01\x42\x15\n\x13_drop_duplicates_px\"\x87\x02\n\x0eSimilarRequest\x12\x13\n\tobject_id\x18\x01 \x01(\x03H\x00\x12*\n\x08position\x18\x02 \x01(\x0b\x32\x16.lensdb.v1.SkyPositionH\x00\x12#\n\x06vector\x18\x03 \x01(\x0b\x32\x11.lensdb.v1.VectorH\x00\x12\"\n\x06\x63utout\x18\x04 \x01(\x0b\x32\x10.lensdb.v1.ArrayH\x00\x12\t\n\x01k\x18\x05 \x01(\x03\x12\'\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x17.lensdb.v1.SearchFilter\x12\x17\n\x0f\x65ncoder_version\x18\x07 \x01(\t\x12\x15\n\rinclude_query\x18\x08 \x01(\x08\x42\x07\n\x05query\"\x8c\x01\n\tQueryInfo\x12\x16\n\tobject_id\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0f\x65ncoder_version\x18\x02 \x01(\t\x12$\n\x17match_separation_arcsec\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\x0c\n\n_object_idB\x1a\n\x18_match_separation_arcsec\"Q\n\x03Hit\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12(\n\x06object\x18\x03 \x01(\x0b\x32\x18.lensdb.v1.ObjectSummary\"T\n\x0fSimilarResponse\x12#\n\x05query\x18\x01 \x01(\x0b\x32\x14.lensdb.v1.QueryInfo\x12\x1c\n\x04hits\x18\x02 \x03(\x0b\x32\x0e.lensdb.v1.Hit2\x94\x01\n\x06Search\x12@\n\x07Similar\x12\x19.lensdb.v1.SimilarRequest\x1a\x1a.lensdb.v1.SimilarResponse\x12H\n\rSimilarStream\x12\x19.lensdb.v1.SimilarRequest\x1a\x1a.lensdb.v1.SimilarResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lensdb/v1/search.proto\x12\tlensdb.v1\x1a\x16lensdb/v1/common.proto\"C\n\x0bSkyPosition\x12\n\n\x02ra\x18\x01 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x02 \x01(\x01\x12\x1b\n\x13match_radius_arcsec\x18\x03 \x01(\x01\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\":\n\tMagWindow\x12\r\n\x05width\x18\x01 \x01(\x01\x12\x13\n\x06\x63\x65ntre\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\t\n\x07_centre\"6\n\x04\x43one\x12\n\n\x02ra\x18\x01 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x02 \x01(\x01\x12\x15\n\rradius_arcsec\x18\x03 \x01(\x01\"\x9d\x02\n\x0cSearchFilter\x12\x0f\n\x07surveys\x18\x01 \x03(\t\x12\'\n\nmag_ranges\x18\x02 \x03(\x0b\x32\x13.lensdb.v1.MagRange\x12$\n\x06window\x18\x03 \x01(\x0b\x32\x14.lensdb.v1.MagWindow\x12\x1d\n\x04\x63one\x18\x04 \x01(\x0b\x32\x0f.lensdb.v1.Cone\x12\x14\n\x0csource_types\x18\x05 \x03(\t\x12\x13\n\x0b\x65xclude_ids\x18\x06 \x03(\x03\x12\x18\n\x10\x65xclude_labelled\x18\x07 \x01(\x08\x12\x11\n\tlabel_set\x18\x08 \x01(\t\x12\x1f\n\x12\x64rop_duplicates_px\x18\t \x01(\x01H\x00\x88\x01\x01\x42\x15\n\x13_drop_duplicates_px\"F\n\x08\x45xamples\x12\x14\n\x0cpositive_ids\x18\x01 \x03(\x03\x12\x14\n\x0cnegative_ids\x18\x02 \x03(\x03\x12\x0e\n\x06method\x18\x03 \x01(\t\"\xb0\x02\n\x0eSimilarRequest\x12\x13\n\tobject_id\x18\x01 \x01(\x03H\x00\x12*\n\x08position\x18\x02 \x01(\x0b\x32\x16.lensdb.v1.SkyPositionH\x00\x12#\n\x06vector\x18\x03 \x01(\x0b\x32\x11.lensdb.v1.VectorH\x00\x12\"\n\x06\x63utout\x18\x04 \x01(\x0b\x32\x10.lensdb.v1.ArrayH\x00\x12\'\n\x08\x65xamples\x18\t \x01(\x0b\x32\x13.lensdb.v1.ExamplesH\x00\x12\t\n\x01k\x18\x05 \x01(\x03\x12\'\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x17.lensdb.v1.SearchFilter\x12\x17\n\x0f\x65ncoder_version\x18\x07 \x01(\t\x12\x15\n\rinclude_query\x18\x08 \x01(\x08\x42\x07\n\x05query\"\x8c\x01\n\tQueryInfo\x12\x16\n\tobject_id\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0f\x65ncoder_version\x18\x02 \x01(\t\x12$\n\x17match_separation_arcsec\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\x0c\n\n_object_idB\x1a\n\x18_match_separation_arcsec\"Q\n\x03Hit\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12(\n\x06object\x18\x03 \x01(\x0b\x32\x18.lensdb.v1.ObjectSummary\"T\n\x0fSimilarResponse\x12#\n\x05query\x18\x01 \x01(\x0b\x32\x14.lensdb.v1.QueryInfo\x12\x1c\n\x04hits\x18\x02 \x03(\x0b\x32\x0e.lensdb.v1.Hit\"m\n\x0eUnusualRequest\x12\t\n\x01k\x18\x01 \x01(\x03\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x12\n\nneighbours\x18\x03 \x01(\x05\x12\x17\n\x0f\x65ncoder_version\x18\x04 \x01(\t\x12\x13\n\x0b\x65xclude_ids\x18\x05 \x03(\x03\"S\n\nUnusualHit\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\r\n\x05score\x18\x02 \x01(\x01\x12(\n\x06object\x18\x03 \x01(\x0b\x32\x18.lensdb.v1.ObjectSummary\"_\n\x0fUnusualResponse\x12\x17\n\x0f\x65ncoder_version\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12#\n\x04hits\x18\x03 \x03(\x0b\x32\x15.lensdb.v1.UnusualHit2\xd6\x01\n\x06Search\x12@\n\x07Similar\x12\x19.lensdb.v1.SimilarRequest\x1a\x1a.lensdb.v1.SimilarResponse\x12H\n\rSimilarStream\x12\x19.lensdb.v1.SimilarRequest\x1a\x1a.lensdb.v1.SimilarResponse0\x01\x12@\n\x07Unusual\x12\x19.lensdb.v1.UnusualRequest\x1a\x1a.lensdb.v1.UnusualResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,14 +42,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONE']._serialized_end=270
   _globals['_SEARCHFILTER']._serialized_start=273
   _globals['_SEARCHFILTER']._serialized_end=558
-  _globals['_SIMILARREQUEST']._serialized_start=561
-  _globals['_SIMILARREQUEST']._serialized_end=824
-  _globals['_QUERYINFO']._serialized_start=827
-  _globals['_QUERYINFO']._serialized_end=967
-  _globals['_HIT']._serialized_start=969
-  _globals['_HIT']._serialized_end=1050
-  _globals['_SIMILARRESPONSE']._serialized_start=1052
-  _globals['_SIMILARRESPONSE']._serialized_end=1136
-  _globals['_SEARCH']._serialized_start=1139
-  _globals['_SEARCH']._serialized_end=1287
+  _globals['_EXAMPLES']._serialized_start=560
+  _globals['_EXAMPLES']._serialized_end=630
+  _globals['_SIMILARREQUEST']._serialized_start=633
+  _globals['_SIMILARREQUEST']._serialized_end=937
+  _globals['_QUERYINFO']._serialized_start=940
+  _globals['_QUERYINFO']._serialized_end=1080
+  _globals['_HIT']._serialized_start=1082
+  _globals['_HIT']._serialized_end=1163
+  _globals['_SIMILARRESPONSE']._serialized_start=1165
+  _globals['_SIMILARRESPONSE']._serialized_end=1249
+  _globals['_UNUSUALREQUEST']._serialized_start=1251
+  _globals['_UNUSUALREQUEST']._serialized_end=1360
+  _globals['_UNUSUALHIT']._serialized_start=1362
+  _globals['_UNUSUALHIT']._serialized_end=1445
+  _globals['_UNUSUALRESPONSE']._serialized_start=1447
+  _globals['_UNUSUALRESPONSE']._serialized_end=1542
+  _globals['_SEARCH']._serialized_start=1545
+  _globals['_SEARCH']._serialized_end=1759
 # @@protoc_insertion_point(module_scope)

@@ -63,12 +63,23 @@ class SearchFilter(_message.Message):
     drop_duplicates_px: float
     def __init__(self, surveys: _Optional[_Iterable[str]] = ..., mag_ranges: _Optional[_Iterable[_Union[_common_pb2.MagRange, _Mapping]]] = ..., window: _Optional[_Union[MagWindow, _Mapping]] = ..., cone: _Optional[_Union[Cone, _Mapping]] = ..., source_types: _Optional[_Iterable[str]] = ..., exclude_ids: _Optional[_Iterable[int]] = ..., exclude_labelled: _Optional[bool] = ..., label_set: _Optional[str] = ..., drop_duplicates_px: _Optional[float] = ...) -> None: ...
 
+class Examples(_message.Message):
+    __slots__ = ("positive_ids", "negative_ids", "method")
+    POSITIVE_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_IDS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    positive_ids: _containers.RepeatedScalarFieldContainer[int]
+    negative_ids: _containers.RepeatedScalarFieldContainer[int]
+    method: str
+    def __init__(self, positive_ids: _Optional[_Iterable[int]] = ..., negative_ids: _Optional[_Iterable[int]] = ..., method: _Optional[str] = ...) -> None: ...
+
 class SimilarRequest(_message.Message):
-    __slots__ = ("object_id", "position", "vector", "cutout", "k", "filter", "encoder_version", "include_query")
+    __slots__ = ("object_id", "position", "vector", "cutout", "examples", "k", "filter", "encoder_version", "include_query")
     OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     CUTOUT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     ENCODER_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -77,11 +88,12 @@ class SimilarRequest(_message.Message):
     position: SkyPosition
     vector: Vector
     cutout: _common_pb2.Array
+    examples: Examples
     k: int
     filter: SearchFilter
     encoder_version: str
     include_query: bool
-    def __init__(self, object_id: _Optional[int] = ..., position: _Optional[_Union[SkyPosition, _Mapping]] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., cutout: _Optional[_Union[_common_pb2.Array, _Mapping]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., encoder_version: _Optional[str] = ..., include_query: _Optional[bool] = ...) -> None: ...
+    def __init__(self, object_id: _Optional[int] = ..., position: _Optional[_Union[SkyPosition, _Mapping]] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., cutout: _Optional[_Union[_common_pb2.Array, _Mapping]] = ..., examples: _Optional[_Union[Examples, _Mapping]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., encoder_version: _Optional[str] = ..., include_query: _Optional[bool] = ...) -> None: ...
 
 class QueryInfo(_message.Message):
     __slots__ = ("object_id", "encoder_version", "match_separation_arcsec")
@@ -110,3 +122,37 @@ class SimilarResponse(_message.Message):
     query: QueryInfo
     hits: _containers.RepeatedCompositeFieldContainer[Hit]
     def __init__(self, query: _Optional[_Union[QueryInfo, _Mapping]] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
+
+class UnusualRequest(_message.Message):
+    __slots__ = ("k", "method", "neighbours", "encoder_version", "exclude_ids")
+    K_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_IDS_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    method: str
+    neighbours: int
+    encoder_version: str
+    exclude_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, k: _Optional[int] = ..., method: _Optional[str] = ..., neighbours: _Optional[int] = ..., encoder_version: _Optional[str] = ..., exclude_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class UnusualHit(_message.Message):
+    __slots__ = ("rank", "score", "object")
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    score: float
+    object: _common_pb2.ObjectSummary
+    def __init__(self, rank: _Optional[int] = ..., score: _Optional[float] = ..., object: _Optional[_Union[_common_pb2.ObjectSummary, _Mapping]] = ...) -> None: ...
+
+class UnusualResponse(_message.Message):
+    __slots__ = ("encoder_version", "method", "hits")
+    ENCODER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    encoder_version: str
+    method: str
+    hits: _containers.RepeatedCompositeFieldContainer[UnusualHit]
+    def __init__(self, encoder_version: _Optional[str] = ..., method: _Optional[str] = ..., hits: _Optional[_Iterable[_Union[UnusualHit, _Mapping]]] = ...) -> None: ...

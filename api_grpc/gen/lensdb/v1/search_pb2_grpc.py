@@ -44,6 +44,11 @@ class SearchStub:
                 request_serializer=lensdb_dot_v1_dot_search__pb2.SimilarRequest.SerializeToString,
                 response_deserializer=lensdb_dot_v1_dot_search__pb2.SimilarResponse.FromString,
                 _registered_method=True)
+        self.Unusual = channel.unary_unary(
+                '/lensdb.v1.Search/Unusual',
+                request_serializer=lensdb_dot_v1_dot_search__pb2.UnusualRequest.SerializeToString,
+                response_deserializer=lensdb_dot_v1_dot_search__pb2.UnusualResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServicer:
@@ -63,6 +68,13 @@ class SearchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Unusual(self, request, context):
+        """The k most unusual stored objects (an anomaly ranking of the vectors), most unusual first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_SearchServicer_to_server(servicer, server):
                     servicer.SimilarStream,
                     request_deserializer=lensdb_dot_v1_dot_search__pb2.SimilarRequest.FromString,
                     response_serializer=lensdb_dot_v1_dot_search__pb2.SimilarResponse.SerializeToString,
+            ),
+            'Unusual': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unusual,
+                    request_deserializer=lensdb_dot_v1_dot_search__pb2.UnusualRequest.FromString,
+                    response_serializer=lensdb_dot_v1_dot_search__pb2.UnusualResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class Search:
             '/lensdb.v1.Search/SimilarStream',
             lensdb_dot_v1_dot_search__pb2.SimilarRequest.SerializeToString,
             lensdb_dot_v1_dot_search__pb2.SimilarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unusual(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lensdb.v1.Search/Unusual',
+            lensdb_dot_v1_dot_search__pb2.UnusualRequest.SerializeToString,
+            lensdb_dot_v1_dot_search__pb2.UnusualResponse.FromString,
             options,
             channel_credentials,
             insecure,
