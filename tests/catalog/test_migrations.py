@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from catalog_testdata import insert_sources
 from sqlalchemy import inspect, text
 
 from lensdb.catalog.db import current_revision, downgrade, head_revision, make_engine, upgrade
