@@ -29,7 +29,7 @@ from lensdb.catalog import queries
 from lensdb.catalog.labels import GRADE_SOURCE, check_grading_name
 from lensdb.core.config import ConfigError, Settings, load_section
 from lensdb.core.errors import InvalidInput
-from lensdb.services import validate
+from lensdb.services import round_policy, validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
 from lensdb.services.types import SimilarQuery, optional_mag
@@ -60,7 +60,15 @@ class GradingConfig:
         round_ranking: ``fused`` (the default): the retrained probe's top ``round_score_n`` re-ordered by
             reciprocal-rank fusion of the probe's rank and each object's rank by its highest cosine similarity to
             a lens (known or graded A/B), so that objects like the lenses just found come up next, as a grader
-            would search "more like this one"; ``probe``: the probe's ranking alone.
+            would search "more like this one"; ``probe``: the probe's ranking alone; ``bandit``: each slot of the
+            queue from the ranking (probe, previous probe, fused, similarity) whose lens yield on earlier pages is
+            sampled highest (:mod:`lensdb.services.round_policy`).
+        round_accept: a round's model replaces the current one only when its training recipe's cross-validated
+            AP on the known lenses is at least the current one's (:func:`lensdb.services.round_policy.accept`).
+        round_certainty: weigh graded objects by the probability that their consensus is right.
+        grader_hit_rate, grader_false_alarm: a grader's rates assumed until the blind calibration items measure
+            them (10 of each kind).
+        bandit_explore: share of a bandit queue's slots given to a ranking drawn at random.
     """
 
     label_set: str = "grades"
@@ -76,7 +84,12 @@ class GradingConfig:
     round_ratio: int = 100
     round_val_ratio: int = 100
     round_epochs: int = 20
-    round_ranking: str = "fused"
+    round_ranking: str = "bandit"
+    round_accept: bool = True
+    round_certainty: bool = True
+    grader_hit_rate: float = 0.95
+    grader_false_alarm: float = 0.05
+    bandit_explore: float = 0.1
 
     def __post_init__(self) -> None:
         check_grading_name(self.label_set)
@@ -87,8 +100,12 @@ class GradingConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"[grading] {name} must be >= 1; got {getattr(self, name)}")
         store.Thresholds(self.consensus_a, self.consensus_b)
-        if self.round_ranking not in ("fused", "probe"):
-            raise ConfigError(f"[grading] round_ranking must be fused or probe; got {self.round_ranking!r}")
+        if self.round_ranking not in ("fused", "probe", "bandit"):
+            raise ConfigError(f"[grading] round_ranking must be bandit, fused or probe; got {self.round_ranking!r}")
+        if not (0.0 < self.grader_hit_rate <= 1.0 and 0.0 <= self.grader_false_alarm < 1.0
+                and 0.0 <= self.bandit_explore <= 1.0):
+            raise ConfigError("[grading] grader_hit_rate in (0, 1], grader_false_alarm in [0, 1), bandit_explore in "
+                              "[0, 1]")
 
     @property
     def page_size(self) -> int:
@@ -227,7 +244,8 @@ class GradingService:
     def create_queue(self, kind: str, *, grader: str, label_set: str | None = None, model: str | None = None,
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
-                     supersedes=(), round_no: int | None = None, order=None) -> QueueInfo:
+                     supersedes=(), round_no: int | None = None, order=None, encoder_version: str | None = None,
+                     extra_params: dict | None = None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
         ``object_ids``), ``labels`` (the objects of ``source_set``) or ``random`` (a control sample).
 
@@ -247,7 +265,7 @@ class GradingService:
             seen = store.seen_ids(conn, row.id) if row is not None and row.source == GRADE_SOURCE \
                 else np.zeros(0, np.int64)
         leave_out = np.union1d(known, seen)
-        params: dict = {"size": size, "calibration_share": share, "seed": seed}
+        params: dict = {"size": size, "calibration_share": share, "seed": seed, **(extra_params or {})}
         scores = ranks = None
         model_id = None
         if kind in ("probe", "round"):
@@ -268,7 +286,7 @@ class GradingService:
             model_id, params["model"] = m.id, m.name
         elif kind == "similar":
             seeds = validate.object_ids("object_ids", list(object_ids), self.backends.config.max_ids)
-            ids, scores = self._similar(seeds, leave_out, size)
+            ids, scores = self._similar(seeds, leave_out, size, encoder_version)
             params["seeds"] = seeds.tolist()
         elif kind == "labels":
             validate.name("source_set", source_set)
@@ -296,7 +314,8 @@ class GradingService:
                  len(calibration))
         return self.queue(qid)
 
-    def _similar(self, seeds: np.ndarray, leave_out: np.ndarray, size: int) -> tuple[np.ndarray, list[float]]:
+    def _similar(self, seeds: np.ndarray, leave_out: np.ndarray, size: int,
+                 encoder_version: str | None = None) -> tuple[np.ndarray, list[float]]:
         """Neighbours of the seeds merged by their best similarity (seeds and ``leave_out`` left out)."""
         from lensdb.services.search import SearchService
 
@@ -304,7 +323,7 @@ class GradingService:
         k = min(search.max_k, max(self.config.similar_k, size // max(1, len(seeds)) + len(leave_out)))
         best: dict[int, float] = {}
         for s in seeds.tolist():
-            result = search.similar(SimilarQuery(k=k, object_id=int(s)))
+            result = search.similar(SimilarQuery(k=k, object_id=int(s), encoder_version=encoder_version))
             for h in result.hits:
                 oid = h.object.object_id
                 if oid not in best or h.similarity > best[oid]:
@@ -487,6 +506,24 @@ class GradingService:
         fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
         return ids[np.lexsort((ids, -fused))]
 
+    def _round_order(self, source, model_id: int, last, name: str, size: int | None, seed: int):
+        """(the next queue's order or None for the stored ranking, its extra params) by ``round_ranking``."""
+        kind = self.config.round_ranking
+        if kind == "fused":
+            return self._fused_order(source, model_id), {}
+        if kind == "probe":
+            return None, {}
+        with self.engine.connect() as conn:
+            row = queries.label_set_named(conn, name)
+            seen = store.seen_ids(conn, row.id) if row is not None and row.source == GRADE_SOURCE \
+                else np.zeros(0, np.int64)
+            leave_out = np.union1d(self._known(conn), seen)
+        previous = None if last is None else (last.params or {}).get("ranked_by_model_id", last.model_id)
+        order, arms, info = round_policy.bandit_order(
+            self.engine, source, set_name=name, model_id=model_id, previous_model_id=previous, leave_out=leave_out,
+            size=size or self.config.queue_size, explore=self.config.bandit_explore, seed=seed)
+        return order, {"arms": arms, "bandit": info}
+
     def run_round(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
                   features=None, size: int | None = None, seed: int = 0, out_dir=None, **probe_overrides) -> dict:
         """One active-learning round (see the module's docstring). ``features``: a FeatureSource to use instead of
@@ -522,27 +559,38 @@ class GradingService:
         try:
             with tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
                 model_name = f"{name}-round{round_no}-{int(time.time())}"
-                run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name))
+                certainty = round_policy.grade_certainty(
+                    self.engine, name, hit_rate=self.config.grader_hit_rate,
+                    false_alarm=self.config.grader_false_alarm) if self.config.round_certainty else None
+                run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name,
+                                                 certainty=certainty))
                 t_train = time.perf_counter() - t0
-                model = get_model(self.engine, run.model.id)
+                decision = _guard(lambda: round_policy.accept(
+                    source, run, run.model.id, dict(last.params or {}) if last is not None else None,
+                    memory_gb=cfg.memory_gb, threads=cfg.threads)) if self.config.round_accept else \
+                    round_policy.Decision(True, run.model.id, run.model.id, reason="accepted: no check configured")
+                model = get_model(self.engine, decision.model_id)
                 n_vectors = source.count()
                 report = _guard(lambda: score_probe(self.engine, source, model, mode="search",
                                                     n=min(self.config.round_score_n, source.count()), out_dir=None))
-                order = self._fused_order(source, model.id) if self.config.round_ranking == "fused" else None
+                order, extra = self._round_order(source, model.id, last, name, size, seed)
         finally:
             if own:
                 source.close()
         t_score = time.perf_counter() - t0 - t_train
         previous = current[0].id if current else None  # the newest open queue
         info = self.create_queue("round", grader=grader, label_set=name, model=model.name, size=size, seed=seed,
-                                 supersedes=[q.id for q in current], round_no=round_no, order=order)
+                                 supersedes=[q.id for q in current], round_no=round_no, order=order,
+                                 extra_params=extra)
         seconds = time.perf_counter() - t0
         set_id = store.set_id_of(self.engine, name)
         params = {"ranking": self.config.round_ranking, "training_set": run.sets.describe(cfg.ratio),
                   "val_tp": run.metrics.get("val_tp"),
                   "top_n": run.metrics.get("top_n"), "ranked_over": n_vectors, "kept": report.written,
                   "train_s": round(t_train, 3),
-                  "score_s": round(t_score, 3), "encoder_version": version}
+                  "score_s": round(t_score, 3), "encoder_version": version, **decision.as_dict(),
+                  "cv_ap": run.metrics.get("cv_ap"), "chosen_c": (run.metrics.get("selection") or {}).get("chosen_c"),
+                  "bandit": extra.get("bandit")}
         _guard(lambda: store.record_round(self.engine, set_id, round_no, model_id=model.id, queue_id=info.id,
                                           previous_queue_id=previous, params=params, seconds=seconds))
         log.info("round %d of '%s': probe %s trained in %.1f s, %d objects ranked in %.1f s, queue %d (%.1f s)",
