@@ -21,8 +21,8 @@ Three rules, each measured with ``bench/bench_loop.py`` (issue #22):
    as ``round_ranking = fused``), and similarity to the lenses (known and found) minus similarity to rejections.
    Each slot of the next queue goes to the ranking whose sampled lens yield is highest (a share ``explore`` of the
    slots to a ranking drawn at random); yields are counted from the consensus of the items each ranking placed on
-   earlier pages. The probe starts with a flat prior and the others with a pessimistic one, so until another
-   ranking has found lenses the page is the probe's ranking.
+   earlier pages. Before any page is graded the queue is the accepted probe's ranking; after, the probe's yield
+   starts from a flat prior and the others' from a pessimistic one (mean 0.09), so a ranking earns its slots.
 """
 
 from __future__ import annotations
@@ -217,6 +217,11 @@ def bandit_order(engine, source, *, set_name: str, model_id: int, previous_model
         fused = 1.0 / (60.0 + np.arange(ids.size)) + 1.0 / (60.0 + nrank)
         lists["fused"] = ids[np.lexsort((ids, -fused))]
     yields = arm_yields(engine, set_name)
+    if not any(s + f for s, f in yields.values()):
+        # Nothing measured yet: the page is the accepted probe's ranking (cross-validation chose it).
+        n = min(size, ids.size)
+        return ids[:n], {str(int(o)): "probe" for o in ids[:n]}, {
+            "yields": {a: list(v) for a, v in yields.items()}, "slots": {"probe": int(n)}}
     rng = np.random.default_rng([seed, int(ids.size), sum(s + f for s, f in yields.values())])
     arms_live = [a for a in ARMS if a in lists]
     cursor = {a: 0 for a in arms_live}
