@@ -343,6 +343,7 @@ def active_loop(services, g, grader: SimulatedGrader, truth: dict, hidden_ids: n
                  "ranked_by": out.get("ranked_by_model_id"), "accepted": out.get("accepted"),
                  "decision": out.get("decision"), "cv_ap_new": out.get("cv_ap_new"),
                  "cv_ap_current": out.get("cv_ap_current"), "chosen_c": out.get("chosen_c"),
+                 "val_tp": out.get("val_tp"), "top_n": out.get("top_n"),
                  "training_set": {k: (out.get("training_set") or {}).get(k) for k in
                                   ("n_known", "n_graded_pos", "n_hard_negatives", "n_train_neg",
                                    "graded_weight_mean", "n_train_pos", "n_val_pos")},
