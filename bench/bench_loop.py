@@ -346,7 +346,7 @@ def active_loop(services, g, grader: SimulatedGrader, truth: dict, hidden_ids: n
                  "val_tp": out.get("val_tp"), "top_n": out.get("top_n"),
                  "training_set": {k: (out.get("training_set") or {}).get(k) for k in
                                   ("n_known", "n_graded_pos", "n_hard_negatives", "n_train_neg",
-                                   "graded_weight_mean", "n_train_pos", "n_val_pos")},
+                                   "graded_weight_mean", "graded_certainty_mean", "n_train_pos", "n_val_pos")},
                  "page_slots": page_slots(services, queue, page)}
         rounds.append(entry)
         print(f"seed {seed} (c) loop ({ranking_kind}): round {len(rounds)}: {found} lenses in {len(inspected)} images"

@@ -188,7 +188,9 @@ class ValidatedSets:
                 "n_train_pos": int(n_pos), "n_known": int(len(self.known)), "n_graded_pos": int(len(self.graded)),
                 "n_hard_negatives": int(len(self.hard_negatives)), "n_train_neg": int(len(self.random_negatives)),
                 "graded_weight_mean": round(float(self.weights[np.isin(self.ids, self.graded)].mean()), 4)
-                if len(self.graded) else None,
+                if len(self.graded) else None,  # class balance x certainty
+                "graded_certainty_mean": round(float((self.weights / balanced_weights(self.labels))[
+                    np.isin(self.ids, self.graded)].mean()), 4) if len(self.graded) else None,
                 "train_sha256": set_digest(self.ids, self.labels), "selection": self.selection}
 
     def summary(self) -> str:
