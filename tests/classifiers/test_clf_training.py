@@ -57,13 +57,21 @@ def test_validated_probe_trains_on_every_known_lens_and_is_as_good_as_sklearn(sq
     sk = LogisticRegression(class_weight="balanced", C=sel["chosen_c"], max_iter=5000, tol=1e-8).fit(x, run.sets.labels)
     assert np.allclose(model.weights, sk.coef_[0], atol=2e-3 * np.abs(sk.coef_[0]).max())
     # Graded certainty scales the rows of graded objects only; bad certainties are refused.
-    with pytest.raises(InvalidInput, match="certainties"):
-        from lensdb.classifiers.sampling import load_pools
-        from lensdb.classifiers.training import build_validated_sets
+    from lensdb.classifiers.sampling import load_pools
+    from lensdb.classifiers.selection import balanced_weights
+    from lensdb.classifiers.training import build_validated_sets
 
-        pools = load_pools(sqlite_engine, survey=None, mag_z_max=None)
-        pools = type(pools)(pools.known_lenses, ids[~mask][:3], pools.hard_negatives, pools.candidates)
-        build_validated_sets(pools, 20, 0, {int(ids[~mask][0]): 1.5})
+    pools = load_pools(sqlite_engine, survey=None, mag_z_max=None)
+    graded = ids[~mask][:3]
+    pools = type(pools)(pools.known_lenses, graded, pools.hard_negatives, pools.candidates)
+    sets = build_validated_sets(pools, 20, 0, {int(graded[0]): 0.25, int(ids[0]): 0.1})
+    ratio = sets.weights / balanced_weights(sets.labels)
+    assert ratio[sets.ids == graded[0]][0] == pytest.approx(0.25)
+    assert ratio[sets.ids == graded[1]][0] == pytest.approx(1.0)
+    assert ratio[sets.ids == ids[0]][0] == pytest.approx(1.0)  # a known lens always weighs 1
+    assert sets.describe()["graded_certainty_mean"] == pytest.approx(0.75)
+    with pytest.raises(InvalidInput, match="certainties"):
+        build_validated_sets(pools, 20, 0, {int(graded[0]): 1.5})
 
 
 def test_sweep_trains_every_distinct_ratio_and_draws_fig4(sqlite_engine, tmp_path):
