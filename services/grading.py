@@ -596,4 +596,5 @@ class GradingService:
         log.info("round %d of '%s': probe %s trained in %.1f s, %d objects ranked in %.1f s, queue %d (%.1f s)",
                  round_no, name, model.name, t_train, n_vectors, t_score, info.id, seconds)
         return {"round": round_no, "model": model.name, "queue": info.id, "previous_queue": previous,
-                "seconds": round(seconds, 3), **params}
+                "seconds": round(seconds, 3), **{k: v for k, v in params.items() if k != "graded_used"},
+                "graded_used": len(params["graded_used"])}  # the ids stay in the round's stored params

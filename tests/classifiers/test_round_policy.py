@@ -52,7 +52,10 @@ def test_a_round_never_replaces_a_better_model(sqlite_engine, tmp_path):
         store.write_grades(engine, "grades-t", "careless", [store.GradeWrite(int(o), "N") for o in ids[~mask][100:250]])
         store.write_grades(engine, "grades-t", "careful", [store.GradeWrite(int(o), "A") for o in ids[30:45]])
         r3 = g.run_round(grader="t", label_set="grades-t", **kw)
-        assert r3["cv_ap_current"] is not None and r3["graded_used"]
+        assert r3["cv_ap_current"] is not None and r3["graded_used"] == 150 + 15
+        with engine.connect() as conn:
+            stored = store.rounds(conn, store.set_id_of(conn, "grades-t"))[-1].params
+        assert len(stored["graded_used"]) == 165 and stored["accepted"] == r3["accepted"]
 
 
 def test_grades_weigh_the_probability_that_their_consensus_is_right(sqlite_engine):
