@@ -8,11 +8,25 @@ import sys
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted, not to the stream of
+    the moment it was set up (a program that swaps stderr, or calls the CLI several times in one process, would
+    otherwise write to a closed stream)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO") -> None:
     """Send LensDB's log records to stderr at ``level``; quiet the chattiest third-party loggers."""
     root = logging.getLogger()
     if not any(getattr(h, "_lensdb", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
         handler._lensdb = True  # type: ignore[attr-defined]
         root.addHandler(handler)

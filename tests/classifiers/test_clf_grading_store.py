@@ -93,7 +93,16 @@ def test_agreement_statistics():
 def test_migration_turns_grade_labels_into_grades(db_url):
     upgrade(db_url, "0003")
     engine = make_engine(db_url)
-    ids = [int(i) for i in add_sources(engine, 4)]
+    ids = [1001, 1002, 1003, 1004]
+    with engine.begin() as conn:  # rows as revision 0003 wrote them (plain SQL: today's models have more columns)
+        conn.execute(text("INSERT INTO shards (name, path, fingerprint, n_rows, cutout, image_dtype, ingested_at) "
+                          "VALUES ('old-shard', '/dev/null', :f, 4, 64, 'float32', CURRENT_TIMESTAMP)"), {"f": "0" * 64})
+        for i, oid in enumerate(ids):
+            conn.execute(text(
+                'INSERT INTO sources (object_id, release, brickid, objid, survey, ra, dec, ebv, psfsize_g, '
+                'psfsize_r, psfsize_z, psfdepth_g, psfdepth_r, psfdepth_z, source_type, shard_id, "row") VALUES '
+                "(:o, 9010, 1, :o, 'south', :r, -30, 0, 1, 1, 1, 1, 1, 1, 'SER', "
+                "(SELECT id FROM shards WHERE name = 'old-shard'), :i)"), {"o": oid, "r": 10.0 + i, "i": i})
     with engine.begin() as conn:
         sid = conn.execute(insert(LabelSet).values(name="grades", source=GRADE_SOURCE).returning(LabelSet.id)
                            ).scalar_one()
