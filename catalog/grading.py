@@ -306,13 +306,19 @@ class CommittedRound:
     superseded: list[int]
 
 
+NEW_MODEL = "<the round's own model>"  # a placeholder in a round's params for the id its model gets at commit
+
+
 def commit_round(engine: Engine, label_set: str, round_no: int, *, model: dict, ranked_ids: np.ndarray,
                  ranked_scores: np.ndarray, items: list[dict], queue_name: str, queue_params: dict,
-                 created_by: str | None, params: dict, seconds: float) -> CommittedRound:
+                 created_by: str | None, params: dict, seconds: float,
+                 queue_model_id: int | None = None) -> CommittedRound:
     """Write one active-learning round as one unit, in one transaction: its model row (``model``: the column
     values), the model's predictions (``ranked_ids`` best first with their scores), the next queue (``items``:
     :func:`build_queue_items`), the supersession of every open queue of the set, and the ``grading_rounds`` row. Either
-    all of it is committed or none (a failure or a killed process leaves nothing behind).
+    all of it is committed or none (a failure or a killed process leaves nothing behind). ``queue_model_id``: the
+    stored model whose ranking the queue shows when it is not the round's own (a round whose model was not
+    accepted); values of ``params`` equal to :data:`NEW_MODEL` become the id of the round's own model.
 
     Raises:
         Conflict: round ``round_no`` of the set was committed meanwhile (another process ran a round at the same
@@ -342,8 +348,9 @@ def commit_round(engine: Engine, label_set: str, round_no: int, *, model: dict, 
             q = GradingQueue.__table__.c
             open_queues = [int(r[0]) for r in conn.execute(
                 select(q.id).where(q.label_set_id == set_id, q.superseded_by.is_(None)).order_by(q.id.desc()))]
+            params = {k: (model_id if v == NEW_MODEL else v) for k, v in params.items()}
             queue_id = insert_queue(conn, label_set, items, name=queue_name, kind="round", params=queue_params,
-                                    model_id=model_id, created_by=created_by, round_no=round_no,
+                                    model_id=queue_model_id or model_id, created_by=created_by, round_no=round_no,
                                     supersedes=open_queues)
             conn.execute(insert(GradingRound).values(
                 label_set_id=set_id, round=round_no, model_id=model_id, queue_id=queue_id,

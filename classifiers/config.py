@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lensdb.classifiers.sampling import NEAR_LENS_ARCSEC, PAPER_RATIOS
+from lensdb.classifiers.selection import C_GRID, FOLDS
 from lensdb.core.config import Settings, load_section
 from lensdb.core.errors import InvalidInput
 
@@ -75,6 +76,12 @@ class ProbeConfig(SetsOptions):
 
     Attributes:
         encoder_version: whose vectors to train on (required: from here or ``--encoder-version``).
+        protocol: ``validated`` (class-balanced logistic regression, the penalty chosen by cross-validated average
+            precision over ``c_grid``, refitted on every known lens: :mod:`lensdb.classifiers.selection`) or
+            ``paper`` (the paper's protocol: 70/30 lens split, LBFGS epochs kept by TP@N, meant for validation
+            sets of millions; a ratio sweep always uses it).
+        c_grid: inverse penalties tried by ``validated`` (scikit-learn's ``C``; ``l2 = 1 / (C n)``).
+        cv_folds: folds of its cross-validation.
         epochs: LBFGS steps, each followed by a validation TP@N.
         max_iter: LBFGS iterations per epoch.
         history_size: LBFGS curvature pairs kept.
@@ -87,6 +94,9 @@ class ProbeConfig(SetsOptions):
     """
 
     encoder_version: str | None = None
+    protocol: Literal["validated", "paper"] = "validated"
+    c_grid: tuple[float, ...] = C_GRID
+    cv_folds: int = FOLDS
     epochs: int = 50
     max_iter: int = 5
     history_size: int = 10
@@ -102,6 +112,10 @@ class ProbeConfig(SetsOptions):
         if (self.epochs < 1 or self.max_iter < 1 or (self.block_rows is not None and self.block_rows < 1)
                 or self.memory_gb <= 0 or self.l2 < 0):
             raise InvalidInput("[probe] epochs, max_iter, block_rows and memory_gb must be positive, l2 >= 0")
+        if self.protocol not in ("validated", "paper"):
+            raise InvalidInput(f"[probe] protocol must be validated or paper; got {self.protocol!r}")
+        if not self.c_grid or any(not float(c) > 0 for c in self.c_grid) or self.cv_folds < 2:
+            raise InvalidInput("[probe] c_grid needs positive values and cv_folds >= 2")
 
     @classmethod
     def from_settings(cls, settings: Settings | None, **overrides) -> ProbeConfig:

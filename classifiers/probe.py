@@ -177,13 +177,15 @@ def _in_threads(n: int, threads: int | None, work: Callable[[int, int, int | Non
 
 
 def logistic_loss_grad(x: FeatureMatrix, y: torch.Tensor, w: torch.Tensor, b: torch.Tensor, l2: float = 0.0,
-                       block_rows: int | None = None,
-                       threads: int | None = None) -> tuple[float, torch.Tensor, torch.Tensor]:
+                       block_rows: int | None = None, threads: int | None = None,
+                       sample_weight: torch.Tensor | None = None) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Mean BCE-with-logits loss (+ L2 on ``w``) and its gradient, in one pass over the rows.
 
     Args:
         x: (n, dim) features. y: (n,) float32 labels 0/1. w: (dim,) float32. b: () float32.
         block_rows: rows per block (default: cache-sized). threads: parallel row ranges (default: torch's).
+        sample_weight: (n,) float32 weights of the rows (class balance, certainty of a grade; 0 leaves a row
+            out); the loss is then ``sum_i s_i BCE_i / n``. None = every row weighs 1.
 
     Returns:
         (loss, grad_w (dim,) float32, grad_b () float32).
@@ -198,8 +200,12 @@ def logistic_loss_grad(x: FeatureMatrix, y: torch.Tensor, w: torch.Tensor, b: to
             z = torch.mv(xb, wd) + bd
             yb = y[s:s + len(z)]
             # softplus(z) - y z is BCE with logits, stable for any z.
-            total += (torch.nn.functional.softplus(z) - yb * z).sum(dtype=torch.float64)
+            per_row = torch.nn.functional.softplus(z) - yb * z
             r = torch.sigmoid(z) - yb
+            if sample_weight is not None:
+                sw = sample_weight[s:s + len(z)]
+                per_row, r = per_row * sw, r * sw
+            total += per_row.sum(dtype=torch.float64)
             gw += torch.mv(xb.T, r)  # while xb is still in cache
             gb += r.sum(dtype=torch.float64)
         return total, gw, gb

@@ -136,6 +136,11 @@ def _digest(ids: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def set_digest(ids: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of a training set (ids and labels, in id order): two models trained on the same rows share it."""
+    return _digest(np.asarray(ids, np.int64), np.asarray(labels, np.uint8))
+
+
 @dataclass(frozen=True)
 class TrainingSets:
     """Nested training sets and one validation set (object ids, int64).

@@ -23,7 +23,9 @@ from lensdb.classifiers.metrics import default_top_n, recall_curve, top_n_report
 from lensdb.classifiers.plots import plot_ratio_sweep, plot_scores
 from lensdb.classifiers.probe import LbfgsOptions, ProbeFit, fit_probe, predict_logits
 from lensdb.classifiers.registry import StoredModel, save_model, update_metrics
-from lensdb.classifiers.sampling import TrainingSets, build_sets, load_pools
+from lensdb.classifiers.sampling import TrainingSets, build_sets, load_pools, set_digest
+from lensdb.classifiers.selection import balanced_weights, fit_selected
+from lensdb.core.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +44,23 @@ class ProbeRun:
     """
 
     model: StoredModel | None
-    sets: TrainingSets
+    sets: TrainingSets | ValidatedSets
     fit: ProbeFit
     metrics: dict
     sweep: list[dict] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    selection: object = None
 
 
 def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: str | Path, sweep: bool = False,
                 name: str | None = None, save: bool = True, job_id: int | None = None,
-                progress: bool = False) -> ProbeRun:
-    """Train (and store) a linear probe on the vectors of ``source`` with the paper's imbalance protocol.
+                progress: bool = False, certainty: dict[int, float] | None = None) -> ProbeRun:
+    """Train (and store) a linear probe on the vectors of ``source``.
+
+    ``config.protocol``: ``validated`` (the default: :mod:`lensdb.classifiers.selection`, class-balanced, the
+    penalty chosen by cross-validated AP, refitted on every known lens) or ``paper`` (the paper's imbalance
+    protocol: a 70/30 lens split, LBFGS epochs kept by TP@N; a ratio sweep always uses it).
+    ``certainty``: object id -> weight in (0, 1] of graded rows (how sure the graders are); others weigh 1.
 
     Raises:
         InvalidInput: no lenses labelled, too few sources, bad settings.
@@ -63,6 +71,9 @@ def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: 
         torch.set_num_threads(config.threads)
     out_dir = Path(out_dir)
     pools = load_pools(engine, **config.pool_kwargs(), available=source.ids())
+    if config.protocol == "validated" and not sweep:
+        return _train_validated(engine, source, config, pools, out_dir=out_dir, name=name, save=save,
+                                job_id=job_id, certainty=certainty or {})
     sets = build_sets(pools, **config.set_kwargs(sweep))
     val_ids, val_y = sets.validation()
     top_n = config.top_n or default_top_n(len(val_ids))
@@ -141,6 +152,114 @@ def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: 
     if model:
         update_metrics(engine, model.id, figures=[str(f) for f in files])
     return ProbeRun(model, sets, main_fit, metrics, rows, files)
+
+
+@dataclass(frozen=True)
+class ValidatedSets:
+    """The rows of a validated probe: every known and graded lens, the hard negatives and random non-lenses.
+
+    ``val_pos`` are the known lenses, each held out once by the cross-validation (they also train the final fit).
+    """
+
+    seed: int
+    ids: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+    known: np.ndarray
+    graded: np.ndarray
+    hard_negatives: np.ndarray
+    random_negatives: np.ndarray
+    ratio_requested: int
+    selection: dict = field(default_factory=dict)
+
+    @property
+    def val_pos(self) -> np.ndarray:
+        return self.known
+
+    @property
+    def eval_mask(self) -> np.ndarray:
+        """Rows the cross-validation holds out and scores: known lenses and random non-lenses."""
+        return np.isin(self.ids, self.known) | np.isin(self.ids, self.random_negatives)
+
+    def describe(self, ratio: int | None = None) -> dict:
+        n_pos = len(self.known) + len(self.graded)
+        return {"protocol": "validated", "seed": self.seed, "ratio_requested": self.ratio_requested,
+                "ratio_achieved": round(len(self.random_negatives) / max(1, n_pos), 3),
+                "n_train_pos": int(n_pos), "n_known": int(len(self.known)), "n_graded_pos": int(len(self.graded)),
+                "n_hard_negatives": int(len(self.hard_negatives)), "n_train_neg": int(len(self.random_negatives)),
+                "graded_weight_mean": round(float(self.weights[np.isin(self.ids, self.graded)].mean()), 4)
+                if len(self.graded) else None,  # class balance x certainty
+                "graded_certainty_mean": round(float((self.weights / balanced_weights(self.labels))[
+                    np.isin(self.ids, self.graded)].mean()), 4) if len(self.graded) else None,
+                "train_sha256": set_digest(self.ids, self.labels), "selection": self.selection}
+
+    def summary(self) -> str:
+        return (f"{len(self.known)} known + {len(self.graded)} graded lenses, {len(self.hard_negatives)} hard "
+                f"negatives, {len(self.random_negatives)} random non-lenses; the penalty chosen by "
+                f"cross-validation on the known lenses, then refitted on all")
+
+
+def build_validated_sets(pools, ratio: int, seed: int, certainty: dict[int, float]) -> ValidatedSets:
+    """Every known and graded lens, the hard negatives, and ``ratio`` random non-lenses per lens (capped)."""
+    known, graded = pools.known_lenses, np.setdiff1d(pools.graded_lenses, pools.known_lenses)
+    hard = np.setdiff1d(pools.hard_negatives, np.union1d(known, graded))
+    pos = np.concatenate([known, graded])
+    eligible = np.setdiff1d(pools.candidates, np.concatenate([pos, hard]))
+    n_neg = int(min(int(ratio) * len(pos), eligible.size))
+    if n_neg < 2:
+        raise InvalidInput(f"only {eligible.size} sources are eligible as non-lenses; need at least 2 "
+                           "(check the source filter and that the survey is ingested)")
+    neg = np.sort(eligible[np.random.default_rng([seed, 1]).permutation(eligible.size)[:n_neg]])
+    ids = np.concatenate([pos, hard, neg])
+    labels = np.concatenate([np.ones(len(pos), np.uint8), np.zeros(len(hard) + len(neg), np.uint8)])
+    weights = balanced_weights(labels)
+    if certainty:
+        sure = np.array([float(certainty.get(int(o), 1.0)) for o in ids], np.float32)
+        if not ((sure >= 0) & (sure <= 1)).all():
+            raise InvalidInput("grade certainties must lie in [0, 1]")
+        weights = weights * np.where(np.isin(ids, known) | np.isin(ids, neg), 1.0, sure).astype(np.float32)
+    return ValidatedSets(seed, ids, labels, weights, known, graded, hard, neg, int(ratio), pools.selection)
+
+
+def _train_validated(engine, source: FeatureSource, config: ProbeConfig, pools, *, out_dir: Path, name, save,
+                     job_id, certainty: dict[int, float]) -> ProbeRun:
+    sets = build_validated_sets(pools, config.ratio, config.seed, certainty)
+    log.info("validated probe: %s", sets.summary())
+    x = load_matrix(source, sets.ids, memory_gb=config.memory_gb, dtype=config.feature_dtype, folder=out_dir / "tmp")
+    try:
+        w, b, sel = fit_selected(x, sets.labels, sets.weights, sets.eval_mask, c_grid=config.c_grid,
+                                 folds=config.cv_folds, seed=config.seed, threads=config.threads)
+    finally:
+        x.close()
+    oof_y = sets.labels[sel.eval_index]
+    top_n = int(oof_y.sum())  # R-precision: as many images as held-out lenses
+    rep = top_n_report(sel.oof_logits, oof_y, top_n)
+    metrics = {"protocol": "validated", "top_n": top_n, "val_tp": rep.tp, "val_precision": rep.precision,
+               "val_recall": rep.recall, "n_val": int(len(oof_y)), "cv_ap": round(sel.best_ap, 5),
+               "selection": sel.as_dict(), "recall_curve": recall_curve(sel.oof_logits, oof_y).as_dict(),
+               "best_epoch": 0, "epochs_run": 0, "seconds": round(sel.seconds, 3), "history": [], "sweep": []}
+    params = {**_jsonable(dataclasses.asdict(config)),
+              "objective": "class-balanced mean BCE + l2/2 |w|^2, l2 = 1/(C n), C by cross-validated AP, "
+                           "refitted on all rows; LBFGS strong Wolfe",
+              "features": "unit vectors (L2-normalised encoder output)"}
+    definition = sets.describe()
+    model = None
+    if save:
+        model = save_model(engine, kind="probe", name=name, encoder_version=source.encoder_version, params=params,
+                           metrics=metrics, training_set=definition, weights=w, bias=b, job_id=job_id)
+    stem = model.name if model else (name or "probe")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [plot_scores({stem: (1 / (1 + np.exp(-sel.oof_logits.astype(np.float64))), oof_y)},
+                         out_dir / f"{stem}_scores.png", top_n=top_n)]
+    report = out_dir / f"{stem}.json"
+    report.write_text(json.dumps({"model": stem, "encoder_version": source.encoder_version, "metrics": metrics,
+                                  "training_set": definition, "params": params,
+                                  "figures": [str(f) for f in files]}, indent=2, default=str))
+    files.insert(0, report)
+    if model:
+        update_metrics(engine, model.id, figures=[str(f) for f in files])
+    fit = ProbeFit(w, b, 0, top_n, [], sel.oof_logits)
+    return ProbeRun(model, sets, fit, metrics, [], files, selection=sel)
 
 
 def _jsonable(d: dict) -> dict:

@@ -31,7 +31,7 @@ from lensdb.catalog import queries
 from lensdb.catalog.labels import GRADE_SOURCE, check_grading_name
 from lensdb.core.config import ConfigError, Settings, load_section
 from lensdb.core.errors import Conflict, InvalidInput, LensDBError, NotFound
-from lensdb.services import validate
+from lensdb.services import round_policy, validate
 from lensdb.services.backends import Backends
 from lensdb.services.errors import as_domain
 from lensdb.services.types import Examples, SimilarQuery, optional_mag
@@ -70,7 +70,15 @@ class GradingConfig:
         round_ranking: ``fused`` (the default): the retrained probe's top ``round_score_n`` re-ordered by
             reciprocal-rank fusion of the probe's rank and each object's rank by its highest cosine similarity to
             a lens (known or graded A/B), so that objects like the lenses just found come up next, as a grader
-            would search "more like this one"; ``probe``: the probe's ranking alone.
+            would search "more like this one"; ``probe``: the probe's ranking alone; ``bandit``: each slot of the
+            queue from the ranking (probe, previous probe, fused, similarity) whose lens yield on earlier pages is
+            sampled highest (:mod:`lensdb.services.round_policy`).
+        round_accept: a round's model replaces the current one only when its training recipe's cross-validated
+            AP on the known lenses is at least the current one's (:func:`lensdb.services.round_policy.accept`).
+        round_certainty: weigh graded objects by the probability that their consensus is right.
+        grader_hit_rate, grader_false_alarm: a grader's rates assumed until the blind calibration items measure
+            them (10 of each kind).
+        bandit_explore: share of a bandit queue's slots given to a ranking drawn at random.
     """
 
     label_set: str = "grades"
@@ -86,7 +94,12 @@ class GradingConfig:
     round_ratio: int = 100
     round_val_ratio: int = 100
     round_epochs: int = 20
-    round_ranking: str = "fused"
+    round_ranking: str = "bandit"
+    round_accept: bool = True
+    round_certainty: bool = True
+    grader_hit_rate: float = 0.95
+    grader_false_alarm: float = 0.05
+    bandit_explore: float = 0.1
     swap_prior: float = 0.05
     swap_retire_below: float = 0.001
     swap_retire_above: float = 0.99
@@ -102,8 +115,12 @@ class GradingConfig:
         store.Thresholds(self.consensus_a, self.consensus_b)
         if not 0.0 < self.swap_retire_below < self.swap_prior < self.swap_retire_above < 1.0:
             raise ConfigError("[grading] need 0 < swap_retire_below < swap_prior < swap_retire_above < 1")
-        if self.round_ranking not in ("fused", "probe"):
-            raise ConfigError(f"[grading] round_ranking must be fused or probe; got {self.round_ranking!r}")
+        if self.round_ranking not in ("fused", "probe", "bandit"):
+            raise ConfigError(f"[grading] round_ranking must be bandit, fused or probe; got {self.round_ranking!r}")
+        if not (0.0 < self.grader_hit_rate <= 1.0 and 0.0 <= self.grader_false_alarm < 1.0
+                and 0.0 <= self.bandit_explore <= 1.0):
+            raise ConfigError("[grading] grader_hit_rate in (0, 1], grader_false_alarm in [0, 1), bandit_explore in "
+                              "[0, 1]")
 
     @property
     def page_size(self) -> int:
@@ -273,7 +290,7 @@ class GradingService:
                      object_ids=(), source_set: str | None = None, size: int | None = None,
                      calibration_share: float | None = None, name: str | None = None, seed: int = 0,
                      supersedes=(), review: str | None = None, min_score: float | None = None, negative_ids=(),
-                     method: str | None = None) -> QueueInfo:
+                     method: str | None = None, encoder_version: str | None = None) -> QueueInfo:
         """Freeze a new queue of ``kind``: ``probe`` (``model``'s stored ranking), ``similar`` (neighbours of
         ``object_ids``), ``labels`` (the objects of ``source_set``), ``random`` (a control sample, nothing this
         grading set has seen) or ``review`` (objects this grading set already graded, to grade again: ``review``
@@ -300,7 +317,7 @@ class GradingService:
         plan = self._plan_queue(kind, grader=grader, label_set=label_set, model=model, object_ids=object_ids,
                                 source_set=source_set, size=size, calibration_share=calibration_share, name=name,
                                 seed=seed, review=review, min_score=min_score, negative_ids=negative_ids,
-                                method=method)
+                                method=method, encoder_version=encoder_version)
         items = store.build_queue_items(plan.ids, scores=plan.scores, ranks=plan.ranks, calibration=plan.calibration,
                                   seed=seed)
         qid = _guard(lambda: _write_queue(self.engine, plan, items, grader, supersedes))
@@ -310,7 +327,8 @@ class GradingService:
                     object_ids=(), source_set: str | None = None, size: int | None = None,
                     calibration_share: float | None = None, name: str | None = None, seed: int = 0,
                     round_no: int | None = None, ranking=None, review: str | None = None,
-                    min_score: float | None = None, negative_ids=(), method: str | None = None) -> _QueuePlan:
+                    min_score: float | None = None, negative_ids=(), method: str | None = None,
+                    encoder_version: str | None = None) -> _QueuePlan:
         """What a queue of ``kind`` would hold (nothing written). A round passes its ``ranking`` (ids, scores,
         ranks; best first) held in memory, as its model is not stored yet."""
         validate.name("grader", grader)
@@ -375,7 +393,7 @@ class GradingService:
             params.update(method=method, encoder_version=result.encoder_version)
         elif kind == "similar":
             seeds = validate.object_ids("object_ids", list(object_ids), self.backends.config.max_ids)
-            ids, scores = self._similar(seeds, leave_out, size)
+            ids, scores = self._similar(seeds, leave_out, size, encoder_version)
             params["seeds"] = seeds.tolist()
         elif kind == "labels":
             validate.name("source_set", source_set)
@@ -487,7 +505,8 @@ class GradingService:
         out["disagreement"] = [row(r) for r in split[:limit]]
         return out
 
-    def _similar(self, seeds: np.ndarray, leave_out: np.ndarray, size: int) -> tuple[np.ndarray, list[float]]:
+    def _similar(self, seeds: np.ndarray, leave_out: np.ndarray, size: int,
+                 encoder_version: str | None = None) -> tuple[np.ndarray, list[float]]:
         """Neighbours of the seeds merged by their best similarity (seeds and ``leave_out`` left out)."""
         from lensdb.services.search import SearchService
 
@@ -495,7 +514,7 @@ class GradingService:
         k = min(search.max_k, max(self.config.similar_k, size // max(1, len(seeds)) + len(leave_out)))
         best: dict[int, float] = {}
         for s in seeds.tolist():
-            result = search.similar(SimilarQuery(k=k, object_id=int(s)))
+            result = search.similar(SimilarQuery(k=k, object_id=int(s), encoder_version=encoder_version))
             for h in result.hits:
                 oid = h.object.object_id
                 if oid not in best or h.similarity > best[oid]:
@@ -796,6 +815,25 @@ class GradingService:
         fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
         return ids[np.lexsort((ids, -fused))]
 
+    def _round_order(self, source, ids: np.ndarray, last_params: dict | None, name: str, size: int, seed: int):
+        """(the next queue's order of the ranking ``ids``, its extra params) by ``round_ranking``."""
+        kind = self.config.round_ranking
+        if kind == "fused":
+            return self._fused_order(source, ids), {}
+        if kind == "probe":
+            return ids, {}
+        with self.engine.connect() as conn:
+            row = queries.label_set_named(conn, name)
+            seen = store.seen_ids(conn, row.id) if row is not None and row.source == GRADE_SOURCE \
+                else np.zeros(0, np.int64)
+            leave_out = np.union1d(self._known(conn), seen)
+        previous = None if last_params is None else last_params.get("ranked_by_model_id")
+        order, arms, info = round_policy.bandit_order(
+            self.engine, source, set_name=name, model_id=None, previous_model_id=previous, leave_out=leave_out,
+            size=size, explore=self.config.bandit_explore, seed=seed, ranking=ids)
+        rest = ids[~np.isin(ids, order)]  # the queue keeps the rest of the ranking after the bandit's picks
+        return np.concatenate([order, rest]), {"arms": arms, "bandit": info}
+
     def round_request(self, *, grader: str, label_set: str | None = None, encoder_version: str | None = None,
                       features=None, size: int | None = None, seed: int = 0, **probe_overrides) -> RoundRequest:
         """Check everything a round needs before anything is written: the grader, the grading set, the size and
@@ -896,7 +934,7 @@ class GradingService:
     def _round(self, req: RoundRequest, job_id: int, step, out_dir) -> dict:
         """The learning steps of a round (nothing written until the last step's one transaction)."""
         from lensdb.classifiers.features import StoreFeatures
-        from lensdb.classifiers.registry import model_values
+        from lensdb.classifiers.registry import get_model, model_values
         from lensdb.classifiers.scoring import rank_by_search
         from lensdb.classifiers.training import train_probe
 
@@ -914,25 +952,44 @@ class GradingService:
             step(1, "training the probe on the known lenses and the grades")
             # One training at a time in this process: train_probe draws its figures with matplotlib, which is not
             # thread-safe (two rounds of different sets at once failed in its text layout).
+            certainty = round_policy.grade_certainty(
+                self.engine, name, hit_rate=self.config.grader_hit_rate,
+                false_alarm=self.config.grader_false_alarm) if self.config.round_certainty else None
             with _TRAINING, tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
                 run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name,
-                                                 save=False))
+                                                 save=False, certainty=certainty))
+            # Accepted only when its recipe ranks the held-out known lenses at least as well as the current model's
+            # (round_policy.accept); the round's own model is stored either way, with its predictions.
+            last_params = None
+            if last is not None:
+                last_params = dict(last.params or {})
+                if last_params.get("ranked_by_model_id") is None:
+                    last_params["ranked_by_model_id"] = last.model_id
+            decision = _guard(lambda: round_policy.accept(
+                source, run, store.NEW_MODEL, last_params, memory_gb=cfg.memory_gb,
+                threads=cfg.threads)) if self.config.round_accept else \
+                round_policy.Decision(True, store.NEW_MODEL, store.NEW_MODEL, reason="accepted: no check configured")
             t_train = time.perf_counter() - t0
             step(2, "ranking the survey with the new probe")
             n_vectors = source.count()
             n = min(self.config.round_score_n, n_vectors)
             ranked = _guard(lambda: rank_by_search(source, run.fit.weights, float(run.fit.bias), n))
+            shown = ranked
+            if not decision.accepted:  # the current model ranks the next queue
+                current = _guard(lambda: get_model(self.engine, int(decision.model_id)))
+                shown = _guard(lambda: rank_by_search(source, current.weights, float(current.bias), n))
             step(3, "ordering the next queue")
-            order = self._fused_order(source, ranked.ids) if self.config.round_ranking == "fused" else ranked.ids
+            order, extra = self._round_order(source, shown.ids, last_params, name, req.size, req.seed)
         finally:
             if own:
                 source.close()
         t_score = time.perf_counter() - t0 - t_train
-        pos = {int(o): i for i, o in enumerate(ranked.ids.tolist())}
+        pos = {int(o): i for i, o in enumerate(shown.ids.tolist())}
         take = np.array([pos[int(o)] for o in order], np.int64)
-        ranking = (ranked.ids[take], ranked.scores[take], ranked.ranks[take])
+        ranking = (shown.ids[take], shown.scores[take], shown.ranks[take])
         plan = self._plan_queue("round", grader=req.grader, label_set=name, model=model_name, size=req.size,
                                 seed=req.seed, round_no=round_no, ranking=ranking)
+        plan.params.update(extra)
         items = store.build_queue_items(plan.ids, scores=plan.scores, ranks=plan.ranks, calibration=plan.calibration,
                                   seed=req.seed)
         step(4, "committing the model, its predictions, the next queue and the round")
@@ -940,7 +997,8 @@ class GradingService:
         params = {"ranking": self.config.round_ranking, "training_set": run.sets.describe(cfg.ratio),
                   "val_tp": run.metrics.get("val_tp"), "top_n": run.metrics.get("top_n"), "ranked_over": n_vectors,
                   "kept": len(ranked), "train_s": round(t_train, 3), "score_s": round(t_score, 3),
-                  "encoder_version": req.version}
+                  "encoder_version": req.version, **decision.as_dict(), "cv_ap": run.metrics.get("cv_ap"),
+                  "chosen_c": (run.metrics.get("selection") or {}).get("chosen_c"), "bandit": extra.get("bandit")}
         metrics = {**run.metrics, "scoring": {"model": model_name, "mode": "search", "scanned": ranked.scanned,
                                               "written": len(ranked), "top_n": n,
                                               "seconds": round(ranked.seconds, 3)}}
@@ -953,11 +1011,14 @@ class GradingService:
         done = _guard(lambda: store.commit_round(
             self.engine, name, round_no, model=model, ranked_ids=ranked.ids, ranked_scores=ranked.scores,
             items=items, queue_name=plan.title, queue_params=plan.params, created_by=req.grader, params=params,
-            seconds=seconds))
+            seconds=seconds, queue_model_id=None if decision.accepted else int(decision.model_id)))
+        params = {k: (done.model_id if v == store.NEW_MODEL else v) for k, v in params.items()}
         log.info("round %d of '%s': probe %s trained in %.1f s, %d objects ranked in %.1f s, queue %d (%.1f s)",
                  round_no, name, model_name, t_train, n_vectors, t_score, done.queue_id, seconds)
         return {"round": round_no, "model": model_name, "queue": done.queue_id,
-                "previous_queue": done.previous_queue_id, "seconds": round(seconds, 3), **params}
+                "previous_queue": done.previous_queue_id, "seconds": round(seconds, 3),
+                **{k: v for k, v in params.items() if k != "graded_used"},
+                "graded_used": len(params["graded_used"])}  # the ids stay in the round's stored params
 
     def round_progress(self, job_id: int) -> dict:
         """Where round job ``job_id`` stands: status (running, done, failed), step and stage while it runs, the

@@ -83,3 +83,17 @@ def test_errors_are_one_line_with_status_2(world, capsys):
     assert main([*flags, "probe", "train", "--encoder-version", "enc", "--label-set", "missing"]) == 2
     assert "no lens list called missing" in capsys.readouterr().err
     assert np.all(ids > 0)
+
+
+def test_train_validated_protocol_says_what_it_chose(world, capsys):
+    ids, flags, tmp = world
+    base = [*flags, "probe", "train", "--encoder-version", "enc", "--ratio", "10", "--survey", "any",
+            "--mag-z-max", "none", "--no-progress"]
+    rc = main([*base, "--c-grid", "0.1,1,10", "--name", "v1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "cross-validated (3 folds) AP by C: 0.1: " in out and "chose C = " in out and "refitted on all" in out
+    assert (tmp / "classifiers" / "v1_scores.png").exists()
+    assert main([*base, "--c-grid", "one,two", "--name", "v2"]) == 2
+    assert "--c-grid takes comma-separated numbers" in capsys.readouterr().err
+    assert main([*base, "--c-grid", "0,1", "--name", "v3"]) == 2

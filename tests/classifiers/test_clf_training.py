@@ -16,7 +16,8 @@ from lensdb.core.errors import Conflict, InvalidInput, NotFound
 def test_train_stores_the_model_with_its_definition(engine, tmp_path):
     ids, mask, vectors = survey(engine, n=3000, n_lens=40)
     source = ArrayFeatures(ids, vectors, "enc-test")
-    config = ProbeConfig(ratio=20, val_ratio=50, epochs=5, max_iter=10, encoder_version="enc-test")
+    config = ProbeConfig(ratio=20, val_ratio=50, epochs=5, max_iter=10, encoder_version="enc-test",
+                         protocol="paper")
     run = train_probe(engine, source, config, out_dir=tmp_path, name="p1")
     model = get_model(engine, "p1")
     assert model.kind == "probe" and model.encoder_version == "enc-test"
@@ -33,6 +34,44 @@ def test_train_stores_the_model_with_its_definition(engine, tmp_path):
     assert (tmp_path / "p1_scores.png").stat().st_size > 1000
     with pytest.raises(Conflict, match="exists already"):
         train_probe(engine, source, config, out_dir=tmp_path, name="p1")
+
+
+def test_validated_probe_trains_on_every_known_lens_and_is_as_good_as_sklearn(sqlite_engine, tmp_path):
+    """The default protocol: every known lens trains the stored model, the penalty is chosen by cross-validated AP,
+    and the stored weights are scikit-learn's balanced logistic regression at the chosen C on the same rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    ids, mask, vectors = survey(sqlite_engine, n=2000, n_lens=30)
+    source = ArrayFeatures(ids, vectors, "enc-test")
+    config = ProbeConfig(ratio=20, encoder_version="enc-test", survey=None, mag_z_max=None)
+    run = train_probe(sqlite_engine, source, config, out_dir=tmp_path, name="v1")
+    model = get_model(sqlite_engine, "v1")
+    ts = model.training_set
+    assert ts["protocol"] == "validated" and ts["n_known"] == 30 and ts["n_train_pos"] == 30
+    assert ts["n_train_neg"] == 600
+    sel = model.metrics["selection"]
+    assert sel["chosen_c"] in sel["c_grid"] and len(sel["cv_ap"]) == len(sel["c_grid"])
+    assert sel["n_eval_pos"] == 30 and model.metrics["cv_ap"] == max(sel["cv_ap"])
+    rows = run.sets.ids
+    x = source.fetch(rows)
+    sk = LogisticRegression(class_weight="balanced", C=sel["chosen_c"], max_iter=5000, tol=1e-8).fit(x, run.sets.labels)
+    assert np.allclose(model.weights, sk.coef_[0], atol=2e-3 * np.abs(sk.coef_[0]).max())
+    # Graded certainty scales the rows of graded objects only; bad certainties are refused.
+    from lensdb.classifiers.sampling import load_pools
+    from lensdb.classifiers.selection import balanced_weights
+    from lensdb.classifiers.training import build_validated_sets
+
+    pools = load_pools(sqlite_engine, survey=None, mag_z_max=None)
+    graded = ids[~mask][:3]
+    pools = type(pools)(pools.known_lenses, graded, pools.hard_negatives, pools.candidates)
+    sets = build_validated_sets(pools, 20, 0, {int(graded[0]): 0.25, int(ids[0]): 0.1})
+    ratio = sets.weights / balanced_weights(sets.labels)
+    assert ratio[sets.ids == graded[0]][0] == pytest.approx(0.25)
+    assert ratio[sets.ids == graded[1]][0] == pytest.approx(1.0)
+    assert ratio[sets.ids == ids[0]][0] == pytest.approx(1.0)  # a known lens always weighs 1
+    assert sets.describe()["graded_certainty_mean"] == pytest.approx(0.75)
+    with pytest.raises(InvalidInput, match="certainties"):
+        build_validated_sets(pools, 20, 0, {int(graded[0]): 1.5})
 
 
 def test_sweep_trains_every_distinct_ratio_and_draws_fig4(sqlite_engine, tmp_path):
