@@ -28,6 +28,8 @@ from lensdb.vectordb.partitions import all_partitions, row_partitions
 
 #: Ids per ``object_id in [...]`` lookup: keeps each expression well under the gRPC message limit.
 _ID_CHUNK = 16384
+#: What a write needs to know of a stored row: its partition (survey, r magnitude) and where its image came from.
+SOURCE_FIELDS = (schema.PRIMARY, "survey", "mag_r", "shard", "shard_row")
 
 
 class VectorStore:
@@ -201,16 +203,44 @@ class VectorStore:
             )
         return self._write(recs, "insert")
 
-    def upsert(self, columns: Mapping[str, Any], *, same_source: bool = False) -> int:
+    def stored(self, ids: Sequence[int] | np.ndarray, fields: Sequence[str] = SOURCE_FIELDS) -> dict[int, dict]:
+        """The stored rows of ``ids`` (their ``fields``), keyed by id: a Strong read that sees every write before it.
+
+        A writer takes it once for a whole shard and hands it to :meth:`upsert` for each batch, instead of one
+        Strong read per batch (that read, waiting for the server's time tick, cost two thirds of the insert rate on
+        a Milvus server). The id range is counted first: a shard none of whose range is stored (a first run) costs
+        one count.
+        """
+        arr = np.unique(np.asarray(ids, np.int64))
+        if arr.size == 0:
+            return {}
+        if self.count(expr=f"{schema.PRIMARY} >= {int(arr[0])} and {schema.PRIMARY} <= {int(arr[-1])}") == 0:
+            return {}
+        return {int(r[schema.PRIMARY]): r for r in self._existing(arr, fields)}
+
+    def upsert(self, columns: Mapping[str, Any], *, same_source: bool = False,
+               stored: Mapping[int, Mapping[str, Any]] | None = None) -> int:
         """Insert or replace objects by id. An object whose survey or r bin changed leaves its old partition.
 
         Args:
             same_source: refuse (Conflict, nothing written) to replace a stored object that came from another shard
                 or another row of it: re-embedding a shard replaces its own vectors, never another shard's.
+            stored: what :meth:`stored` answered for these ids, taken after the last write to them by anyone else
+                (the embedding job takes it once per shard: only it writes the shard's objects); then no read is
+                made here, and a batch of which nothing is stored is a plain insert. ``None``: read now.
         """
         recs = records.validate(columns, self.dim, self.config.unit_norm_tol)
         fields = (schema.PRIMARY, "survey", "mag_r") + (("shard", "shard_row") if same_source else ())
-        found = self._existing(recs.object_id, fields)
+        if stored is None:
+            found = self._existing(recs.object_id, fields)
+        else:
+            missing = set(fields) - set(next(iter(stored.values()), {k: None for k in fields}))
+            if missing:
+                raise InvalidInput(f"upsert: the stored rows given lack field(s) {sorted(missing)}; "
+                                   f"take them with stored(ids, {SOURCE_FIELDS})")
+            found = [stored[i] for i in recs.object_id.tolist() if i in stored]
+            if not found:
+                return self._write(recs, "insert")
         if found and same_source:
             pos = {int(i): k for k, i in enumerate(recs.object_id)}
             for r in found:
