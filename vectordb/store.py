@@ -85,10 +85,13 @@ class VectorStore:
                         f"no vectors for encoder version {encoder_version!r} at {settings.milvus_uri} "
                         f"(collection {name}); run the embedding job first, or create it"
                     )
+                # an index this server cannot build is refused before anything is created
+                collection.check_index_supported(client, config.index_type, settings.milvus_uri)
                 collection.create(client, name, encoder_version, dim or config.dim, config)
             info = collection.describe(client, name, encoder_version, dim, config)
             if create:
-                info = dataclasses.replace(info, index_type=collection.ensure_layout(client, info, config))
+                info = dataclasses.replace(info, index_type=collection.ensure_layout(client, info, config,
+                                                                                      settings.milvus_uri))
             store = cls(client, settings.milvus_uri, info, config)
             if load:
                 store.load()
@@ -114,12 +117,22 @@ class VectorStore:
         self.close()
 
     def set_index(self, index_type: str) -> None:
-        """Replace the vector index (HNSW, FLAT or IVF_FLAT): release, drop, build, load."""
-        if index_type not in ("HNSW", "FLAT", "IVF_FLAT"):
-            raise InvalidInput(f"index type {index_type!r} is not one of HNSW, FLAT, IVF_FLAT")
-        self.config = dataclasses.replace(self.config, index_type=index_type)
+        """Replace the vector index (see :data:`lensdb.vectordb.schema.INDEX_TYPES`): release, drop, build, load.
+
+        The stored float vectors stay as they are (the source of truth): a quantised index only adds its codes,
+        and going back to HNSW or FLAT rebuilds from the same vectors.
+
+        Raises:
+            InvalidInput: an unknown type, or one this server cannot build (named with the server's version).
+        """
+        if index_type not in schema.INDEX_TYPES:
+            raise InvalidInput(f"index type {index_type!r} is not one of {', '.join(schema.INDEX_TYPES)}")
+        config = dataclasses.replace(self.config, index_type=index_type)
+        collection.check_index_supported(self.client, index_type, self.uri)
+        schema.index_params(self.client, config, self.dim)  # a bad pq_m is refused before anything is dropped
+        self.config = config
         self.release()
-        collection.rebuild_index(self.client, self.name, self.config)
+        collection.rebuild_index(self.client, self.name, self.config, self.dim, self.uri)
         self.index_type = index_type
         self.load()
 
