@@ -53,6 +53,14 @@ class FeatureSource(Protocol):
         """
 
 
+def present(source: FeatureSource, ids) -> np.ndarray:
+    """Mask of the ``ids`` that have a vector in ``source``: asked by id where the source can (the vector store: a
+    lookup per 16,384 ids), else against every id it holds."""
+    ids = np.asarray(ids, np.int64)
+    ask = getattr(source, "present", None)
+    return ask(ids) if ask is not None else np.isin(ids, source.ids())
+
+
 def _missing(asked: np.ndarray, found: np.ndarray, version: str) -> NotFound:
     gone = np.setdiff1d(asked, found)
     return NotFound(f"{gone.size} of {asked.size} objects have no vector for encoder version {version!r} "
@@ -99,6 +107,12 @@ class ArrayFeatures:
 
     def fetch(self, ids) -> np.ndarray:
         return self.vectors[self._positions(ids)]
+
+    def present(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, np.int64)
+        if not len(self._sorted):
+            return np.zeros(ids.shape, bool)
+        return self._sorted[np.searchsorted(self._sorted, ids).clip(0, len(self._sorted) - 1)] == ids
 
     def blocks(self, block_rows: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for s in range(0, len(self._ids), block_rows):
@@ -151,6 +165,10 @@ class StoreFeatures:
 
     def count(self) -> int:
         return self.store.count()
+
+    def present(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, np.int64)
+        return np.isin(ids, self.store.get(ids, fields=())["object_id"])
 
     def fetch(self, ids) -> np.ndarray:
         ids = np.asarray(ids, np.int64)

@@ -458,14 +458,19 @@ class GradingService:
         """The model's stored ranking re-ordered by reciprocal-rank fusion with a nearest-labelled-neighbour rank:
         each object's highest cosine similarity to a lens (known, or a consensus A/B) minus its highest similarity
         to an object the graders called not a lens, so that objects like the lenses just found come up next and
-        objects like the false positives just rejected go down."""
+        objects like the false positives just rejected go down.
+
+        Only the ranked shortlist and the labelled objects are read, by id: no pass over the survey."""
+        from lensdb.classifiers.features import present
+
         ids, _, _ = queries.ranking(self.engine, model_id)
         with self.engine.connect() as conn:
             lenses = queries.labelled_ids(conn, classes=("lens",))
             rejected = queries.labelled_ids(conn, classes=("non_lens",),
                                             set_ids=queries.grading_set_ids(conn, GRADE_SOURCE))
-        held = source.ids()
-        lenses, rejected = np.intersect1d(lenses, held), np.setdiff1d(np.intersect1d(rejected, held), lenses)
+        # only the labelled objects are looked up by id, never every stored id
+        lenses = lenses[present(source, lenses)]
+        rejected = np.setdiff1d(rejected[present(source, rejected)], lenses)
         if ids.size == 0 or lenses.size == 0:
             return ids
 
@@ -522,7 +527,8 @@ class GradingService:
         try:
             with tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
                 model_name = f"{name}-round{round_no}-{int(time.time())}"
-                run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name))
+                run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name,
+                                                     plots=False))
                 t_train = time.perf_counter() - t0
                 model = get_model(self.engine, run.model.id)
                 n_vectors = source.count()
