@@ -139,10 +139,11 @@ def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: 
                            metrics=metrics, training_set=definition, weights=main_fit.weights, bias=main_fit.bias,
                            job_id=job_id)
     stem = model.name if model else (name or "probe")
-    files = [plot_scores({stem: (1 / (1 + np.exp(-main_fit.val_logits.astype(np.float64))), val_y)},
+    files = [plot_scores({stem: (1 / (1 + np.exp(-np.clip(main_fit.val_logits.astype(np.float64), -700, 700))), val_y)},
                          out_dir / f"{stem}_scores.png", top_n=top_n)] if plots else []
     if sweep and plots:
         files.append(plot_ratio_sweep(rows, out_dir / f"{stem}_ratios.png", top_n=top_n, val_ratio=sets.val_ratio))
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / f"{stem}.json"
     report.write_text(json.dumps({"model": stem, "encoder_version": source.encoder_version, "metrics": metrics,
                                   "training_set": definition, "params": params,
