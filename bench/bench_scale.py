@@ -399,7 +399,7 @@ def main(argv=None) -> int:
     ap.add_argument("--insert-n", type=int, default=12_000)
     ap.add_argument("--insert-dim", type=int, default=2048)
     ap.add_argument("--chunk", type=int, default=1024, help="rows per embedding chunk (default 1024)")
-    ap.add_argument("--tradeoff-n", type=int, default=20_000)
+    ap.add_argument("--tradeoff-n", type=int, default=30_000)
     ap.add_argument("--tradeoff-dim", type=int, default=2048)
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--round-dim", type=int, default=256)
@@ -429,9 +429,7 @@ def main(argv=None) -> int:
         if "insert" in parts:
             result["insert"] = bench_insert(settings, args.insert_n, args.insert_dim, args.chunk)
             result["insert_ratio_vs_raw"] = round(result["insert"]["ratio_vs_raw"], 3)
-        if "tradeoff" in parts:
-            result["tradeoff"] = bench_tradeoff(settings, pid, args.tradeoff_n, args.tradeoff_dim, 100,
-                                                ["FLAT", "HNSW", "IVF_SQ8", "IVF_PQ"])
+            out_path.write_text(json.dumps(result, indent=1, default=str))
         if "round" in parts:
             rounds = []
             for n in (int(s) for s in args.sizes.split(",")):
@@ -442,6 +440,10 @@ def main(argv=None) -> int:
             if at_1m:
                 result["round_s_at_1m"] = at_1m[0]["round_s"]
                 result["queue_overlap_at_1000"] = at_1m[0]["queue_overlap_at_1000"]
+            out_path.write_text(json.dumps(result, indent=1, default=str))
+        if "tradeoff" in parts:
+            result["tradeoff"] = bench_tradeoff(settings, pid, args.tradeoff_n, args.tradeoff_dim, 100,
+                                                ["FLAT", "HNSW", "IVF_SQ8", "IVF_PQ"])
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(result, indent=1, default=str))
         plot(result, out_path.with_suffix(".png"))

@@ -61,6 +61,17 @@ def present(source: FeatureSource, ids) -> np.ndarray:
     return ask(ids) if ask is not None else np.isin(ids, source.ids())
 
 
+def fetch_present(source: FeatureSource, ids) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``ids`` that have a vector, in the order asked; their (k, dim) vectors): one read by id where the
+    source can answer with only what it holds (the vector store)."""
+    ids = np.asarray(ids, np.int64)
+    ask = getattr(source, "fetch_present", None)
+    if ask is not None:
+        return ask(ids)
+    keep = ids[present(source, ids)]
+    return keep, (source.fetch(keep) if keep.size else np.zeros((0, source.dim), np.float32))
+
+
 def _missing(asked: np.ndarray, found: np.ndarray, version: str) -> NotFound:
     gone = np.setdiff1d(asked, found)
     return NotFound(f"{gone.size} of {asked.size} objects have no vector for encoder version {version!r} "
@@ -169,6 +180,10 @@ class StoreFeatures:
     def present(self, ids) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
         return np.isin(ids, self.store.get(ids, fields=())["object_id"])
+
+    def fetch_present(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        got = self.store.get(np.asarray(ids, np.int64), fields=(), with_vectors=True)
+        return got["object_id"], got["vector"]
 
     def fetch(self, ids) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
