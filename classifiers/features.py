@@ -198,8 +198,16 @@ class StoreFeatures:
 
     def search(self, query, k: int, *, filters=None, allowed=None) -> tuple[np.ndarray, np.ndarray]:
         """The engine's kNN (exact on a FLAT index, approximate on HNSW); ``allowed`` is not used."""
+        import dataclasses
+
         q = check_query(query, self.dim)
-        res = self.store.knn(q, k=int(k), filters=filters, output_fields=())
+        cfg = self.store.config
+        if self.store.index_type.startswith("IVF"):  # a probe's query is near no list: scan ranking_nprobe of them
+            self.store.config = dataclasses.replace(cfg, ivf_nprobe=cfg.ranking_nprobe or cfg.ivf_nlist)
+        try:
+            res = self.store.knn(q, k=int(k), filters=filters, output_fields=())
+        finally:
+            self.store.config = cfg
         # The engine ranks by cosine with the normalised query; the unit rows make |q| * cosine = q . x.
         return res.ids, (res.similarity.astype(np.float64) * float(np.linalg.norm(q))).astype(np.float32)
 
