@@ -53,6 +53,25 @@ class FeatureSource(Protocol):
         """
 
 
+def present(source: FeatureSource, ids) -> np.ndarray:
+    """Mask of the ``ids`` that have a vector in ``source``: asked by id where the source can (the vector store: a
+    lookup per 16,384 ids), else against every id it holds."""
+    ids = np.asarray(ids, np.int64)
+    ask = getattr(source, "present", None)
+    return ask(ids) if ask is not None else np.isin(ids, source.ids())
+
+
+def fetch_present(source: FeatureSource, ids) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``ids`` that have a vector, in the order asked; their (k, dim) vectors): one read by id where the
+    source can answer with only what it holds (the vector store)."""
+    ids = np.asarray(ids, np.int64)
+    ask = getattr(source, "fetch_present", None)
+    if ask is not None:
+        return ask(ids)
+    keep = ids[present(source, ids)]
+    return keep, (source.fetch(keep) if keep.size else np.zeros((0, source.dim), np.float32))
+
+
 def _missing(asked: np.ndarray, found: np.ndarray, version: str) -> NotFound:
     gone = np.setdiff1d(asked, found)
     return NotFound(f"{gone.size} of {asked.size} objects have no vector for encoder version {version!r} "
@@ -99,6 +118,12 @@ class ArrayFeatures:
 
     def fetch(self, ids) -> np.ndarray:
         return self.vectors[self._positions(ids)]
+
+    def present(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, np.int64)
+        if not len(self._sorted):
+            return np.zeros(ids.shape, bool)
+        return self._sorted[np.searchsorted(self._sorted, ids).clip(0, len(self._sorted) - 1)] == ids
 
     def blocks(self, block_rows: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for s in range(0, len(self._ids), block_rows):
@@ -152,6 +177,14 @@ class StoreFeatures:
     def count(self) -> int:
         return self.store.count()
 
+    def present(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, np.int64)
+        return np.isin(ids, self.store.get(ids, fields=())["object_id"])
+
+    def fetch_present(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        got = self.store.get(np.asarray(ids, np.int64), fields=(), with_vectors=True)
+        return got["object_id"], got["vector"]
+
     def fetch(self, ids) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
         got = self.store.get(ids, fields=(), with_vectors=True)
@@ -165,8 +198,16 @@ class StoreFeatures:
 
     def search(self, query, k: int, *, filters=None, allowed=None) -> tuple[np.ndarray, np.ndarray]:
         """The engine's kNN (exact on a FLAT index, approximate on HNSW); ``allowed`` is not used."""
+        import dataclasses
+
         q = check_query(query, self.dim)
-        res = self.store.knn(q, k=int(k), filters=filters, output_fields=())
+        cfg = self.store.config
+        if self.store.index_type.startswith("IVF"):  # a probe's query is near no list: scan ranking_nprobe of them
+            self.store.config = dataclasses.replace(cfg, ivf_nprobe=cfg.ranking_nprobe or cfg.ivf_nlist)
+        try:
+            res = self.store.knn(q, k=int(k), filters=filters, output_fields=())
+        finally:
+            self.store.config = cfg
         # The engine ranks by cosine with the normalised query; the unit rows make |q| * cosine = q . x.
         return res.ids, (res.similarity.astype(np.float64) * float(np.linalg.norm(q))).astype(np.float32)
 

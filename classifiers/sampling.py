@@ -57,6 +57,26 @@ class LabelPools:
     selection: dict = field(default_factory=dict)
 
 
+def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mask of the entries of ``a`` found in ``b``; ``b`` sorted. A binary search per entry: at a survey's size
+    (millions of candidates against a few thousand labels) far cheaper than numpy's set functions, which sort or
+    hash both sides again on every call."""
+    if b.size == 0:
+        return np.zeros(a.shape, bool)
+    pos = np.searchsorted(b, a).clip(0, b.size - 1)
+    return b[pos] == a
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted unique entries of ``a`` (sorted unique) that are in ``b`` (sorted)."""
+    return a[_member(a, b)]
+
+
+def _minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted unique entries of ``a`` (sorted unique) that are not in ``b`` (sorted)."""
+    return a[~_member(a, b)]
+
+
 def load_pools(engine: Engine, *, label_sets: tuple[str, ...] = (), use_grades: bool = True,
                survey: str | None = "south", mag_z_max: float | None = 20.0,
                near_radius_arcsec: float = NEAR_LENS_ARCSEC, available: np.ndarray | None = None) -> LabelPools:
@@ -100,20 +120,20 @@ def load_pools(engine: Engine, *, label_sets: tuple[str, ...] = (), use_grades: 
                 m = crossmatch(conn, [p[0] for p in pos], [p[1] for p in pos], near_radius_arcsec)
                 near_graded = np.unique(m.object_id)
     if available is not None:
-        passing = np.intersect1d(passing, np.asarray(available, np.int64))
+        passing = _common(passing, np.sort(np.asarray(available, np.int64)))
     all_graded = np.union1d(graded_lens, graded_neg)
     excluded = np.union1d(np.union1d(flagged, near_graded), all_graded)
-    known_kept = np.intersect1d(known, passing)
+    known_kept = _common(known, passing)
     if use_grades:
-        graded_lens = np.setdiff1d(np.intersect1d(graded_lens, passing), known_kept)
-        graded_neg = np.setdiff1d(np.intersect1d(graded_neg, passing), flagged)
+        graded_lens = _minus(_common(graded_lens, passing), known_kept)
+        graded_neg = _minus(_common(graded_neg, passing), flagged)
     else:
         graded_lens = graded_neg = np.zeros(0, np.int64)
     selection = {
         "label_sets": sorted(n for n, i in lists.items() if i in list_ids), "use_grades": use_grades,
         "survey": survey, "mag_z_max": mag_z_max, "near_radius_arcsec": near_radius_arcsec,
         "known_lenses_labelled": int(known.size), "known_lenses_left_out": int(known.size - known_kept.size),
-        "excluded_near_or_labelled": int(np.intersect1d(excluded, passing).size),
+        "excluded_near_or_labelled": int(_member(excluded, passing).sum()),
     }
     if known.size == 0:
         raise InvalidInput("no lenses are labelled" + (f" in {', '.join(label_sets)}" if label_sets else "")
@@ -126,7 +146,7 @@ def load_pools(engine: Engine, *, label_sets: tuple[str, ...] = (), use_grades: 
     if selection["known_lenses_left_out"]:
         log.warning("%d of %d labelled lenses are left out (source filter or no vector)",
                     selection["known_lenses_left_out"], known.size)
-    return LabelPools(known_kept, graded_lens, graded_neg, np.setdiff1d(passing, excluded), selection)
+    return LabelPools(known_kept, graded_lens, graded_neg, _minus(passing, excluded), selection)
 
 
 def _digest(ids: np.ndarray, labels: np.ndarray) -> str:
@@ -241,7 +261,7 @@ def build_sets(pools: LabelPools, *, ratios: tuple[int, ...] = PAPER_RATIOS, val
     val_pos = np.sort(known[perm[:n_val]])
     train_pos = np.sort(np.concatenate([known[perm[n_val:]], pools.graded_lenses]))
     hard = np.setdiff1d(pools.hard_negatives, val_pos)
-    eligible = np.setdiff1d(pools.candidates, np.concatenate([known, pools.graded_lenses, hard]))
+    eligible = _minus(pools.candidates, np.unique(np.concatenate([known, pools.graded_lenses, hard])))
     order = eligible[np.random.default_rng([seed, 1]).permutation(len(eligible))]
     val_need = int(val_ratio) * n_val
     train_need = max(int(r) for r in ratios) * len(train_pos)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lensdb.classifiers.config import ProbeConfig
-from lensdb.classifiers.features import FeatureSource, check_version, load_matrix
+from lensdb.classifiers.features import FeatureSource, check_version, load_matrix, present
 from lensdb.classifiers.metrics import default_top_n, recall_curve, top_n_report
 from lensdb.classifiers.plots import plot_ratio_sweep, plot_scores
 from lensdb.classifiers.probe import LbfgsOptions, ProbeFit, fit_probe, predict_logits
@@ -54,13 +54,16 @@ class ProbeRun:
 
 def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: str | Path, sweep: bool = False,
                 name: str | None = None, save: bool = True, job_id: int | None = None,
-                progress: bool = False, certainty: dict[int, float] | None = None) -> ProbeRun:
+                progress: bool = False, certainty: dict[int, float] | None = None, plots: bool = True) -> ProbeRun:
     """Train (and store) a linear probe on the vectors of ``source``.
 
     ``config.protocol``: ``validated`` (the default: :mod:`lensdb.classifiers.selection`, class-balanced, the
     penalty chosen by cross-validated AP, refitted on every known lens) or ``paper`` (the paper's imbalance
     protocol: a 70/30 lens split, LBFGS epochs kept by TP@N; a ratio sweep always uses it).
     ``certainty``: object id -> weight in (0, 1] of graded rows (how sure the graders are); others weigh 1.
+
+    ``plots``: draw the score histogram (and the ratio sweep) as PNG files beside the JSON report (an
+    active-learning round, which nobody looks at them in, leaves them out).
 
     Raises:
         InvalidInput: no lenses labelled, too few sources, bad settings.
@@ -70,11 +73,20 @@ def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: 
     if config.threads:
         torch.set_num_threads(config.threads)
     out_dir = Path(out_dir)
-    pools = load_pools(engine, **config.pool_kwargs(), available=source.ids())
     if config.protocol == "validated" and not sweep:
+        pools = load_pools(engine, **config.pool_kwargs(), available=source.ids())
         return _train_validated(engine, source, config, pools, out_dir=out_dir, name=name, save=save,
                                 job_id=job_id, certainty=certainty or {})
+    # The paper's protocol: the sets are drawn from the catalogue and only their vectors are read, by id (no pass
+    # over every stored id): when some drawn object has no vector (a survey not wholly embedded), they are drawn
+    # again among those that do.
+    pools = load_pools(engine, **config.pool_kwargs())
     sets = build_sets(pools, **config.set_kwargs(sweep))
+    largest = max((*(sets.distinct_ratios() if sweep else ()), config.ratio), key=sets.n_neg)
+    drawn = np.concatenate([sets.validation()[0], sets.train(largest)[0]])
+    if not present(source, drawn).all():
+        pools = load_pools(engine, **config.pool_kwargs(), available=source.ids())
+        sets = build_sets(pools, **config.set_kwargs(sweep))
     val_ids, val_y = sets.validation()
     top_n = config.top_n or default_top_n(len(val_ids))
     wanted = sets.distinct_ratios() if sweep else (config.ratio,)
@@ -140,10 +152,11 @@ def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: 
                            metrics=metrics, training_set=definition, weights=main_fit.weights, bias=main_fit.bias,
                            job_id=job_id)
     stem = model.name if model else (name or "probe")
-    files = [plot_scores({stem: (1 / (1 + np.exp(-main_fit.val_logits.astype(np.float64))), val_y)},
-                         out_dir / f"{stem}_scores.png", top_n=top_n)]
-    if sweep:
+    files = [plot_scores({stem: (1 / (1 + np.exp(-np.clip(main_fit.val_logits.astype(np.float64), -700, 700))), val_y)},
+                         out_dir / f"{stem}_scores.png", top_n=top_n)] if plots else []
+    if sweep and plots:
         files.append(plot_ratio_sweep(rows, out_dir / f"{stem}_ratios.png", top_n=top_n, val_ratio=sets.val_ratio))
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / f"{stem}.json"
     report.write_text(json.dumps({"model": stem, "encoder_version": source.encoder_version, "metrics": metrics,
                                   "training_set": definition, "params": params,

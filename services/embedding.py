@@ -261,6 +261,10 @@ def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_r
         rows = chunk_rows or max(batch_size, reader.image_rows_per_read(READ_BYTES))
         if progress:
             progress("start", reader.name, layout.n_rows)
+        # One Strong read for the whole shard (a first run: one count of its id range), not one per chunk: only this
+        # job writes the shard's objects, so what was stored before it is all a chunk needs to know to replace
+        # exactly its own rows (a re-run after a kill) or to insert them (a first run).
+        before = store.stored(ids)
         written = 0
         for chunk, raw in encoded_chunks(reader, encode, rows, layout.read_keys, survey, read_workers):
             unit, norm = normalise(raw)
@@ -272,7 +276,7 @@ def _embed_one(path: Path, store, encode: BatchEncoder, batch_size: int, chunk_r
                 "ra": cols["ra"], "dec": cols["dec"], "source_type": cols["source_type"],
                 "shard": np.full(n, reader.name, dtype=object),
                 "shard_row": np.arange(chunk.start, chunk.start + n, dtype=np.int64),
-            }, same_source=True)
+            }, same_source=True, stored=before)
             written += n
             if progress:
                 progress("rows", reader.name, n)

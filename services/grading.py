@@ -780,10 +780,14 @@ class GradingService:
     # ------------------------------------------------------------------ active learning
     def _fused_order(self, source, ranking, rrf_k: float = 60.0) -> np.ndarray:
         """A ranking (object ids best first, or the id of a model whose stored ranking to read) re-ordered by
-        reciprocal-rank fusion with a nearest-labelled-neighbour rank: each object's highest cosine similarity to
-        a lens (known, or a consensus A/B) minus its highest similarity to an object the graders called not a
-        lens, so that objects like the lenses just found come up next and objects like the false positives just
-        rejected go down."""
+        reciprocal-rank fusion with a nearest-labelled-neighbour rank:
+        each object's highest cosine similarity to a lens (known, or a consensus A/B) minus its highest similarity
+        to an object the graders called not a lens, so that objects like the lenses just found come up next and
+        objects like the false positives just rejected go down.
+
+        Only the ranked shortlist and the labelled objects are read, by id: no pass over the survey."""
+        from lensdb.classifiers.features import fetch_present
+
         if isinstance(ranking, np.ndarray):
             ids = ranking.astype(np.int64)
         else:
@@ -792,24 +796,22 @@ class GradingService:
             lenses = queries.labelled_ids(conn, classes=("lens",))
             rejected = queries.labelled_ids(conn, classes=("non_lens",),
                                             set_ids=queries.grading_set_ids(conn, GRADE_SOURCE))
-        held = source.ids()
-        lenses, rejected = np.intersect1d(lenses, held), np.setdiff1d(np.intersect1d(rejected, held), lenses)
+        # the labelled objects that have vectors, with their vectors: one read by id, never a list of every id
+        lenses, lens_vec = fetch_present(source, lenses)
         if ids.size == 0 or lenses.size == 0:
             return ids
+        rejected, rej_vec = fetch_present(source, np.setdiff1d(rejected, lenses))
 
-        def nearest(refs: np.ndarray) -> np.ndarray:
-            best = np.full(ids.size, -1.0, np.float32)
-            if refs.size == 0:
-                return best
-            ref = source.fetch(refs)
-            for s in range(0, ids.size, 4096):
-                block = source.fetch(ids[s:s + 4096])
-                for p in range(0, len(ref), 1024):
-                    best[s:s + len(block)] = np.maximum(best[s:s + len(block)],
-                                                        (block @ ref[p:p + 1024].T).max(axis=1))
+        def nearest(block: np.ndarray, ref: np.ndarray) -> np.ndarray:
+            best = np.full(len(block), -1.0, np.float32)
+            for p in range(0, len(ref), 1024):
+                best = np.maximum(best, (block @ ref[p:p + 1024].T).max(axis=1))
             return best
 
-        score = nearest(lenses) - (nearest(rejected) if rejected.size else 0.0)
+        score = np.empty(ids.size, np.float32)
+        for s in range(0, ids.size, 16384):  # the shortlist's vectors are read once, for both terms
+            block = source.fetch(ids[s:s + 16384])
+            score[s:s + len(block)] = nearest(block, lens_vec) - (nearest(block, rej_vec) if rejected.size else 0.0)
         by_neighbour = np.empty(ids.size, np.int64)
         by_neighbour[np.lexsort((ids, -score))] = np.arange(ids.size)
         fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
@@ -957,7 +959,7 @@ class GradingService:
                 false_alarm=self.config.grader_false_alarm) if self.config.round_certainty else None
             with _TRAINING, tempfile.TemporaryDirectory(prefix="lensdb-round-") as tmp:
                 run = _guard(lambda: train_probe(self.engine, source, cfg, out_dir=out_dir or tmp, name=model_name,
-                                                 save=False, certainty=certainty))
+                                                 save=False, certainty=certainty, plots=False))
             # Accepted only when its recipe ranks the held-out known lenses at least as well as the current model's
             # (round_policy.accept); the round's own model is stored either way, with its predictions.
             last_params = None

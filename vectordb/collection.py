@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from pymilvus import MilvusClient, MilvusException
 
-from lensdb.core.errors import Conflict, LensDBError
+from lensdb.core.errors import Conflict, InvalidInput, LensDBError
 from lensdb.vectordb import naming, schema
-from lensdb.vectordb.config import VectorDBConfig
-from lensdb.vectordb.connection import milvus_call
+from lensdb.vectordb.config import MIN_SERVER_VERSION, QUANTISED_INDEXES, VectorDBConfig
+from lensdb.vectordb.connection import is_lite_file, milvus_call
 from lensdb.vectordb.partitions import MagBins, all_partitions
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def describe(client: MilvusClient, name: str, version: str, dim: int | None, con
     return CollectionInfo(name, version, stored_dim, MagBins(edges), index_type)
 
 
-def ensure_layout(client: MilvusClient, info: CollectionInfo, config: VectorDBConfig) -> str:
+def ensure_layout(client: MilvusClient, info: CollectionInfo, config: VectorDBConfig, uri: str = "") -> str:
     """Create whatever is missing (every partition, then the vector index); return the index type."""
     existing = set(milvus_call("list_partitions", client.list_partitions, info.name))
     for part in all_partitions(info.bins):
@@ -93,11 +94,41 @@ def ensure_layout(client: MilvusClient, info: CollectionInfo, config: VectorDBCo
             milvus_call("create_partition", client.create_partition, info.name, part)
     if info.index_type is not None:
         return info.index_type
-    milvus_call("create_index", client.create_index, info.name, schema.index_params(client, config))
+    check_index_supported(client, config.index_type, uri)
+    milvus_call("create_index", client.create_index, info.name, schema.index_params(client, config, info.dim))
     return config.index_type
 
 
-def rebuild_index(client: MilvusClient, name: str, config: VectorDBConfig) -> None:
+def server_version(client: MilvusClient) -> tuple[str, tuple[int, ...] | None]:
+    """The server's version text and numbers (``v2.3.5`` -> (2, 3, 5)); numbers ``None`` when the text has none."""
+    text = str(milvus_call("get_server_version", client.get_server_version) or "").strip()
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return text, (tuple(int(g or 0) for g in match.groups()) if match else None)
+
+
+def check_index_supported(client: MilvusClient, index_type: str, uri: str = "") -> None:
+    """Refuse (InvalidInput, naming the server's version) an index type the server cannot build, rather than let
+    the engine replace it by another one: the 2.6-only types on an older server, and every quantised type on
+    Milvus Lite (which keeps plain float vectors only)."""
+    if index_type not in QUANTISED_INDEXES:
+        return
+    where = f" at {uri}" if uri else ""
+    text, have = server_version(client)
+    if text.startswith("milvus_lite") or is_lite_file(uri):
+        raise InvalidInput(f"index type {index_type} is not built by Milvus Lite{where}; compact vectors need a "
+                           "Milvus server (standalone or cluster), or use HNSW, IVF_FLAT or FLAT here")
+    need = MIN_SERVER_VERSION.get(index_type)
+    if need is None:
+        return
+    if have is None or have < need:
+        shown = text or "of an unknown version"
+        raise InvalidInput(f"index type {index_type} needs Milvus {'.'.join(map(str, need))} or newer; the server"
+                           f"{where} is {shown}; upgrade it, or choose IVF_SQ8 or IVF_PQ (built by 2.3 and later)")
+
+
+def rebuild_index(client: MilvusClient, name: str, config: VectorDBConfig, dim: int | None = None,
+                  uri: str = "") -> None:
     """Replace the vector index by ``config.index_type`` (the collection must be released)."""
+    check_index_supported(client, config.index_type, uri)
     milvus_call("drop_index", client.drop_index, name, schema.VECTOR)
-    milvus_call("create_index", client.create_index, name, schema.index_params(client, config))
+    milvus_call("create_index", client.create_index, name, schema.index_params(client, config, dim))

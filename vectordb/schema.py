@@ -24,7 +24,10 @@ from typing import Any
 from pymilvus import CollectionSchema, DataType, MilvusClient
 
 from lensdb.core.errors import InvalidInput
-from lensdb.vectordb.config import VectorDBConfig
+from lensdb.vectordb.config import QUANTISED_INDEXES, VectorDBConfig
+
+#: Every index type a collection may have.
+INDEX_TYPES = ("HNSW", "FLAT", "IVF_FLAT", *QUANTISED_INDEXES)
 
 SCHEMA_VERSION = "1"
 PRIMARY = "object_id"
@@ -66,21 +69,37 @@ def build_schema(dim: int, description: str) -> CollectionSchema:
     return schema
 
 
-def index_params(client: MilvusClient, config: VectorDBConfig):
-    """Index parameters for the vector field, from ``config.index_type``."""
+def pq_m(config: VectorDBConfig, dim: int) -> int:
+    """Sub-vectors of a product quantiser over ``dim``-d vectors (``config.pq_m``, or dim / 8)."""
+    m = config.pq_m or max(1, dim // 8)
+    if dim % m:
+        raise InvalidInput(f"[vectordb] pq_m = {m} does not divide the vector dimension {dim}; choose a divisor "
+                           f"(e.g. {max(1, dim // 8)})")
+    return m
+
+
+def index_params(client: MilvusClient, config: VectorDBConfig, dim: int | None = None):
+    """Index parameters for the vector field of ``dim``-d vectors (default ``config.dim``), from ``config.index_type``."""
+    dim = dim or config.dim
     params = client.prepare_index_params()
     build: dict[str, Any]
-    if config.index_type == "HNSW":
+    kind = config.index_type
+    if kind == "HNSW":
         build = {"M": config.hnsw_m, "efConstruction": config.hnsw_ef_construction}
-    elif config.index_type == "IVF_FLAT":
+    elif kind in ("IVF_FLAT", "IVF_SQ8", "IVF_RABITQ"):
         build = {"nlist": config.ivf_nlist}
-    elif config.index_type == "FLAT":
+    elif kind == "IVF_PQ":
+        build = {"nlist": config.ivf_nlist, "m": pq_m(config, dim), "nbits": 8}
+    elif kind == "HNSW_SQ":
+        build = {"M": config.hnsw_m, "efConstruction": config.hnsw_ef_construction, "sq_type": "SQ8"}
+    elif kind == "HNSW_PQ":
+        build = {"M": config.hnsw_m, "efConstruction": config.hnsw_ef_construction, "m": pq_m(config, dim),
+                 "nbits": 8}
+    elif kind == "FLAT":
         build = {}
     else:  # pragma: no cover - the config's Literal type refuses other values
-        raise InvalidInput(f"unknown index type {config.index_type!r}; use HNSW, FLAT or IVF_FLAT")
-    params.add_index(
-        field_name=VECTOR, index_name=VECTOR, index_type=config.index_type, metric_type=METRIC, params=build
-    )
+        raise InvalidInput(f"unknown index type {kind!r}; use one of {', '.join(INDEX_TYPES)}")
+    params.add_index(field_name=VECTOR, index_name=VECTOR, index_type=kind, metric_type=METRIC, params=build)
     return params
 
 
@@ -98,9 +117,9 @@ def hnsw_ef(config: VectorDBConfig, limit: int, selectivity: float = 1.0) -> int
 
 def search_params(index_type: str, config: VectorDBConfig, limit: int, selectivity: float = 1.0) -> dict:
     """The engine's search parameters for a page of ``limit`` hits on an index of ``index_type``."""
-    if index_type == "HNSW":
+    if index_type in ("HNSW", "HNSW_SQ", "HNSW_PQ"):
         inner: dict[str, Any] = {"ef": hnsw_ef(config, limit, selectivity)}
-    elif index_type == "IVF_FLAT":
+    elif index_type in ("IVF_FLAT", "IVF_SQ8", "IVF_PQ", "IVF_RABITQ"):
         inner = {"nprobe": min(config.ivf_nprobe, config.ivf_nlist)}
     else:
         inner = {}

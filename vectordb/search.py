@@ -26,6 +26,7 @@ from lensdb.core.errors import InvalidInput, NotFound
 from lensdb.core.filters import ObjectFilter, object_ids
 from lensdb.vectordb import filters as flt_mod
 from lensdb.vectordb import schema
+from lensdb.vectordb.config import QUANTISED_INDEXES
 from lensdb.vectordb.connection import milvus_call
 from lensdb.vectordb.partitions import partitions_for
 
@@ -257,13 +258,36 @@ def _search_page(
         )[0]
         return [_hit(h) for h in raw]
 
+    quantised = store.index_type in QUANTISED_INDEXES
+    asked = limit
+    if quantised:  # approximate codes: a longer shortlist, ordered exactly below
+        limit = min(store.config.max_topk, limit * store.config.rerank_factor)
     hits = ask(selectivity)
+    if quantised:
+        return _rerank(store, qvec, hits)[:asked]
     if len(hits) < limit and expr and store.index_type == "HNSW":
         # A filtered HNSW walk can run out of admissible nodes before it finds `limit` hits. When more rows
         # match than came back, widen ef by the inverse selectivity (up to ef_max) and ask once more.
         matching, sel = _selectivity(store, parts, expr)
         if matching > len(hits) and sel < selectivity:
             hits = ask(sel)
+    return hits
+
+
+def _rerank(store: VectorStore, qvec: np.ndarray, hits: list[dict]) -> list[dict]:
+    """The hits ordered by the exact inner product of ``qvec`` with their stored float vectors (the codes of a
+    quantised index only chose them); each hit's ``distance`` becomes that exact cosine."""
+    if not hits:
+        return hits
+    ids = np.array([h[schema.PRIMARY] for h in hits], dtype=np.int64)
+    got = store.get(ids, fields=(), with_vectors=True)
+    row = {int(i): k for k, i in enumerate(got[schema.PRIMARY].tolist())}
+    exact = got[schema.VECTOR] @ np.asarray(qvec, np.float32)
+    for h in hits:
+        k = row.get(h[schema.PRIMARY])
+        if k is not None:  # a hit deleted since the search keeps its approximate score
+            h["distance"] = float(exact[k])
+    hits.sort(key=lambda h: (-h["distance"], h[schema.PRIMARY]))
     return hits
 
 

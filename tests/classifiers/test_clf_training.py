@@ -97,3 +97,30 @@ def test_errors_are_clear(sqlite_engine, tmp_path):
         train_probe(sqlite_engine, ArrayFeatures(ids[9:], vectors[9:]), ProbeConfig(), out_dir=tmp_path)
     with pytest.raises(NotFound, match="unknown probe 'nope'"):
         get_model(sqlite_engine, "nope", ("probe",))
+
+
+class _NoIdList(ArrayFeatures):
+    """Vectors that refuse to list every id they hold: what a survey-scale store should never be asked for."""
+
+    def ids(self):
+        raise AssertionError("training listed every stored id")
+
+
+def test_training_reads_only_the_drawn_vectors_by_id_when_all_are_embedded(sqlite_engine, tmp_path):
+    ids, mask, vectors = survey(sqlite_engine, n=2000, n_lens=30)
+    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20)
+    a = train_probe(sqlite_engine, _NoIdList(ids, vectors), config, out_dir=tmp_path / "a", save=False, plots=False)
+    b = train_probe(sqlite_engine, ArrayFeatures(ids, vectors), config, out_dir=tmp_path / "b", save=False)
+    assert a.sets.describe(10)["train_sha256"] == b.sets.describe(10)["train_sha256"]  # the same sets as before
+    assert a.sets.describe(10)["val_sha256"] == b.sets.describe(10)["val_sha256"]
+    assert not list((tmp_path / "a").glob("*.png")) and list((tmp_path / "b").glob("*.png"))
+
+
+def test_training_draws_again_among_embedded_objects_when_some_have_no_vector(sqlite_engine, tmp_path):
+    ids, mask, vectors = survey(sqlite_engine, n=2000, n_lens=30)
+    keep = mask | (np.arange(len(ids)) % 2 == 0)  # half the non-lenses were never embedded
+    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20)
+    run = train_probe(sqlite_engine, ArrayFeatures(ids[keep], vectors[keep]), config, out_dir=tmp_path, save=False)
+    drawn = np.concatenate([run.sets.validation()[0], run.sets.train(10)[0]])
+    assert np.isin(drawn, ids[keep]).all()
+    assert run.sets.describe(10)["n_train_neg"] == 10 * run.sets.describe(10)["n_train_pos"]

@@ -120,3 +120,44 @@ def test_server_killed_mid_embed_then_restarted_and_rerun_is_exact(tmp_path, ser
         got, want = a.get(ids, fields=("shard_row",), with_vectors=True), b.get(ids, with_vectors=True)
     assert np.array_equal(got["object_id"], ids) and np.array_equal(got["shard_row"], np.arange(N))
     np.testing.assert_allclose(got["vector"], want["vector"], atol=1e-6)
+
+
+def test_job_killed_mid_shard_then_rerun_writes_exactly_one_vector_per_object(tmp_path, milvus_standalone,
+                                                                              checkpoint):  # noqa: F811
+    """kill -9 of the embedding job itself after 3 of 6 chunks (the server keeps running): the re-run's one read of
+    the shard sees the 12 vectors that landed, replaces them and inserts the other 12 (no read per chunk)."""
+    import signal
+
+    import uuid
+
+    ckpt, version = checkpoint
+    data = tmp_path / "data"
+    data.mkdir()  # a collection of the test's own on the shared server (the job's process reads this file too)
+    (data / "lensdb.toml").write_text(f'[vectordb]\ncollection_prefix = "t{uuid.uuid4().hex[:12]}"\n')
+    settings = load_settings(env={}, data_dir=str(data), milvus_uri=milvus_standalone)
+    shard = make_shard(tmp_path / "s.h5", n=N, size=SIZE, seed=6, brick=13)
+    marker, resume = tmp_path / "paused", tmp_path / "resume"
+    proc = subprocess.Popen([sys.executable, "-c", PAUSING_EMBED, str(data), milvus_standalone, str(shard), str(ckpt),
+                             "3", str(marker), str(resume)], text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the embedding did not reach its pause"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    with VectorStore.open(settings, version) as store:
+        assert store.count() == 12  # three chunks of 4 landed before the kill
+    report = embed_shards(settings, [shard], ckpt, chunk_rows=4, device="cpu", precision="fp32")
+    assert [r.status for r in report.shards] == ["embedded"]
+    clean = load_settings(env={}, data_dir=str(tmp_path / "clean"), milvus_uri=str(tmp_path / "clean.db"))
+    embed_shards(clean, [shard], ckpt, chunk_rows=4, device="cpu", precision="fp32")
+    ids = make_object_id(9010, 13, np.arange(N))
+    with VectorStore.open(settings, version) as a, VectorStore.open(clean, version) as b:
+        assert a.count() == N  # a count(*) counts a duplicated id twice: exactly one row per object
+        got, want = a.get(ids, fields=("shard_row",), with_vectors=True), b.get(ids, with_vectors=True)
+        a.drop()
+    assert np.array_equal(got["object_id"], ids) and np.array_equal(got["shard_row"], np.arange(N))
+    np.testing.assert_allclose(got["vector"], want["vector"], atol=1e-6)

@@ -155,3 +155,32 @@ def test_writes_are_seen_by_the_next_check_whatever_the_collection_consistency(s
         with pytest.raises(Conflict, match="already stored"):
             store.insert(cols)
         assert store.count() == 50
+
+
+def test_a_shard_snapshot_replaces_exactly_the_stored_rows_without_a_read_per_batch(settings, version, config,
+                                                                                     columns):
+    """The embedding job's write path: one ``stored`` read for a whole shard, then batches written from it. A first
+    run (nothing stored in the id range) inserts; a re-run after a kill replaces what landed and inserts the rest:
+    exactly one row per object either way, and a row of another shard is still refused."""
+    with VectorStore.open(settings, version, dim=DIM, create=True, config=config) as store:
+        cols = columns(60, shard=np.array(["s.h5"] * 60), shard_row=np.arange(60, dtype=np.int64))
+        first = store.stored(cols["object_id"])
+        assert first == {}
+        half = {k: v[:30] for k, v in cols.items()}
+        assert store.upsert(half, same_source=True, stored=first) == 30  # a first run's batch: an insert
+        assert store.count() == 30
+        again = store.stored(cols["object_id"])  # the re-run's snapshot sees the 30 rows that landed
+        assert sorted(again) == cols["object_id"][:30].tolist()
+        assert set(again[int(cols["object_id"][0])]) >= {"survey", "mag_r", "shard", "shard_row"}
+        moved = {**cols, "mag_r": np.full(60, 22.2, np.float32)}  # a changed r bin moves the replaced rows
+        for s in range(0, 60, 20):
+            store.upsert({k: v[s:s + 20] for k, v in moved.items()}, same_source=True, stored=again)
+        assert store.count() == 60
+        assert len(store.get(cols["object_id"])["object_id"]) == 60
+        assert sum(store.partition_counts().values()) == 60
+        other = {**{k: v[:5] for k, v in cols.items()}, "shard": np.array(["other.h5"] * 5)}
+        with pytest.raises(Conflict, match="two shards hold the same object id"):
+            store.upsert(other, same_source=True, stored=store.stored(other["object_id"]))
+        with pytest.raises(InvalidInput, match="lack field"):
+            store.upsert(other, same_source=True, stored={int(other["object_id"][0]): {"object_id": 1}})
+        assert store.count() == 60
