@@ -73,14 +73,13 @@ def train_probe(engine, source: FeatureSource, config: ProbeConfig, *, out_dir: 
     if config.threads:
         torch.set_num_threads(config.threads)
     out_dir = Path(out_dir)
-    if config.protocol == "validated" and not sweep:
-        pools = load_pools(engine, **config.pool_kwargs(), available=source.ids())
-        return _train_validated(engine, source, config, pools, out_dir=out_dir, name=name, save=save,
-                                job_id=job_id, certainty=certainty or {})
-    # The paper's protocol: the sets are drawn from the catalogue and only their vectors are read, by id (no pass
-    # over every stored id): when some drawn object has no vector (a survey not wholly embedded), they are drawn
-    # again among those that do.
+    # The sets are drawn from the catalogue and only their vectors are read, by id (no pass over every stored id):
+    # when some drawn object has no vector (a survey not wholly embedded), they are drawn again among those that do.
     pools = load_pools(engine, **config.pool_kwargs())
+    if config.protocol == "validated" and not sweep:
+        return _train_validated(engine, source, config, pools, out_dir=out_dir, name=name, save=save,
+                                job_id=job_id, certainty=certainty or {},
+                                redraw=lambda: load_pools(engine, **config.pool_kwargs(), available=source.ids()))
     sets = build_sets(pools, **config.set_kwargs(sweep))
     largest = max((*(sets.distinct_ratios() if sweep else ()), config.ratio), key=sets.n_neg)
     drawn = np.concatenate([sets.validation()[0], sets.train(largest)[0]])
@@ -235,8 +234,10 @@ def build_validated_sets(pools, ratio: int, seed: int, certainty: dict[int, floa
 
 
 def _train_validated(engine, source: FeatureSource, config: ProbeConfig, pools, *, out_dir: Path, name, save,
-                     job_id, certainty: dict[int, float]) -> ProbeRun:
+                     job_id, certainty: dict[int, float], redraw=None) -> ProbeRun:
     sets = build_validated_sets(pools, config.ratio, config.seed, certainty)
+    if redraw is not None and not present(source, sets.ids).all():  # some drawn object has no vector
+        sets = build_validated_sets(redraw(), config.ratio, config.seed, certainty)
     log.info("validated probe: %s", sets.summary())
     x = load_matrix(source, sets.ids, memory_gb=config.memory_gb, dtype=config.feature_dtype, folder=out_dir / "tmp")
     try:

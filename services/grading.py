@@ -869,21 +869,10 @@ class GradingService:
             cfg = dataclasses.replace(cfg, ratios=(cfg.ratio,))
         except TypeError as exc:
             raise InvalidInput(f"round: {exc}") from None
-        if features is None:
-            ids = _guard(lambda: self._vector_ids(version))
-        else:
-            ids = features.ids()
-        _guard(lambda: load_pools(self.engine, **cfg.pool_kwargs(), available=ids))
+        # Enough labelled lenses in the catalogue (training reads only the vectors it draws, by id, and draws again
+        # among the objects with vectors when some have none: no list of every stored id here).
+        _guard(lambda: load_pools(self.engine, **cfg.pool_kwargs()))
         return RoundRequest(grader, name, version, features, size, seed, cfg)
-
-    def _vector_ids(self, version: str) -> np.ndarray:
-        from lensdb.classifiers.features import StoreFeatures
-
-        source = StoreFeatures.open(self.backends.settings, version)
-        try:
-            return source.ids()
-        finally:
-            source.close()
 
     def running_rounds(self, label_set: str | None = None) -> list:
         """Rounds recorded as running (of one grading set), whose process is alive: job rows."""

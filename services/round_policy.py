@@ -159,21 +159,25 @@ def neighbour_scores(engine, source, ids: np.ndarray) -> np.ndarray | None:
         lenses = queries.labelled_ids(conn, classes=("lens",))
         rejected = queries.labelled_ids(conn, classes=("non_lens",),
                                         set_ids=queries.grading_set_ids(conn, GRADE_SOURCE))
-    held = source.ids()
-    lenses, rejected = np.intersect1d(lenses, held), np.setdiff1d(np.intersect1d(rejected, held), lenses)
+    from lensdb.classifiers.features import fetch_present
+
+    # the labelled objects that have vectors, with their vectors: one read by id, never a list of every stored id
+    lenses, lens_vec = fetch_present(source, lenses)
     if ids.size == 0 or lenses.size == 0:
         return None
+    rejected, rej_vec = fetch_present(source, np.setdiff1d(rejected, lenses))
 
-    def nearest(refs: np.ndarray) -> np.ndarray:
-        best = np.full(ids.size, -1.0, np.float32)
-        ref = source.fetch(refs)
-        for s in range(0, ids.size, 4096):
-            block = source.fetch(ids[s:s + 4096])
-            for p in range(0, len(ref), 1024):
-                best[s:s + len(block)] = np.maximum(best[s:s + len(block)], (block @ ref[p:p + 1024].T).max(axis=1))
+    def nearest(block: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        best = np.full(len(block), -1.0, np.float32)
+        for p in range(0, len(ref), 1024):
+            best = np.maximum(best, (block @ ref[p:p + 1024].T).max(axis=1))
         return best
 
-    return nearest(lenses) - (nearest(rejected) if rejected.size else 0.0)
+    score = np.empty(ids.size, np.float32)
+    for s in range(0, ids.size, 16384):  # the ranking's vectors are read once, for both terms
+        block = source.fetch(ids[s:s + 16384])
+        score[s:s + len(block)] = nearest(block, lens_vec) - (nearest(block, rej_vec) if rejected.size else 0.0)
+    return score
 
 
 def arm_yields(engine, set_name: str) -> dict[str, tuple[int, int]]:

@@ -108,7 +108,7 @@ class _NoIdList(ArrayFeatures):
 
 def test_training_reads_only_the_drawn_vectors_by_id_when_all_are_embedded(sqlite_engine, tmp_path):
     ids, mask, vectors = survey(sqlite_engine, n=2000, n_lens=30)
-    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20)
+    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20, protocol="paper")
     a = train_probe(sqlite_engine, _NoIdList(ids, vectors), config, out_dir=tmp_path / "a", save=False, plots=False)
     b = train_probe(sqlite_engine, ArrayFeatures(ids, vectors), config, out_dir=tmp_path / "b", save=False)
     assert a.sets.describe(10)["train_sha256"] == b.sets.describe(10)["train_sha256"]  # the same sets as before
@@ -119,8 +119,21 @@ def test_training_reads_only_the_drawn_vectors_by_id_when_all_are_embedded(sqlit
 def test_training_draws_again_among_embedded_objects_when_some_have_no_vector(sqlite_engine, tmp_path):
     ids, mask, vectors = survey(sqlite_engine, n=2000, n_lens=30)
     keep = mask | (np.arange(len(ids)) % 2 == 0)  # half the non-lenses were never embedded
-    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20)
+    config = ProbeConfig(ratio=10, val_ratio=20, epochs=3, max_iter=10, top_n=20, protocol="paper")
     run = train_probe(sqlite_engine, ArrayFeatures(ids[keep], vectors[keep]), config, out_dir=tmp_path, save=False)
     drawn = np.concatenate([run.sets.validation()[0], run.sets.train(10)[0]])
     assert np.isin(drawn, ids[keep]).all()
     assert run.sets.describe(10)["n_train_neg"] == 10 * run.sets.describe(10)["n_train_pos"]
+
+
+def test_validated_probe_draws_again_among_embedded_objects_when_some_have_no_vector(sqlite_engine, tmp_path):
+    """The validated protocol (the default) also draws from the catalogue first and again among the objects with
+    vectors when some drawn object has none."""
+    ids, mask, vectors = survey(sqlite_engine, n=2000, n_lens=30)
+    keep = mask | (np.arange(len(ids)) % 2 == 0)
+    run = train_probe(sqlite_engine, ArrayFeatures(ids[keep], vectors[keep]), ProbeConfig(ratio=10), out_dir=tmp_path,
+                      save=False)
+    assert np.isin(run.sets.ids, ids[keep]).all()
+    full = train_probe(sqlite_engine, _NoIdList(ids, vectors), ProbeConfig(ratio=10), out_dir=tmp_path / "b",
+                       save=False)  # all embedded: no list of every stored id
+    assert np.isin(full.sets.ids, ids).all()
