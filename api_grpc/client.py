@@ -345,7 +345,8 @@ class LensDBClient:
             return models
         from lensdb.api_grpc.notebook import messages_table
 
-        return messages_table(models, {"query": {"kinds": list(kinds)}})
+        return messages_table(models, {"query": {"kinds": list(kinds)}},
+                              probes_pb2.ListModelsResponse.DESCRIPTOR.fields_by_name["models"].message_type)
 
     @_api
     def candidates(self, model: str, *, page_size: int = 0, page_token: str = "", surveys: Sequence[str] = (),
@@ -420,7 +421,8 @@ class LensDBClient:
             return sets
         from lensdb.api_grpc.notebook import messages_table
 
-        return messages_table(sets, {"query": {"name": name}})
+        return messages_table(sets, {"query": {"name": name}},
+                              labels_pb2.ListLabelSetsResponse.DESCRIPTOR.fields_by_name["label_sets"].message_type)
 
     @_api
     def label_set(self, name: str, *, label_class: str = "", page_size: int = 0, page_token: str = "",
@@ -434,7 +436,8 @@ class LensDBClient:
         from lensdb.api_grpc.notebook import messages_table
 
         return messages_table(resp.labels, {"labelset": name, "query": {"label_class": label_class},
-                                            "nextpage": resp.next_page_token})
+                                            "nextpage": resp.next_page_token},
+                              labels_pb2.GetLabelSetResponse.DESCRIPTOR.fields_by_name["labels"].message_type)
 
     @_api
     def import_lens_list(self, path: str | Path, *, name: str = "", radius_arcsec: float = 0.0, author: str = "",

@@ -114,14 +114,15 @@ def candidates_table(candidates: Iterable[Any], meta: Mapping[str, Any]) -> Tabl
     return table_of(rows, cols, meta)
 
 
-def messages_table(messages: Iterable[Any], meta: Mapping[str, Any]) -> Table:
-    """Flat protobuf messages (models, label sets): one column per scalar field; timestamps as ISO text."""
+def messages_table(messages: Iterable[Any], meta: Mapping[str, Any], descriptor=None) -> Table:
+    """Flat protobuf messages (models, label sets): one column per scalar field; timestamps as ISO text.
+    ``descriptor``: the messages' type, whose fields name the columns of an empty table."""
     from google.protobuf.json_format import MessageToDict
 
     rows = [MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
             for m in messages]
     rows = [{k: (v if not isinstance(v, dict | list) else str(v)) for k, v in r.items()} for r in rows]
-    cols = list(rows[0]) if rows else []
+    cols = list(rows[0]) if rows else ([f.name for f in descriptor.fields] if descriptor is not None else [])
     return table_of(rows, cols, meta, viewer=False)
 
 

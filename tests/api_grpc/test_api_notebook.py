@@ -127,3 +127,14 @@ def test_readme_notebook_session_runs(world, server, tmp_path, monkeypatch):
     assert len(Table.read(tmp_path / "candidates.fits")) == 20
     around = Table.read(tmp_path / "around.vot")
     assert around["separation_arcsec"].unit == "arcsec" and len(around) >= 1
+
+
+def test_an_empty_list_still_has_its_columns(world):  # (the module runs every test per world)
+    """A label set without labels (or no models) gives an empty table with the message's columns, not a table
+    without columns (a notebook's next step reads a column)."""
+    from lensdb.api_grpc.gen.lensdb.v1 import labels_pb2
+    from lensdb.api_grpc.notebook import messages_table
+
+    empty = messages_table([], {"labelset": "none"},
+                           labels_pb2.GetLabelSetResponse.DESCRIPTOR.fields_by_name["labels"].message_type)
+    assert len(empty) == 0 and "object_id" in empty.colnames and empty.meta["labelset"] == "none"
