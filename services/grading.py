@@ -786,32 +786,13 @@ class GradingService:
         objects like the false positives just rejected go down.
 
         Only the ranked shortlist and the labelled objects are read, by id: no pass over the survey."""
-        from lensdb.classifiers.features import fetch_present
-
         if isinstance(ranking, np.ndarray):
             ids = ranking.astype(np.int64)
         else:
             ids, _, _ = queries.ranking(self.engine, int(ranking))
-        with self.engine.connect() as conn:
-            lenses = queries.labelled_ids(conn, classes=("lens",))
-            rejected = queries.labelled_ids(conn, classes=("non_lens",),
-                                            set_ids=queries.grading_set_ids(conn, GRADE_SOURCE))
-        # the labelled objects that have vectors, with their vectors: one read by id, never a list of every id
-        lenses, lens_vec = fetch_present(source, lenses)
-        if ids.size == 0 or lenses.size == 0:
+        score = round_policy.neighbour_scores(self.engine, source, ids)  # reads by id: no pass over the survey
+        if score is None:
             return ids
-        rejected, rej_vec = fetch_present(source, np.setdiff1d(rejected, lenses))
-
-        def nearest(block: np.ndarray, ref: np.ndarray) -> np.ndarray:
-            best = np.full(len(block), -1.0, np.float32)
-            for p in range(0, len(ref), 1024):
-                best = np.maximum(best, (block @ ref[p:p + 1024].T).max(axis=1))
-            return best
-
-        score = np.empty(ids.size, np.float32)
-        for s in range(0, ids.size, 16384):  # the shortlist's vectors are read once, for both terms
-            block = source.fetch(ids[s:s + 16384])
-            score[s:s + len(block)] = nearest(block, lens_vec) - (nearest(block, rej_vec) if rejected.size else 0.0)
         by_neighbour = np.empty(ids.size, np.int64)
         by_neighbour[np.lexsort((ids, -score))] = np.arange(ids.size)
         fused = 1.0 / (rrf_k + np.arange(ids.size)) + 1.0 / (rrf_k + by_neighbour)
